@@ -1,0 +1,3 @@
+from reanalyzer.cli import main
+
+raise SystemExit(main())
