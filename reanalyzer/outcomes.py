@@ -41,15 +41,22 @@ class AnalysisResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """The one recorded result of one input line."""
+class Verdict:
+    """What the appliance (or the tool) decided for one hash, before it is tied to its input line."""
 
     status: Status
-    ref: LineRef
-    hash: str | None = None  # normalized; None for a line that is not a hash
-    hash_type: HashType | None = None
-    reason: str | None = None  # why a line is invalid, failed or not allowed, in words
     http_status: int | None = None
     attempts: int = 0
     analyses: tuple[AnalysisResult, ...] = ()
     detail: dict[str, str] = field(default_factory=dict)  # the hashes the appliance returned
+    reason: str | None = None  # in words, for invalid, failed and not_allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The one recorded result of one input line."""
+
+    ref: LineRef
+    verdict: Verdict
+    hash: str | None = None  # normalized; None for a line that is not a hash
+    hash_type: HashType | None = None
