@@ -1,0 +1,280 @@
+"""What an answer of the appliance means: pure functions from (HTTP status, body) to a decision.
+
+No I/O here. The sender carries out the decision: it records the verdicts, retries, splits the
+request, pauses the job, or stops it. Per-analysis codes are the truth; the top-level ``code`` and
+``message`` of an item are deprecated and may be absent (see ``shared/api/NOTES.md``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from reanalyzer.hashes import HashType
+from reanalyzer.outcomes import AnalysisResult, Status, Verdict
+
+ACCEPTED_CODES = frozenset({200, 201})
+RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+# Phrases in a 405's body that mean no sample will ever be reanalyzed on this appliance, as opposed
+# to "Reanalysis not allowed for extracted samples." which is about one sample of the request.
+_APPLIANCE_REFUSES = ("type of appliance", "appliance type")
+
+
+class Action(enum.StrEnum):
+    DONE = "done"  # every hash sent has its verdict in `Decision.verdicts`
+    SPLIT = "split"  # the whole request was refused for one of its samples: send it in halves
+    SHRINK = "shrink"  # 413: split, and keep requests smaller for the rest of the job
+    RETRY = "retry"  # transient: send the same request again after a backoff
+    THROTTLED = "throttled"  # 429: pause the whole job, lower the rate, then send it again
+    BAD_CREDENTIALS = "bad_credentials"  # 401/403: stop the job, the token or its rights are wrong
+    REFUSED = "refused"  # 405 for the appliance type: stop the job, nothing will ever be accepted
+    MISCONFIGURED = "misconfigured"  # a redirect: the URL is not the appliance's API; stop the job
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one answer, and the verdicts when the answer settles every hash."""
+
+    action: Action
+    http_status: int | None
+    reason: str  # short, in words: for logs and for the `failed` verdict when retries run out
+    verdicts: Mapping[str, Verdict] = field(default_factory=dict)
+
+
+def parse_body(raw: bytes) -> object | None:
+    """The JSON body, or None when it is not JSON (an HTML error page, an empty body)."""
+    try:
+        return json.loads(raw)  # type: ignore[no-any-return]  # json is untyped by nature
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def decide_bulk(
+    status: int, body: object | None, hash_type: HashType, hashes: Sequence[str], text: str = ""
+) -> Decision:
+    """Decide what a bulk answer (v1 or v2) means for the hashes sent, all of `hash_type`.
+
+    `body` is the parsed JSON (None if unparseable) and `text` the raw body, searched for the
+    appliance-type refusal. `hashes` are lowercase, as sent.
+    """
+    early = _decide_whole_request(status, body, text)
+    if early is not None:
+        return early
+    items = _result_items(body)
+    if items is not None:
+        return Decision(Action.DONE, status, "answered", match_results(items, hash_type, hashes))
+    if 200 <= status < 300:
+        return Decision(Action.RETRY, status, f"HTTP {status} without results")
+    if status in (400, 404, 405, 413) and len(hashes) == 1:
+        verdict = _verdict_from_code(status, _message_of(body, text), status)
+        return Decision(
+            Action.DONE, status, verdict.reason or status_text(status), {hashes[0]: verdict}
+        )
+    if status == 413:
+        return Decision(Action.SHRINK, status, "request too large (413)")
+    if status in (400, 404, 405):
+        return Decision(Action.SPLIT, status, f"whole request refused ({status})")
+    return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
+
+
+def decide_single(status: int, body: object | None, hash_value: str, text: str = "") -> Decision:
+    """Decide what an answer of the single-sample endpoint means for the one hash sent."""
+    early = _decide_whole_request(status, body, text)
+    if early is not None:
+        return early
+    if isinstance(body, Mapping) and isinstance(body.get("analysis"), list):
+        verdict = classify_item(body, status)
+    elif 200 <= status < 300 or status in (400, 404, 405, 413):
+        verdict = _verdict_from_code(status, _message_of(body, text), status)
+    else:
+        return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
+    return Decision(
+        Action.DONE, status, verdict.reason or status_text(status), {hash_value: verdict}
+    )
+
+
+def _decide_whole_request(status: int, body: object | None, text: str) -> Decision | None:
+    """The decisions that do not depend on the hashes sent, or None."""
+    if status in (401, 403):
+        return Decision(
+            Action.BAD_CREDENTIALS,
+            status,
+            f"the appliance refused the token (HTTP {status}): "
+            "the token is wrong or lacks the right to reanalyze",
+        )
+    if status == 429:
+        return Decision(Action.THROTTLED, status, "rate limited (429)")
+    if status in RETRYABLE_STATUSES:
+        return Decision(Action.RETRY, status, f"HTTP {status}")
+    if status == 405 and _says_appliance_refuses(body, text):
+        return Decision(
+            Action.REFUSED, status, "the appliance says its type does not allow reanalysis (405)"
+        )
+    if 300 <= status < 400:
+        return Decision(
+            Action.MISCONFIGURED,
+            status,
+            f"the appliance answered with a redirect (HTTP {status}): "
+            "check the URL (https://, host, no path)",
+        )
+    return None
+
+
+def match_results(
+    items: Sequence[Mapping[str, object]], hash_type: HashType, hashes: Sequence[str]
+) -> dict[str, Verdict]:
+    """One verdict per hash sent: results matched by `detail[<type>]` case-insensitively, in any
+    order; a hash with no result is `not_found`. Results for hashes not sent are ignored."""
+    wanted = set(hashes)
+    found: dict[str, Verdict] = {}
+    for item in items:
+        key = _hash_of_item(item, hash_type, wanted)
+        if key is not None and key not in found:
+            found[key] = classify_item(item, None)
+    absent = Verdict(Status.NOT_FOUND, reason="absent from the bulk answer")
+    return {h: found.get(h, absent) for h in hashes}
+
+
+def classify_item(item: Mapping[str, object], fallback_code: int | None) -> Verdict:
+    """The verdict of one result item (bulk) or of a whole single-sample answer."""
+    analyses = _analyses_of(item)
+    detail = _detail_of(item)
+    item_code = _int_or_none(item.get("code"))
+    code = item_code if item_code is not None else fallback_code
+    codes = [a.code for a in analyses if a.code is not None]
+    if not codes:
+        verdict = _verdict_from_code(code, _str_or_none(item.get("message")), fallback_code)
+        return Verdict(
+            verdict.status, code, analyses=analyses, detail=detail, reason=verdict.reason
+        )
+    accepted = [c for c in codes if c in ACCEPTED_CODES]
+    refused = [a for a in analyses if a.code is not None and a.code not in ACCEPTED_CODES]
+    if accepted and refused:
+        reason = "; ".join(f"{a.name}: {a.code} {a.message or ''}".rstrip() for a in refused)
+        return Verdict(Status.PARTIAL, code, analyses=analyses, detail=detail, reason=reason)
+    if accepted:
+        status = Status.QUEUED if 201 in accepted else Status.ALREADY_QUEUED
+        return Verdict(status, code, analyses=analyses, detail=detail)
+    # Every analysis refused: the item's own code says why if present, else the first refusal.
+    deciding = code if code is not None and code not in ACCEPTED_CODES else refused[0].code
+    message = _str_or_none(item.get("message")) or refused[0].message
+    verdict = _verdict_from_code(deciding, message, fallback_code)
+    return Verdict(verdict.status, code, analyses=analyses, detail=detail, reason=verdict.reason)
+
+
+def _verdict_from_code(code: int | None, message: str | None, http_status: int | None) -> Verdict:
+    status = {
+        201: Status.QUEUED,
+        200: Status.ALREADY_QUEUED,
+        404: Status.NOT_FOUND,
+        405: Status.NOT_ALLOWED,
+        400: Status.INVALID,
+    }.get(code if code is not None else -1, Status.FAILED)
+    reason: str | None = None
+    if status is Status.FAILED:
+        reason = (
+            f"unrecognized answer (code {code})"
+            if code != 413
+            else ("the appliance refused even a one-hash request as too large (413)")
+        )
+    elif not status.accepted:
+        reason = message or status_text(code)
+    return Verdict(status, http_status, reason=reason)
+
+
+def status_text(code: int | None) -> str:
+    return {
+        400: "not a valid hash for the appliance (400)",
+        404: "not found on the appliance (404)",
+        405: "reanalysis not allowed for this sample (405)",
+        413: "request too large (413)",
+    }.get(code if code is not None else -1, f"HTTP {code}")
+
+
+def _result_items(body: object | None) -> list[Mapping[str, object]] | None:
+    """The result items of a bulk answer, or None if it has none. A lone item at the top level
+    (some servers answer a one-hash bulk request that way) counts as one result."""
+    if not isinstance(body, Mapping):
+        return None
+    results = body.get("results")
+    if isinstance(results, list):
+        return [r for r in results if isinstance(r, Mapping)]
+    if isinstance(body.get("detail"), Mapping) and isinstance(body.get("analysis"), list):
+        return [body]
+    return None
+
+
+def _hash_of_item(item: Mapping[str, object], hash_type: HashType, wanted: set[str]) -> str | None:
+    detail = item.get("detail")
+    if not isinstance(detail, Mapping):
+        return None
+    value = detail.get(hash_type.value)
+    if isinstance(value, str) and value.strip().lower() in wanted:
+        return value.strip().lower()
+    # Tolerate a detail keyed differently (e.g. upper-case keys): any value that matches.
+    for other in detail.values():
+        if isinstance(other, str) and other.strip().lower() in wanted:
+            return other.strip().lower()
+    return None
+
+
+def _analyses_of(item: Mapping[str, object]) -> tuple[AnalysisResult, ...]:
+    raw = item.get("analysis")
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        AnalysisResult(
+            str(a.get("name", "")), _int_or_none(a.get("code")), _str_or_none(a.get("message"))
+        )
+        for a in raw
+        if isinstance(a, Mapping)
+    )
+
+
+def _detail_of(item: Mapping[str, object]) -> dict[str, str]:
+    detail = item.get("detail")
+    if not isinstance(detail, Mapping):
+        return {}
+    return {str(k): v for k, v in detail.items() if isinstance(v, str)}
+
+
+def _says_appliance_refuses(body: object | None, text: str) -> bool:
+    haystack = (text or (json.dumps(body) if body is not None else "")).lower()
+    return any(phrase in haystack for phrase in _APPLIANCE_REFUSES)
+
+
+def _message_of(body: object | None, text: str) -> str | None:
+    if isinstance(body, Mapping):
+        for key in ("message", "detail", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def chunked(hashes: Sequence[str], size: int) -> list[Sequence[str]]:
+    """Consecutive slices of at most `size` (>= 1): together exactly `hashes`, in order."""
+    size = max(1, size)
+    return [hashes[i : i + size] for i in range(0, len(hashes), size)]
+
+
+def halves(hashes: Sequence[str]) -> list[Sequence[str]]:
+    """Two non-empty halves of a request of two or more hashes (the first the larger)."""
+    mid = (len(hashes) + 1) // 2
+    return [hashes[:mid], hashes[mid:]]

@@ -1,0 +1,195 @@
+"""The command line: ``reanalyzer run|simulate|demo``.
+
+Options that are settings default to None here, so that an option not given leaves the
+environment, ``.env`` or config file in charge (see settings.py for the precedence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from reanalyzer import __version__
+from reanalyzer.errors import ExitCode, ReanalyzerError
+from reanalyzer.settings import Settings, load_settings
+
+EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
+    f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}: {_doc}"
+    for code, _doc in (
+        (ExitCode.OK, "every hash has a final outcome, none failed"),
+        (ExitCode.SOME_FAILED, "done, but some hashes failed: run the same command again"),
+        (ExitCode.USAGE, "bad command line, setting or config file; nothing was done"),
+        (ExitCode.INPUT, "an input cannot be opened or read"),
+        (ExitCode.INTERRUPTED, "stopped by a signal or budget: the same command resumes"),
+        (ExitCode.UNREACHABLE, "the appliance stayed unreachable: the same command resumes"),
+        (ExitCode.CREDENTIALS, "the appliance refused the token (401/403)"),
+        (ExitCode.NOT_ALLOWED, "the appliance type does not allow reanalysis"),
+        (ExitCode.JOB, "the job directory is unusable, full, or in use"),
+    )
+)
+
+
+def _default(name: str) -> str:
+    """The built-in default of a setting, for --help (never the token: it has none)."""
+    value = Settings.model_fields[name].default
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _setting(
+    group: argparse._ArgumentGroup,
+    flag: str,
+    name: str,
+    help_text: str,
+    **kwargs: Any,
+) -> None:
+    help_text = f"{help_text} (env REANALYZER_{name.upper()}; default {_default(name)})"
+    group.add_argument(flag, dest=name, default=None, help=help_text, **kwargs)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="files of hashes ('-' or none: standard input); .gz is read transparently",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (env REANALYZER_CONFIG)", default=None
+    )
+    appliance = parser.add_argument_group("appliance")
+    _setting(appliance, "--url", "url", "appliance base URL, e.g. https://a1000.example.com")
+    _setting(
+        appliance, "--token-file", "token_file", "file holding the API token; or set "
+        "REANALYZER_TOKEN (never pass the token itself on a command line)", type=Path,
+    )
+    _setting(appliance, "--analysis", "analysis", "comma list: cloud, core; with --api v2 also "
+             "rl_cloud_sandbox, cuckoo, fireeye, joe, cape")
+    _setting(appliance, "--api", "api", "bulk API version", choices=["v1", "v2"])
+    _setting(appliance, "--endpoint", "endpoint", "bulk requests, or one sample per request",
+             choices=["bulk", "single"])
+    _setting(appliance, "--sandbox-platform", "sandbox_platform",
+             "platform for rl_cloud_sandbox: windows7, windows10, windows11, macos_11, linux, "
+             "android12")
+    _setting(appliance, "--ca-bundle", "ca_bundle", "CA bundle that signs the appliance's "
+             "certificate", type=Path)
+    _setting(appliance, "--insecure", "insecure", "do not verify TLS certificates (warns)",
+             action="store_true")
+    _setting(appliance, "--trust-env", "trust_env", "use HTTP(S)_PROXY from the environment",
+             action="store_true")
+    _setting(appliance, "--connect-timeout", "connect_timeout", "seconds to connect", type=float)
+    _setting(appliance, "--read-timeout", "read_timeout", "seconds to wait for an answer",
+             type=float)
+    _setting(appliance, "--total-timeout", "total_timeout", "seconds for a whole request",
+             type=float)
+
+    pace = parser.add_argument_group("pace")
+    _setting(pace, "--batch-size", "batch_size", "hashes per bulk request", type=int)
+    _setting(pace, "--concurrency", "concurrency", "requests in flight at most", type=int)
+    _setting(pace, "--rate-limit", "rate_limit", "requests per second at most (none: adapt to "
+             "the appliance's 429 answers)", type=float)
+    _setting(pace, "--max-retries", "max_retries", "retries of a transient failure before a "
+             "hash is recorded failed", type=int)
+
+    job = parser.add_argument_group("job and input")
+    _setting(job, "--job-dir", "job_dir", "job directory for outcomes and checkpoint", type=Path)
+    _setting(job, "--format", "input_format", "input format (auto: text, unless --csv-column or "
+             "--json-field is given)", choices=["auto", "text", "csv", "jsonl"])
+    _setting(job, "--csv-column", "csv_column", "read CSV input, the hash in this column")
+    _setting(job, "--json-field", "json_field", "read JSON-lines input, the hash in this field")
+    _setting(job, "--dedupe", "dedupe", "send a repeated hash once, record the rest duplicate",
+             action=argparse.BooleanOptionalAction)
+    _setting(job, "--idle-flush", "idle_flush", "seconds of quiet input before a partial batch "
+             "is sent", type=float)
+    _setting(job, "--dry-run", "dry_run", "read, validate and report what would be sent; send "
+             "nothing", action="store_true")
+    parser.add_argument("--report-format", choices=["text", "json"], default="text",
+                        help="how --dry-run prints its report on stdout (default text)")
+
+    logs = parser.add_argument_group("logs")
+    _setting(logs, "--log-format", "log_format", "log format on stderr (auto: console on a "
+             "terminal, else JSON)", choices=["auto", "console", "json"])
+    _setting(logs, "--log-level", "log_level", "log level",
+             choices=["debug", "info", "warning", "error"])
+
+
+_NOT_SETTINGS = {"command", "inputs", "config", "report_format", "handler"}
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    values = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    return load_settings(values, args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from reanalyzer.job import run_job  # imported late: --help stays fast
+
+    settings = settings_from_args(args)
+    return run_job(settings, args.inputs or ["-"], report_format=args.report_format)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from reanalyzer.simulator import cli as simulator_cli
+
+    return simulator_cli.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reanalyzer",
+        description="Ask ReversingLabs Spectra Analyze appliances to reanalyze samples in bulk: "
+        "millions of hashes, rate-limited, resumable, one outcome per input line.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"reanalyzer {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="reanalyze the hashes of one or more inputs",
+        description="Read hashes (one per line, CSV or JSON lines; files, .gz or stdin), "
+        "validate and deduplicate them, and ask the appliance to reanalyze them in bulk. "
+        "The token comes from REANALYZER_TOKEN or --token-file, never the command line.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_options(run)
+    run.set_defaults(handler=_run)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulated appliance on 127.0.0.1 for tests and rehearsals",
+        description="Serve the appliance's reanalysis API with a generated world of samples and "
+        "faults on demand. Takes its token from REANALYZER_TOKEN, like run.",
+    )
+    _configure_simulator(simulate)
+    simulate.set_defaults(handler=_simulate)
+    return parser
+
+
+def _configure_simulator(parser: argparse.ArgumentParser) -> None:
+    from reanalyzer.simulator import cli as simulator_cli
+
+    simulator_cli.configure_parser(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ReanalyzerError as exc:
+        print(f"reanalyzer: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        # stdout went away (| head): not an error of ours; keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except KeyboardInterrupt:
+        print("reanalyzer: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)

@@ -1,0 +1,205 @@
+"""The HTTP edge: one aiohttp session per job, the appliance's endpoints, and nothing else.
+
+It does not interpret answers (that is `answers`) nor retry (that is `sender`): each call sends
+one request and returns a `Reply`, or raises `TransportError` when no HTTP answer came (refused,
+reset, timed out). aiohttp's exceptions are translated here so nothing above imports aiohttp.
+The token is sent in a header and appears in no repr, log line or exception message.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+import aiohttp
+import structlog
+
+from reanalyzer import __version__
+from reanalyzer.errors import UsageError
+from reanalyzer.hashes import HashType
+
+log = structlog.get_logger("reanalyzer.client")
+
+V1_ANALYSES = frozenset({"cloud", "core"})
+V2_ANALYSES = V1_ANALYSES | {"rl_cloud_sandbox", "cuckoo", "fireeye", "joe", "cape"}
+SANDBOX_PLATFORMS = frozenset(
+    {"windows7", "windows10", "windows11", "macos_11", "linux", "android12"}
+)
+USER_AGENT = f"reanalyzer/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendConfig:
+    """Everything the sending layer needs to know, validated on construction (UsageError)."""
+
+    url: str  # https://appliance.example.com, no path
+    token: str = field(repr=False)  # secret: never in a repr, a log line or an error message
+    analysis: tuple[str, ...] = ("cloud", "core")
+    endpoint: Literal["bulk", "single"] = "bulk"
+    api: Literal["v1", "v2"] = "v1"
+    sandbox_platform: str | None = None  # required by the v2 analysis rl_cloud_sandbox
+    concurrency: int = 4  # requests in flight at most
+    rate_limit: float | None = None  # requests per second at most; None: as fast as answered
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    total_timeout: float = 120.0
+    ca_bundle: Path | None = None
+    insecure: bool = False  # no TLS verification (warned about)
+    trust_env: bool = False  # take proxies and .netrc from the environment
+    max_retries: int = 5  # per request, for 408/5xx/timeouts/resets; then the hashes are `failed`
+    backoff_base: float = 0.5  # seconds: retry n waits uniform(0, min(cap, base * 2**(n-1)))
+    backoff_cap: float = 30.0
+    max_throttled: int = 50  # 429s one request may draw before its hashes are `failed`
+    unreachable_after: int = 10  # consecutive failures across requests that mean an outage ...
+    unreachable_window: float = 60.0  # ... once no answer came for this many seconds: stop
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise UsageError("url: must start with https:// (or http://)")
+        if not self.token:
+            raise UsageError("token: missing (set REANALYZER_TOKEN or a token file)")
+        allowed = V2_ANALYSES if self.api == "v2" else V1_ANALYSES
+        if not self.analysis or not set(self.analysis) <= allowed:
+            raise UsageError(
+                f"analysis: {','.join(self.analysis) or '(empty)'} is not allowed with api "
+                f"{self.api}; choose from {','.join(sorted(allowed))}"
+            )
+        if self.endpoint == "single" and self.api == "v2":
+            raise UsageError("endpoint: single has no v2 form; use --api v1 or --endpoint bulk")
+        if "rl_cloud_sandbox" in self.analysis and self.sandbox_platform not in SANDBOX_PLATFORMS:
+            raise UsageError(
+                "sandbox_platform: required by rl_cloud_sandbox; choose from "
+                + ",".join(sorted(SANDBOX_PLATFORMS))
+            )
+        if self.concurrency < 1:
+            raise UsageError("concurrency: must be at least 1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise UsageError("rate_limit: must be positive (or unset for no limit)")
+        if self.max_retries < 0 or self.unreachable_after < 1:
+            raise UsageError("max_retries must be >= 0 and unreachable_after >= 1")
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP answer, read whole."""
+
+    status: int
+    body: bytes
+    retry_after: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class TransportError(Exception):
+    """No HTTP answer: connection refused or reset, TLS failure, timeout. Worth retrying."""
+
+
+class ApplianceClient:
+    """The appliance's reanalysis endpoints over one session. Use as an async context manager."""
+
+    def __init__(self, config: SendConfig) -> None:
+        self._config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        config = self._config
+        tls: ssl.SSLContext | bool
+        if config.insecure:
+            tls = False
+            log.warning("client.tls_verification_disabled", url=config.base_url)
+        elif config.ca_bundle is not None:
+            tls = ssl.create_default_context(cafile=str(config.ca_bundle))
+        else:
+            tls = True
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.concurrency, ssl=tls),
+            timeout=aiohttp.ClientTimeout(
+                total=config.total_timeout,
+                sock_connect=config.connect_timeout,
+                sock_read=config.read_timeout,
+            ),
+            headers={"Authorization": f"Token {config.token}", "User-Agent": USER_AGENT},
+            trust_env=config.trust_env,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply:
+        """Ask for reanalysis of `hashes` (one type) through the configured endpoint and API."""
+        config = self._config
+        analysis = ",".join(config.analysis)
+        if config.endpoint == "single":
+            if len(hashes) != 1:
+                raise ValueError("the single-sample endpoint takes exactly one hash")
+            return await self._post(
+                f"/api/samples/{hashes[0]}/analyze/", data={"analysis": analysis}
+            )
+        if config.api == "v2":
+            form = [("hash_value", h) for h in hashes]
+            form.append(("analysis", analysis))
+            if config.sandbox_platform is not None and "rl_cloud_sandbox" in config.analysis:
+                form.append(("rl_cloud_sandbox_platform", config.sandbox_platform))
+            return await self._post("/api/samples/v2/analyze_bulk/", data=form)
+        return await self._post(
+            "/api/samples/analyze_bulk/", json={"hash_value": list(hashes), "analysis": analysis}
+        )
+
+    async def sample_status(self, hashes: Sequence[str], *, processed_only: bool = False) -> Reply:
+        """POST /api/samples/status/: whether the appliance holds each hash, queuing nothing."""
+        params = {"status": "processed"} if processed_only else None
+        return await self._post(
+            "/api/samples/status/", json={"hash_values": list(hashes)}, params=params
+        )
+
+    async def _post(
+        self,
+        path: str,
+        *,
+        json: object = None,
+        data: object = None,
+        params: dict[str, str] | None = None,
+    ) -> Reply:
+        if self._session is None:
+            raise RuntimeError("ApplianceClient used outside its `async with`")
+        url = self._config.base_url + path
+        try:
+            async with self._session.post(
+                url, json=json, data=data, params=params, allow_redirects=False
+            ) as response:
+                body = await response.read()
+                return Reply(response.status, body, response.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # The message names the kind of failure and the address, never a header.
+            raise TransportError(_describe(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the appliance closed the connection"
+    return f"{type(exc).__name__}: {exc}"

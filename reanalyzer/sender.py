@@ -1,0 +1,351 @@
+"""Sending: turn a batch of hashes into requests and every answer into a verdict for every hash.
+
+The loop of one request reads top to bottom in `Sender._send_request`: wait for a slot (the
+concurrency semaphore, then the rate gate), send, let `answers` decide, carry the decision out.
+
+- DONE: each hash gets its verdict, with the number of requests it was part of.
+- SPLIT (400/404/405 for the whole bulk request) and SHRINK (413): send the parts; 413 also lowers
+  the largest batch for the rest of the job, and `send` honours it by splitting what it is given.
+- THROTTLED (429): the whole job pauses for Retry-After (or a backoff) and the rate is halved once
+  per signal, then recovered gradually (see `pacing`). A request may draw `max_throttled` 429s.
+- RETRY (408/5xx, resets, timeouts): capped exponential backoff with full jitter; after
+  `max_retries` the hashes become `failed` and the job goes on.
+- Fatal: 401/403 raise CredentialsError, a 405 for the appliance type NotAllowedError, a redirect
+  ApplianceError, at once, and every other request of the job raises the same from then on.
+
+Unreachable, chosen rule: a failure without a usable answer (no connection, reset, timeout, 408,
+5xx) extends a streak shared by all requests; any other answer ends it. Once the streak reaches
+`unreachable_after` the appliance counts as down: retries stop consuming the requests' budgets (so
+an outage does not turn every hash in flight into `failed`), and when no usable answer has come
+for `unreachable_window` seconds the job stops with UnreachableError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import structlog
+
+from reanalyzer.answers import (
+    Action,
+    Decision,
+    chunked,
+    decide_bulk,
+    decide_single,
+    halves,
+    parse_body,
+)
+from reanalyzer.client import ApplianceClient, Reply, SendConfig, TransportError
+from reanalyzer.errors import (
+    ApplianceError,
+    CredentialsError,
+    NotAllowedError,
+    ReanalyzerError,
+    UnreachableError,
+)
+from reanalyzer.hashes import HashType
+from reanalyzer.outcomes import Status, Verdict
+from reanalyzer.pacing import AdaptiveGate, Clock, RateGate, SystemClock
+from reanalyzer.retry import RetryPolicy, parse_retry_after
+
+log = structlog.get_logger("reanalyzer.sender")
+
+
+class ReanalyzeClient(Protocol):
+    """What the sender needs from the HTTP edge (ApplianceClient, or a fake in tests)."""
+
+    async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStats:
+    """A snapshot of the sender's counters, for the progress display."""
+
+    requests: int  # HTTP requests sent, retries and split parts included
+    retries: int  # requests sent again after a transient failure (429s not included)
+    throttled: int  # 429 answers
+    splits: int  # requests split in parts after a whole-request 400/404/405/413
+    failed_hashes: int  # hashes given `failed` after their retries ran out
+    in_flight: int  # requests sent and not yet answered
+    rate: float | None  # the gate's current rate, requests/s; None: unlimited
+    max_batch: int | None  # the largest bulk request the job still sends; None: as given
+
+
+class Sender:
+    """Sends hashes for reanalysis; `send` returns a verdict for every hash it was given.
+
+    Use as an async context manager (it opens and closes the HTTP session). `clock` (monotonic
+    time and sleep), `rand` (backoff jitter) and `wall_now` (for Retry-After dates) are seams for
+    tests; `client` and `gate` may be replaced by fakes.
+    """
+
+    def __init__(
+        self,
+        config: SendConfig,
+        *,
+        client: ReanalyzeClient | None = None,
+        gate: RateGate | None = None,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+        wall_now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_batch: int | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock or SystemClock()
+        self._own_client: ApplianceClient | None = None
+        if client is None:
+            client = self._own_client = ApplianceClient(config)
+        self._client: ReanalyzeClient = client
+        self._gate: RateGate = gate or AdaptiveGate(config.rate_limit, self._clock)
+        self._policy = RetryPolicy(config.max_retries, config.backoff_base, config.backoff_cap)
+        self._rand = rand
+        self._wall_now = wall_now
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._max_batch = 1 if config.endpoint == "single" else max_batch
+        self._fatal: ReanalyzerError | None = None
+        self._streak = 0  # consecutive failures without a usable answer, across requests
+        self._last_answer = self._clock.now()
+        self._last_failure = ""
+        self._throttle_streak = 0  # consecutive 429s across requests, for the backoff without RA
+        self._requests = self._retries = self._throttled = self._splits = 0
+        self._failed_hashes = self._in_flight = 0
+
+    async def __aenter__(self) -> Self:
+        if self._own_client is not None:
+            await self._own_client.__aenter__()
+        self._last_answer = self._clock.now()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._own_client is not None:
+            await self._own_client.close()
+
+    @property
+    def stats(self) -> SenderStats:
+        return SenderStats(
+            requests=self._requests,
+            retries=self._retries,
+            throttled=self._throttled,
+            splits=self._splits,
+            failed_hashes=self._failed_hashes,
+            in_flight=self._in_flight,
+            rate=self._gate.rate,
+            max_batch=self._max_batch,
+        )
+
+    async def send(self, hash_type: HashType, hashes: Sequence[str]) -> dict[str, Verdict]:
+        """A verdict for every hash in `hashes` (normalized, of `hash_type`), keyed by the hash.
+
+        Raises CredentialsError, NotAllowedError, UnreachableError or ApplianceError when the job
+        cannot go on; never drops a hash otherwise.
+        """
+        self._raise_if_stopped()
+        if not hashes:
+            return {}
+        parts = chunked(hashes, self._max_batch) if self._max_batch else [hashes]
+        return await self._send_all(hash_type, parts, 0)
+
+    async def _send_request(
+        self, hash_type: HashType, batch: Sequence[str], attempts: int
+    ) -> dict[str, Verdict]:
+        retries = throttles = 0
+        while True:
+            reply, failure, epoch = await self._attempt(hash_type, batch)
+            attempts += 1
+            decision = self._decide(hash_type, batch, reply, failure)
+            bound = log.bind(
+                batch_size=len(batch),
+                attempt=attempts,
+                http_status=decision.http_status,
+                reason=decision.reason,
+            )
+            action = decision.action
+            if action is Action.DONE:
+                self._track_answer()
+                return self._settled(decision, attempts)
+            if action in (Action.SPLIT, Action.SHRINK):
+                self._track_answer()
+                parts = self._split(batch, decision, bound)
+                return await self._send_all(hash_type, parts, attempts)
+            if action is Action.BAD_CREDENTIALS:
+                self._stop(CredentialsError(decision.reason), bound)
+            if action is Action.REFUSED:
+                self._stop(NotAllowedError(decision.reason), bound)
+            if action is Action.MISCONFIGURED:
+                self._stop(ApplianceError(decision.reason), bound)
+            if action is Action.THROTTLED:
+                throttles += 1
+                if throttles > self._config.max_throttled:
+                    return self._give_up(batch, attempts, decision, bound)
+                self._on_throttled(reply, epoch, bound)
+                continue  # the gate holds every request until the pause is over
+            # Action.RETRY: a failure without a usable answer.
+            outage = self._track_failure(decision.reason)
+            if not outage:
+                if self._policy.exhausted(retries):
+                    return self._give_up(batch, attempts, decision, bound)
+                retries += 1
+            self._retries += 1
+            delay = self._policy.delay(
+                max(retries, 1) if not outage else self._streak, rand=self._rand
+            )
+            bound.info("sender.retry_scheduled", delay=round(delay, 3), outage=outage)
+            await self._clock.sleep(delay)
+
+    async def _attempt(
+        self, hash_type: HashType, batch: Sequence[str]
+    ) -> tuple[Reply | None, str, int]:
+        """One request: a concurrency slot, then a rate slot (in that order, so that a granted
+        rate slot is used at once and grants stay evenly spaced), then the request itself."""
+        async with self._slots:
+            self._raise_if_stopped()
+            await self._gate.acquire()
+            self._raise_if_stopped()
+            epoch = self._gate.epoch
+            self._requests += 1
+            self._in_flight += 1
+            try:
+                return await self._client.reanalyze(hash_type, batch), "", epoch
+            except TransportError as exc:
+                return None, str(exc), epoch
+            finally:
+                self._in_flight -= 1
+
+    def _decide(
+        self, hash_type: HashType, batch: Sequence[str], reply: Reply | None, failure: str
+    ) -> Decision:
+        if reply is None:
+            return Decision(Action.RETRY, None, failure)
+        body = parse_body(reply.body)
+        text = reply.text if body is None or reply.status == 405 else ""
+        if self._config.endpoint == "single":
+            return decide_single(reply.status, body, batch[0], text)
+        return decide_bulk(reply.status, body, hash_type, batch, text)
+
+    def _settled(self, decision: Decision, attempts: int) -> dict[str, Verdict]:
+        status = decision.http_status
+        return {
+            h: replace(
+                v,
+                attempts=attempts,
+                http_status=v.http_status if v.http_status is not None else status,
+            )
+            for h, v in decision.verdicts.items()
+        }
+
+    def _split(self, batch: Sequence[str], decision: Decision, bound: Any) -> list[Sequence[str]]:
+        self._splits += 1
+        if decision.action is Action.SHRINK:
+            smaller = max(1, len(batch) // 2)
+            if self._max_batch is None or smaller < self._max_batch:
+                self._max_batch = smaller
+                bound.warning("sender.batch_shrunk", max_batch=smaller)
+            return chunked(batch, self._max_batch)
+        bound.info("sender.split")
+        return halves(batch)
+
+    async def _send_all(
+        self, hash_type: HashType, parts: Sequence[Sequence[str]], attempts: int
+    ) -> dict[str, Verdict]:
+        if len(parts) == 1:
+            return await self._send_request(hash_type, parts[0], attempts)
+        return await _gather_dicts(self._send_request(hash_type, p, attempts) for p in parts)
+
+    def _on_throttled(self, reply: Reply | None, epoch: int, bound: Any) -> None:
+        self._throttled += 1
+        self._throttle_streak += 1
+        retry_after = parse_retry_after(reply.retry_after if reply else None, self._wall_now)
+        pause = self._policy.delay(self._throttle_streak, retry_after, self._rand)
+        if self._gate.throttled(epoch, pause):
+            bound.warning(
+                "sender.rate_lowered",
+                rate=self._gate.rate,
+                pause=round(pause, 3),
+                retry_after=retry_after,
+            )
+        else:
+            bound.info("sender.throttled", pause=round(pause, 3))
+
+    def _give_up(
+        self, batch: Sequence[str], attempts: int, decision: Decision, bound: Any
+    ) -> dict[str, Verdict]:
+        self._failed_hashes += len(batch)
+        bound.warning("sender.gave_up")
+        verdict = Verdict(
+            Status.FAILED,
+            decision.http_status,
+            attempts,
+            reason=f"gave up after {attempts} attempts: {decision.reason}",
+        )
+        return dict.fromkeys(batch, verdict)
+
+    def _track_answer(self) -> None:
+        """A usable answer: the appliance is up and working."""
+        self._streak = 0
+        self._throttle_streak = 0
+        self._last_answer = self._clock.now()
+
+    def _track_failure(self, reason: str) -> bool:
+        """Count a failure without a usable answer; True while the appliance looks down. Raises
+        UnreachableError once it has looked down for the whole `unreachable_window`."""
+        self._streak += 1
+        self._last_failure = reason
+        if self._streak < self._config.unreachable_after:
+            return False
+        silent = self._clock.now() - self._last_answer
+        if silent >= self._config.unreachable_window:
+            self._stop(
+                UnreachableError(
+                    f"the appliance at {self._config.base_url} gave no usable answer for "
+                    f"{silent:.0f} s ({self._streak} failures in a row, last: {reason})"
+                ),
+                log,
+            )
+        return True
+
+    def _stop(self, error: ReanalyzerError, bound: Any) -> None:
+        if self._fatal is None:
+            self._fatal = error
+            bound.error("sender.stopped", error=type(error).__name__, message=str(error))
+        raise error
+
+    def _raise_if_stopped(self) -> None:
+        if self._fatal is not None:
+            raise type(self._fatal)(str(self._fatal))
+
+
+async def _gather_dicts(
+    coros: Iterable[Coroutine[Any, Any, dict[str, Verdict]]],
+) -> dict[str, Verdict]:
+    """Run the parts together; if one raises, cancel the others and raise its error itself (not an
+    ExceptionGroup), preferring the tool's own errors."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as failures:
+        leaves = list(_leaves(failures))
+        ours = [e for e in leaves if isinstance(e, ReanalyzerError)]
+        raise (ours[0] if ours else leaves[0]) from None
+    merged: dict[str, Verdict] = {}
+    for task in tasks:
+        merged.update(task.result())
+    return merged
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -1,0 +1,196 @@
+"""Every setting of a job, where it comes from, and how a wrong one is reported.
+
+Precedence, highest first: command line > environment (``REANALYZER_*``) > ``.env`` in the
+working directory > the TOML config file (``--config PATH`` or ``REANALYZER_CONFIG``) > defaults.
+The command line reaches this module as keyword arguments (pydantic-settings' init source).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from reanalyzer.errors import UsageError
+
+V1_ANALYSES = ("cloud", "core")
+V2_ANALYSES = (*V1_ANALYSES, "rl_cloud_sandbox", "cuckoo", "fireeye", "joe", "cape")
+SANDBOX_PLATFORMS = ("windows7", "windows10", "windows11", "macos_11", "linux", "android12")
+
+# Which TOML file the settings being built should read; a context variable rather than a class
+# attribute so that two loads (a test, say) cannot see each other's file.
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "reanalyzer_config_file", default=None
+)
+
+
+class Settings(BaseSettings):
+    """A job's settings. The token is a secret: it is never part of a repr, a log or an error."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REANALYZER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # The appliance
+    url: str = Field("", description="base URL of the appliance, e.g. https://a1000.example.com")
+    token: SecretStr | None = Field(None, description="API token (REANALYZER_TOKEN)")
+    token_file: Path | None = Field(None, description="file holding the API token")
+    analysis: str = Field("core", description="comma list of analyses to request")
+    api: Literal["v1", "v2"] = Field("v1", description="bulk API version")
+    endpoint: Literal["bulk", "single"] = Field("bulk", description="bulk or single-sample")
+    sandbox_platform: str | None = Field(None, description="platform for rl_cloud_sandbox")
+    ca_bundle: Path | None = Field(None, description="CA bundle to verify the appliance's TLS")
+    insecure: bool = Field(False, description="do not verify TLS certificates")
+    trust_env: bool = Field(False, description="use proxies from the environment")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect")
+    read_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
+    total_timeout: float = Field(120.0, gt=0, description="seconds for a whole request")
+
+    # Pace
+    batch_size: int = Field(100, ge=1, le=10_000, description="hashes per bulk request")
+    concurrency: int = Field(4, ge=1, le=512, description="requests in flight at most")
+    rate_limit: float | None = Field(None, gt=0, description="requests per second at most")
+    max_retries: int = Field(5, ge=0, le=100, description="retries of a transient failure")
+
+    # The job
+    job_dir: Path | None = Field(None, description="job directory (outcomes, checkpoint)")
+    input_format: Literal["auto", "text", "csv", "jsonl"] = Field("auto", description="format")
+    csv_column: str | None = Field(None, description="CSV column holding the hash")
+    json_field: str | None = Field(None, description="JSON-lines field holding the hash")
+    dedupe: bool = Field(True, description="record repeated hashes as duplicate, send once")
+    idle_flush: float = Field(0.5, gt=0, le=60, description="seconds before a partial batch goes")
+    dry_run: bool = Field(False, description="read and report, send nothing")
+
+    # Logs
+    log_format: Literal["auto", "console", "json"] = Field("auto", description="log format")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="level")
+
+    @field_validator("analysis")
+    @classmethod
+    def _normalize_analysis(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError("must name at least one analysis")
+        unknown = sorted(set(names) - set(V2_ANALYSES))
+        if unknown:
+            raise ValueError(f"unknown {', '.join(unknown)}; allowed: {', '.join(V2_ANALYSES)}")
+        return ",".join(dict.fromkeys(names))  # keep order, drop repeats
+
+    @field_validator("sandbox_platform")
+    @classmethod
+    def _check_platform(cls, value: str | None) -> str | None:
+        if value is not None and value not in SANDBOX_PLATFORMS:
+            raise ValueError(f"must be one of {', '.join(SANDBOX_PLATFORMS)}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        extra = [name for name in self.analyses if name not in V1_ANALYSES]
+        if extra and self.api != "v2":
+            raise ValueError(
+                f"analysis {', '.join(extra)} needs --api v2 (v1 allows {', '.join(V1_ANALYSES)})"
+            )
+        if "rl_cloud_sandbox" in self.analyses and self.sandbox_platform is None:
+            raise ValueError(
+                "analysis rl_cloud_sandbox needs --sandbox-platform "
+                f"({', '.join(SANDBOX_PLATFORMS)})"
+            )
+        if self.csv_column and self.json_field:
+            raise ValueError("give --csv-column or --json-field, not both")
+        return self
+
+    @property
+    def analyses(self) -> tuple[str, ...]:
+        return tuple(self.analysis.split(","))
+
+    @property
+    def resolved_format(self) -> Literal["text", "csv", "jsonl"]:
+        """The input format: explicit, or implied by --csv-column / --json-field."""
+        if self.input_format != "auto":
+            return self.input_format
+        if self.csv_column:
+            return "csv"
+        if self.json_field:
+            return "jsonl"
+        return "text"
+
+    def resolved_token(self) -> SecretStr | None:
+        """The token from the setting, else from the token file; never logged."""
+        if self.token is not None:
+            return self.token
+        if self.token_file is None:
+            return None
+        try:
+            text = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read token_file {self.token_file}: {exc.strerror}") from exc
+        if not text:
+            raise UsageError(f"token_file {self.token_file} is empty")
+        return SecretStr(text)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config_file = _config_file.get()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -> Settings:
+    """Settings from every source; a wrong one raises UsageError naming it, before any work."""
+    if config_file is None and os.environ.get("REANALYZER_CONFIG"):
+        config_file = Path(os.environ["REANALYZER_CONFIG"])
+    if config_file is not None and not config_file.is_file():
+        raise UsageError(f"config file {config_file} does not exist")
+    given = {key: value for key, value in cli_values.items() if value is not None}
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise UsageError(describe_validation_error(exc)) from None  # the cause may echo a token
+    except ValueError as exc:  # a malformed TOML file or .env line
+        raise UsageError(f"cannot read the configuration: {exc}") from None
+    finally:
+        _config_file.reset(token)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per wrong setting, naming it and what it allows, never echoing a secret."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known setting (see config/reanalyzer.example.toml)"
+        lines.append(f"setting {name}: {message}")
+    return "; ".join(lines)

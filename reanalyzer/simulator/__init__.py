@@ -1,0 +1,29 @@
+"""A simulated Spectra Analyze appliance that speaks the reanalysis API, with faults on demand.
+
+It shares no code with the rest of reanalyzer: it is a second, independent reading of the
+API, so a misreading in either shows up as a failing test.
+"""
+
+from reanalyzer.simulator.config import AbsentMode, ExtractedMode, SimulatorConfig
+from reanalyzer.simulator.inputs import InputCounts, write_input
+from reanalyzer.simulator.requestlog import Endpoint, Fault, RequestLog, RequestRecord, read_log
+from reanalyzer.simulator.server import RunningSimulator, start_simulator
+from reanalyzer.simulator.world import Sample, SampleKind, World
+
+__all__ = [
+    "AbsentMode",
+    "Endpoint",
+    "ExtractedMode",
+    "Fault",
+    "InputCounts",
+    "RequestLog",
+    "RequestRecord",
+    "RunningSimulator",
+    "Sample",
+    "SampleKind",
+    "SimulatorConfig",
+    "World",
+    "read_log",
+    "start_simulator",
+    "write_input",
+]

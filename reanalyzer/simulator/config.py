@@ -1,0 +1,66 @@
+"""Everything the simulator can be told: the token, the address, the world and each fault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class AbsentMode(StrEnum):
+    """How a bulk answer reports a hash the appliance does not hold (undocumented upstream)."""
+
+    OMIT = "omit"  # left out of `results`
+    NOT_FOUND = "404"  # reported as an item with code 404
+
+
+class ExtractedMode(StrEnum):
+    """How a bulk request that names an extracted sample is refused."""
+
+    ITEM = "item"  # an item with code 405; the rest of the request is queued
+    REQUEST = "request"  # the whole request answered 405 and nothing queued
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """One simulated appliance; the defaults are a well-behaved, fast, connected appliance."""
+
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port, read it back from RunningSimulator.url
+    # A second token that authenticates but may not reanalyze (403), as a read-only user's would.
+    readonly_token: str | None = None
+
+    # The world: generated from the seed unless a world file is given.
+    samples: int = 1000
+    seed: int = 0
+    share_absent: float = 0.1  # generated samples the appliance does not hold
+    share_extracted: float = 0.05  # held, but extracted from another sample: 405
+    share_queued: float = 0.05  # held and already queued at start: the first answer is 200
+    world_file: Path | None = None
+
+    # Faults. Each one off by default.
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0  # uniform extra delay in [0, jitter)
+    rate_limit: float | None = None  # requests/s over a sliding second; above it 429
+    error_rate: float = 0.0  # share of answers replaced by an HTML 500/502/503/504
+    drop_rate: float = 0.0  # share of connections cut after the work was done
+    max_bulk: int | None = None  # bulk requests naming more hashes get 413
+    absent_mode: AbsentMode = AbsentMode.OMIT
+    extracted_mode: ExtractedMode = ExtractedMode.ITEM
+    appliance_refuses: bool = False  # every reanalysis answered 405
+    cloud_connected: bool = True  # False: `cloud` refused per analysis, `core` still queued
+    # Sandbox integrations configured on the appliance; the others are refused per analysis.
+    sandboxes: frozenset[str] = frozenset({"rl_cloud_sandbox"})
+    v2_mixed_types: bool = True  # whether v2 bulk takes mixed hash types (unverified upstream)
+    legacy_fields: bool = True  # False: leave out the deprecated top-level code/message
+    fault_seed: int = 0  # seeds the dice for latency jitter, errors and drops
+
+    request_log_file: Path | None = None  # JSON lines, for tests that run the server apart
+    keep_request_log: bool = True  # False: count only, for long rehearsals that would fill memory
+
+    def __post_init__(self) -> None:
+        # Callers (and argparse) may pass the modes as plain strings; store the enum members.
+        object.__setattr__(self, "absent_mode", AbsentMode(self.absent_mode))
+        object.__setattr__(self, "extracted_mode", ExtractedMode(self.extracted_mode))
+        object.__setattr__(self, "sandboxes", frozenset(self.sandboxes))
