@@ -52,23 +52,30 @@ def parse_body(raw: bytes) -> object | None:
 
 
 def decide_bulk(
-    status: int, body: object | None, hash_type: HashType, hashes: Sequence[str], text: str = ""
+    status: int,
+    body: object | None,
+    hash_type: HashType,
+    hashes: Sequence[str],
+    text: str = "",
+    *,
+    attempts: int = 0,
 ) -> Decision:
     """Decide what a bulk answer (v1 or v2) means for the hashes sent, all of `hash_type`.
 
     `body` is the parsed JSON (None if unparseable) and `text` the raw body, searched for the
-    appliance-type refusal. `hashes` are lowercase, as sent.
+    appliance-type refusal. `hashes` are lowercase, as sent; `attempts` goes into the verdicts.
     """
     early = _decide_whole_request(status, body, text)
     if early is not None:
         return early
     items = _result_items(body)
     if items is not None:
-        return Decision(Action.DONE, status, "answered", match_results(items, hash_type, hashes))
+        verdicts = match_results(items, hash_type, hashes, attempts=attempts, http_status=status)
+        return Decision(Action.DONE, status, "answered", verdicts)
     if 200 <= status < 300:
         return Decision(Action.RETRY, status, f"HTTP {status} without results")
     if status in (400, 404, 405, 413) and len(hashes) == 1:
-        verdict = _verdict_from_code(status, _message_of(body, text), status)
+        verdict = _verdict_from_code(status, _message_of(body), status, attempts)
         return Decision(
             Action.DONE, status, verdict.reason or status_text(status), {hashes[0]: verdict}
         )
@@ -79,15 +86,17 @@ def decide_bulk(
     return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
 
 
-def decide_single(status: int, body: object | None, hash_value: str, text: str = "") -> Decision:
+def decide_single(
+    status: int, body: object | None, hash_value: str, text: str = "", *, attempts: int = 0
+) -> Decision:
     """Decide what an answer of the single-sample endpoint means for the one hash sent."""
     early = _decide_whole_request(status, body, text)
     if early is not None:
         return early
-    if isinstance(body, Mapping) and isinstance(body.get("analysis"), list):
-        verdict = classify_item(body, status)
+    if isinstance(body, dict) and isinstance(body.get("analysis"), list):
+        verdict = classify_item(body, status, attempts)
     elif 200 <= status < 300 or status in (400, 404, 405, 413):
-        verdict = _verdict_from_code(status, _message_of(body, text), status)
+        verdict = _verdict_from_code(status, _message_of(body), status, attempts)
     else:
         return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
     return Decision(
@@ -123,48 +132,88 @@ def _decide_whole_request(status: int, body: object | None, text: str) -> Decisi
 
 
 def match_results(
-    items: Sequence[Mapping[str, object]], hash_type: HashType, hashes: Sequence[str]
+    items: Sequence[Mapping[str, object]],
+    hash_type: HashType,
+    hashes: Sequence[str],
+    *,
+    attempts: int = 0,
+    http_status: int | None = None,
 ) -> dict[str, Verdict]:
     """One verdict per hash sent: results matched by `detail[<type>]` case-insensitively, in any
     order; a hash with no result is `not_found`. Results for hashes not sent are ignored."""
     wanted = set(hashes)
     found: dict[str, Verdict] = {}
+    type_key = hash_type.value
+    # Items of one answer mostly say the same thing: judge again only when an item differs from
+    # the one before (list and dict equality run in C; judging builds objects). This loop runs
+    # once per hash of the job, so it stays lean.
+    last: tuple[object, object, object] | None = None
+    judgement: _Judgement | None = None
     for item in items:
-        key = _hash_of_item(item, hash_type, wanted)
-        if key is not None and key not in found:
-            found[key] = classify_item(item, None)
-    absent = Verdict(Status.NOT_FOUND, reason="absent from the bulk answer")
+        detail = item.get("detail")
+        if not isinstance(detail, dict):
+            continue
+        key = detail.get(type_key)
+        if key not in wanted:  # the appliance answers lowercase: that is the fast path
+            key = _hash_in_detail(detail, type_key, wanted)
+        if key is None or key in found:
+            continue
+        saying = (item.get("analysis"), item.get("code"), item.get("message"))
+        if judgement is None or saying != last:
+            judgement, last = _judge(item, None), saying
+        found[key] = Verdict(
+            judgement.status, judgement.code, attempts, judgement.analyses, detail, judgement.reason
+        )
+    absent = Verdict(Status.NOT_FOUND, http_status, attempts, reason="absent from the bulk answer")
     return {h: found.get(h, absent) for h in hashes}
 
 
-def classify_item(item: Mapping[str, object], fallback_code: int | None) -> Verdict:
+def classify_item(
+    item: Mapping[str, object], fallback_code: int | None, attempts: int = 0
+) -> Verdict:
     """The verdict of one result item (bulk) or of a whole single-sample answer."""
+    return _judge(item, fallback_code).verdict(attempts, _detail_of(item))
+
+
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    """A verdict without the per-sample parts (attempts, detail)."""
+
+    status: Status
+    code: int | None
+    analyses: tuple[AnalysisResult, ...]
+    reason: str | None
+
+    def verdict(self, attempts: int, detail: dict[str, str]) -> Verdict:
+        return Verdict(self.status, self.code, attempts, self.analyses, detail, self.reason)
+
+
+def _judge(item: Mapping[str, object], fallback_code: int | None) -> _Judgement:
     analyses = _analyses_of(item)
-    detail = _detail_of(item)
     item_code = _int_or_none(item.get("code"))
     code = item_code if item_code is not None else fallback_code
     codes = [a.code for a in analyses if a.code is not None]
     if not codes:
         verdict = _verdict_from_code(code, _str_or_none(item.get("message")), fallback_code)
-        return Verdict(
-            verdict.status, code, analyses=analyses, detail=detail, reason=verdict.reason
-        )
+        return _Judgement(verdict.status, code, analyses, verdict.reason)
     accepted = [c for c in codes if c in ACCEPTED_CODES]
     refused = [a for a in analyses if a.code is not None and a.code not in ACCEPTED_CODES]
     if accepted and refused:
         reason = "; ".join(f"{a.name}: {a.code} {a.message or ''}".rstrip() for a in refused)
-        return Verdict(Status.PARTIAL, code, analyses=analyses, detail=detail, reason=reason)
+        return _Judgement(Status.PARTIAL, code, analyses, reason)
     if accepted:
         status = Status.QUEUED if 201 in accepted else Status.ALREADY_QUEUED
-        return Verdict(status, code, analyses=analyses, detail=detail)
+        return _Judgement(status, code, analyses, None)
     # Every analysis refused: the item's own code says why if present, else the first refusal.
     deciding = code if code is not None and code not in ACCEPTED_CODES else refused[0].code
     message = _str_or_none(item.get("message")) or refused[0].message
     verdict = _verdict_from_code(deciding, message, fallback_code)
-    return Verdict(verdict.status, code, analyses=analyses, detail=detail, reason=verdict.reason)
+    return _Judgement(verdict.status, code, analyses, verdict.reason)
 
 
-def _verdict_from_code(code: int | None, message: str | None, http_status: int | None) -> Verdict:
+def _verdict_from_code(
+    code: int | None, message: str | None, http_status: int | None, attempts: int = 0
+) -> Verdict:
     status = {
         201: Status.QUEUED,
         200: Status.ALREADY_QUEUED,
@@ -181,7 +230,7 @@ def _verdict_from_code(code: int | None, message: str | None, http_status: int |
         )
     elif not status.accepted:
         reason = message or status_text(code)
-    return Verdict(status, http_status, reason=reason)
+    return Verdict(status, http_status, attempts, reason=reason)
 
 
 def status_text(code: int | None) -> str:
@@ -200,17 +249,15 @@ def _result_items(body: object | None) -> list[Mapping[str, object]] | None:
         return None
     results = body.get("results")
     if isinstance(results, list):
-        return [r for r in results if isinstance(r, Mapping)]
-    if isinstance(body.get("detail"), Mapping) and isinstance(body.get("analysis"), list):
+        return [r for r in results if isinstance(r, dict)]
+    if isinstance(body.get("detail"), dict) and isinstance(body.get("analysis"), list):
         return [body]
     return None
 
 
-def _hash_of_item(item: Mapping[str, object], hash_type: HashType, wanted: set[str]) -> str | None:
-    detail = item.get("detail")
-    if not isinstance(detail, Mapping):
-        return None
-    value = detail.get(hash_type.value)
+def _hash_in_detail(detail: dict[str, object], type_key: str, wanted: set[str]) -> str | None:
+    """The hash sent that `detail` names, in any case and under any key, or None."""
+    value = detail.get(type_key)
     if isinstance(value, str) and value.strip().lower() in wanted:
         return value.strip().lower()
     # Tolerate a detail keyed differently (e.g. upper-case keys): any value that matches.
@@ -229,15 +276,14 @@ def _analyses_of(item: Mapping[str, object]) -> tuple[AnalysisResult, ...]:
             str(a.get("name", "")), _int_or_none(a.get("code")), _str_or_none(a.get("message"))
         )
         for a in raw
-        if isinstance(a, Mapping)
+        if isinstance(a, dict)
     )
 
 
 def _detail_of(item: Mapping[str, object]) -> dict[str, str]:
+    """The `detail` object as the appliance sent it (its values are hash strings)."""
     detail = item.get("detail")
-    if not isinstance(detail, Mapping):
-        return {}
-    return {str(k): v for k, v in detail.items() if isinstance(v, str)}
+    return detail if isinstance(detail, dict) else {}
 
 
 def _says_appliance_refuses(body: object | None, text: str) -> bool:
@@ -245,7 +291,7 @@ def _says_appliance_refuses(body: object | None, text: str) -> bool:
     return any(phrase in haystack for phrase in _APPLIANCE_REFUSES)
 
 
-def _message_of(body: object | None, text: str) -> str | None:
+def _message_of(body: object | None) -> str | None:
     if isinstance(body, Mapping):
         for key in ("message", "detail", "error"):
             value = body.get(key)

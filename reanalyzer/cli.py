@@ -36,7 +36,9 @@ EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
 def _default(name: str) -> str:
     """The built-in default of a setting, for --help (never the token: it has none)."""
     value = Settings.model_fields[name].default
-    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return (
+        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
 
 
 def _setting(
@@ -63,57 +65,137 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     appliance = parser.add_argument_group("appliance")
     _setting(appliance, "--url", "url", "appliance base URL, e.g. https://a1000.example.com")
     _setting(
-        appliance, "--token-file", "token_file", "file holding the API token; or set "
-        "REANALYZER_TOKEN (never pass the token itself on a command line)", type=Path,
+        appliance,
+        "--token-file",
+        "token_file",
+        "file holding the API token; or set "
+        "REANALYZER_TOKEN (never pass the token itself on a command line)",
+        type=Path,
     )
-    _setting(appliance, "--analysis", "analysis", "comma list: cloud, core; with --api v2 also "
-             "rl_cloud_sandbox, cuckoo, fireeye, joe, cape")
+    _setting(
+        appliance,
+        "--analysis",
+        "analysis",
+        "comma list: cloud, core; with --api v2 also rl_cloud_sandbox, cuckoo, fireeye, joe, cape",
+    )
     _setting(appliance, "--api", "api", "bulk API version", choices=["v1", "v2"])
-    _setting(appliance, "--endpoint", "endpoint", "bulk requests, or one sample per request",
-             choices=["bulk", "single"])
-    _setting(appliance, "--sandbox-platform", "sandbox_platform",
-             "platform for rl_cloud_sandbox: windows7, windows10, windows11, macos_11, linux, "
-             "android12")
-    _setting(appliance, "--ca-bundle", "ca_bundle", "CA bundle that signs the appliance's "
-             "certificate", type=Path)
-    _setting(appliance, "--insecure", "insecure", "do not verify TLS certificates (warns)",
-             action="store_true")
-    _setting(appliance, "--trust-env", "trust_env", "use HTTP(S)_PROXY from the environment",
-             action="store_true")
+    _setting(
+        appliance,
+        "--endpoint",
+        "endpoint",
+        "bulk requests, or one sample per request",
+        choices=["bulk", "single"],
+    )
+    _setting(
+        appliance,
+        "--sandbox-platform",
+        "sandbox_platform",
+        "platform for rl_cloud_sandbox: windows7, windows10, windows11, macos_11, linux, android12",
+    )
+    _setting(
+        appliance,
+        "--ca-bundle",
+        "ca_bundle",
+        "CA bundle that signs the appliance's certificate",
+        type=Path,
+    )
+    _setting(
+        appliance,
+        "--insecure",
+        "insecure",
+        "do not verify TLS certificates (warns)",
+        action="store_true",
+    )
+    _setting(
+        appliance,
+        "--trust-env",
+        "trust_env",
+        "use HTTP(S)_PROXY from the environment",
+        action="store_true",
+    )
     _setting(appliance, "--connect-timeout", "connect_timeout", "seconds to connect", type=float)
-    _setting(appliance, "--read-timeout", "read_timeout", "seconds to wait for an answer",
-             type=float)
-    _setting(appliance, "--total-timeout", "total_timeout", "seconds for a whole request",
-             type=float)
+    _setting(
+        appliance, "--read-timeout", "read_timeout", "seconds to wait for an answer", type=float
+    )
+    _setting(
+        appliance, "--total-timeout", "total_timeout", "seconds for a whole request", type=float
+    )
 
     pace = parser.add_argument_group("pace")
     _setting(pace, "--batch-size", "batch_size", "hashes per bulk request", type=int)
     _setting(pace, "--concurrency", "concurrency", "requests in flight at most", type=int)
-    _setting(pace, "--rate-limit", "rate_limit", "requests per second at most (none: adapt to "
-             "the appliance's 429 answers)", type=float)
-    _setting(pace, "--max-retries", "max_retries", "retries of a transient failure before a "
-             "hash is recorded failed", type=int)
+    _setting(
+        pace,
+        "--rate-limit",
+        "rate_limit",
+        "requests per second at most (none: adapt to the appliance's 429 answers)",
+        type=float,
+    )
+    _setting(
+        pace,
+        "--max-retries",
+        "max_retries",
+        "retries of a transient failure before a hash is recorded failed",
+        type=int,
+    )
 
     job = parser.add_argument_group("job and input")
     _setting(job, "--job-dir", "job_dir", "job directory for outcomes and checkpoint", type=Path)
-    _setting(job, "--format", "input_format", "input format (auto: text, unless --csv-column or "
-             "--json-field is given)", choices=["auto", "text", "csv", "jsonl"])
+    _setting(
+        job,
+        "--format",
+        "input_format",
+        "input format (auto: text, unless --csv-column or --json-field is given)",
+        choices=["auto", "text", "csv", "jsonl"],
+    )
     _setting(job, "--csv-column", "csv_column", "read CSV input, the hash in this column")
     _setting(job, "--json-field", "json_field", "read JSON-lines input, the hash in this field")
-    _setting(job, "--dedupe", "dedupe", "send a repeated hash once, record the rest duplicate",
-             action=argparse.BooleanOptionalAction)
-    _setting(job, "--idle-flush", "idle_flush", "seconds of quiet input before a partial batch "
-             "is sent", type=float)
-    _setting(job, "--dry-run", "dry_run", "read, validate and report what would be sent; send "
-             "nothing", action="store_true")
-    parser.add_argument("--report-format", choices=["text", "json"], default="text",
-                        help="how --dry-run prints its report on stdout (default text)")
+    _setting(
+        job,
+        "--dedupe",
+        "dedupe",
+        "send a repeated hash once, record the rest duplicate",
+        action=argparse.BooleanOptionalAction,
+    )
+    _setting(
+        job,
+        "--idle-flush",
+        "idle_flush",
+        "seconds of quiet input before a partial batch is sent",
+        type=float,
+    )
+    _setting(
+        job,
+        "--dry-run",
+        "dry_run",
+        "read, validate and report what would be sent; send nothing",
+        action="store_true",
+    )
+    _setting(
+        job,
+        "--fresh",
+        "fresh",
+        "start the job over: discard the job directory's earlier outcomes instead of resuming",
+        action="store_true",
+    )
+    parser.add_argument(
+        "--report-format",
+        choices=["text", "json"],
+        default="text",
+        help="how --dry-run prints its report on stdout (default text)",
+    )
 
     logs = parser.add_argument_group("logs")
-    _setting(logs, "--log-format", "log_format", "log format on stderr (auto: console on a "
-             "terminal, else JSON)", choices=["auto", "console", "json"])
-    _setting(logs, "--log-level", "log_level", "log level",
-             choices=["debug", "info", "warning", "error"])
+    _setting(
+        logs,
+        "--log-format",
+        "log_format",
+        "log format on stderr (auto: console on a terminal, else JSON)",
+        choices=["auto", "console", "json"],
+    )
+    _setting(
+        logs, "--log-level", "log_level", "log level", choices=["debug", "info", "warning", "error"]
+    )
 
 
 _NOT_SETTINGS = {"command", "inputs", "config", "report_format", "handler"}

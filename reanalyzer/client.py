@@ -54,7 +54,9 @@ class SendConfig:
     backoff_base: float = 0.5  # seconds: retry n waits uniform(0, min(cap, base * 2**(n-1)))
     backoff_cap: float = 30.0
     max_throttled: int = 50  # 429s one request may draw before its hashes are `failed`
-    unreachable_after: int = 10  # consecutive failures across requests that mean an outage ...
+    # Consecutive failures across requests that mean an outage (keep it <= max_retries + 1, so a
+    # lone request cannot give up before the outage is recognized) ...
+    unreachable_after: int = 5
     unreachable_window: float = 60.0  # ... once no answer came for this many seconds: stop
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""``--dry-run``: the whole front of the pipeline on real input, and a report instead of requests."""
+"""`--dry-run`: the whole front of the pipeline on real input, and a report, not requests."""
 
 from __future__ import annotations
 
@@ -66,19 +66,18 @@ def format_report(report: dict[str, Any], as_json: bool) -> str:
         f"  lines read        {report['lines']:>12,}",
         f"  blank or comment  {report['skipped']:>12,}",
         f"  records           {report['records']:>12,}",
-        f"    to send         {report['to_send_total']:>12,}"
-        + _by_type(report["to_send"]),
+        f"    to send         {report['to_send_total']:>12,}" + _by_type(report["to_send"]),
         f"    duplicates      {report['duplicates']:>12,}",
         f"    invalid         {report['invalid']:>12,}",
         f"  requests          {report['requests_total']:>12,}" + _by_type(report["requests"]),
     ]
     if report["invalid_reasons"]:
         out.append("  invalid lines by reason:")
-        out += [f"    {count:>10,}  {reason}" for reason, count in report["invalid_reasons"].items()]
-        out.append("  first invalid lines:")
         out += [
-            f"    {e['source']}:{e['line']}: {e['reason']}" for e in report["invalid_examples"]
+            f"    {count:>10,}  {reason}" for reason, count in report["invalid_reasons"].items()
         ]
+        out.append("  first invalid lines:")
+        out += [f"    {e['source']}:{e['line']}: {e['reason']}" for e in report["invalid_examples"]]
     verdict = "every record accounted for" if report["accounted"] else "ACCOUNTING MISMATCH"
     out.append(f"  {verdict}; {report['elapsed_s']} s, {report['lines_per_s'] or 0:,} lines/s")
     return "\n".join(out)

@@ -17,7 +17,6 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, cast
 
 from reanalyzer.errors import InputError
@@ -25,7 +24,9 @@ from reanalyzer.errors import InputError
 BLOCK_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 * 1024  # a CSV row may be long; a hash line is at most ~130 bytes
 STDIN = "-"
-REJECTED = b"\x00rejected\x00"  # stands in for a line the format rejected: never a hash, never blank
+REJECTED = (
+    b"\x00rejected\x00"  # stands in for a line the format rejected: never a hash, never blank
+)
 _GZIP_MAGIC = b"\x1f\x8b"
 _SOURCE_SHIFT = 40  # a position packs (source index, line number) into one int
 

@@ -42,7 +42,7 @@ class AnalysisResult:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What the appliance (or the tool) decided for one hash, before it is tied to its input line."""
+    """What the appliance (or the tool) decided for one hash, before it is tied to its line."""
 
     status: Status
     http_status: int | None = None

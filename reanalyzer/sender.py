@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -163,17 +163,23 @@ class Sender:
         while True:
             reply, failure, epoch = await self._attempt(hash_type, batch)
             attempts += 1
-            decision = self._decide(hash_type, batch, reply, failure)
+            decision = self._decide(hash_type, batch, reply, failure, attempts)
+            action = decision.action
+            if action is Action.DONE:
+                self._track_answer()
+                log.debug(
+                    "sender.answered",
+                    batch_size=len(batch),
+                    attempt=attempts,
+                    http_status=decision.http_status,
+                )
+                return dict(decision.verdicts)
             bound = log.bind(
                 batch_size=len(batch),
                 attempt=attempts,
                 http_status=decision.http_status,
                 reason=decision.reason,
             )
-            action = decision.action
-            if action is Action.DONE:
-                self._track_answer()
-                return self._settled(decision, attempts)
             if action in (Action.SPLIT, Action.SHRINK):
                 self._track_answer()
                 parts = self._split(batch, decision, bound)
@@ -223,26 +229,20 @@ class Sender:
                 self._in_flight -= 1
 
     def _decide(
-        self, hash_type: HashType, batch: Sequence[str], reply: Reply | None, failure: str
+        self,
+        hash_type: HashType,
+        batch: Sequence[str],
+        reply: Reply | None,
+        failure: str,
+        attempts: int,
     ) -> Decision:
         if reply is None:
             return Decision(Action.RETRY, None, failure)
         body = parse_body(reply.body)
         text = reply.text if body is None or reply.status == 405 else ""
         if self._config.endpoint == "single":
-            return decide_single(reply.status, body, batch[0], text)
-        return decide_bulk(reply.status, body, hash_type, batch, text)
-
-    def _settled(self, decision: Decision, attempts: int) -> dict[str, Verdict]:
-        status = decision.http_status
-        return {
-            h: replace(
-                v,
-                attempts=attempts,
-                http_status=v.http_status if v.http_status is not None else status,
-            )
-            for h, v in decision.verdicts.items()
-        }
+            return decide_single(reply.status, body, batch[0], text, attempts=attempts)
+        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts)
 
     def _split(self, batch: Sequence[str], decision: Decision, bound: Any) -> list[Sequence[str]]:
         self._splits += 1

@@ -2,6 +2,11 @@
 
 It shares no code with the rest of reanalyzer: it is a second, independent reading of the
 API, so a misreading in either shows up as a failing test.
+
+    config = SimulatorConfig(token="t", samples=10_000, rate_limit=50, error_rate=0.01)
+    async with await start_simulator(config) as sim:
+        counts = write_input(path, sim.world, lines=100_000)
+        ...  # point the client at sim.url; then read sim.log and sim.world.times_queued()
 """
 
 from reanalyzer.simulator.config import AbsentMode, ExtractedMode, SimulatorConfig

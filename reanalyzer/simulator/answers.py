@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from reanalyzer.simulator.config import AbsentMode, ExtractedMode, SimulatorConfig
-from reanalyzer.simulator.hashes import HashType, hash_type
+from reanalyzer.simulator.hashes import hash_type
 from reanalyzer.simulator.world import Sample, SampleKind, World
 
 QUEUED = "Sample is queued for analysis."
@@ -52,6 +52,8 @@ V2_ANALYSES = frozenset(Analysis)
 SANDBOX_PLATFORMS = frozenset(
     {"windows7", "windows10", "windows11", "macos_11", "linux", "android12"}
 )
+_HASH_LENGTHS = frozenset({32, 40, 64, 128})
+_HEX = frozenset("0123456789abcdefABCDEF")
 _BIT = {a: 1 << i for i, a in enumerate(Analysis)}
 
 
@@ -109,17 +111,16 @@ def parse_hashes(
     if not isinstance(raw, list) or not raw:
         errors[field] = [REQUIRED]
         return []
-    kinds: set[HashType] = set()
-    for value in raw:
-        kind = hash_type(value) if isinstance(value, str) else None
-        if kind is None:
-            errors[field] = [BAD_HASH]
-            return []
-        kinds.add(kind)
-    if len(kinds) > 1 and not mixed_ok:
-        errors[field] = [MIXED_TYPES]
-        return []
-    return [value.lower() for value in raw]
+    # Checked in C rather than per hash: all strings, all of hash lengths, all hex digits.
+    if all(isinstance(v, str) for v in raw):
+        lengths = set(map(len, raw))
+        if lengths <= _HASH_LENGTHS and _HEX.issuperset("".join(raw)):
+            if len(lengths) > 1 and not mixed_ok:
+                errors[field] = [MIXED_TYPES]
+                return []
+            return [value.lower() for value in raw]
+    errors[field] = [BAD_HASH]
+    return []
 
 
 def check_platform(
@@ -130,7 +131,7 @@ def check_platform(
         return
     if not platform:
         errors["rl_cloud_sandbox_platform"] = [REQUIRED]
-    elif platform not in SANDBOX_PLATFORMS:
+    elif not isinstance(platform, str) or platform not in SANDBOX_PLATFORMS:
         errors["rl_cloud_sandbox_platform"] = [f'"{platform}" is not a valid choice.']
 
 
@@ -155,40 +156,29 @@ class Reanalysis:
         for name in self._names:
             if name not in self._refused:
                 self._mask |= _BIT[name]
-        self._rendered: dict[int, tuple[int, str]] = {}
+        # The text of an item up to its `detail`, per bitmask of newly queued analyses.
+        self._heads: dict[int, tuple[int, str]] = {}
+        self._extracted = self._head(405, EXTRACTED, self._all(405, EXTRACTED))
         self.any_new = False  # whether some sample was queued for the first time
 
     def item(self, index: int) -> tuple[int, str]:
         """Queue sample `index`; its result code and its item as JSON text."""
         sample = self._world.samples[index]
         if sample.kind is SampleKind.EXTRACTED:
-            return 405, self._render(405, EXTRACTED, self._all(405, EXTRACTED), sample)
+            return 405, self._extracted + _detail(sample) + "}"
         new = self._world.queue(index, self._mask) if self._mask else 0
-        rendered = self._rendered.get(new)
-        if rendered is None:
-            rendered = self._rendered[new] = self._outcome(new)
-        code, analysis = rendered
-        if code == 201:
+        head = self._heads.get(new)
+        if head is None:
+            head = self._heads[new] = self._outcome(new)
+        if head[0] == 201:
             self.any_new = True
-        message = (
-            QUEUED
-            if code == 201
-            else ALREADY_QUEUED
-            if code == 200
-            else analysis_refusal(self._refused)
-        )
-        return code, self._render(code, message, analysis, sample)
+        return head[0], head[1] + _detail(sample) + "}"
 
     def absent(self, value: str) -> tuple[int, str]:
         """The item reporting a hash the appliance does not hold."""
         kind = hash_type(value)
         detail = f'{{"{kind.value if kind else "sha1"}":"{value}"}}'
-        analysis = self._all(404, NOT_FOUND)
-        if self._legacy:
-            return 404, (
-                f'{{"code":404,"message":"{NOT_FOUND}","analysis":{analysis},"detail":{detail}}}'
-            )
-        return 404, f'{{"analysis":{analysis},"detail":{detail}}}'
+        return 404, self._head(404, NOT_FOUND, self._all(404, NOT_FOUND)) + detail + "}"
 
     def _outcome(self, new: int) -> tuple[int, str]:
         parts = []
@@ -201,23 +191,28 @@ class Reanalysis:
             else:
                 code, message = 200, ALREADY_QUEUED
             parts.append(f'{{"name":"{name.value}","code":{code},"message":"{message}"}}')
-        code = 405 if not self._mask else 201 if new else 200
-        return code, "[" + ",".join(parts) + "]"
+        analysis = "[" + ",".join(parts) + "]"
+        if not self._mask:
+            return 405, self._head(405, analysis_refusal(self._refused), analysis)
+        if new:
+            return 201, self._head(201, QUEUED, analysis)
+        return 200, self._head(200, ALREADY_QUEUED, analysis)
 
     def _all(self, code: int, message: str) -> str:
         parts = (f'{{"name":"{n.value}","code":{code},"message":"{message}"}}' for n in self._names)
         return "[" + ",".join(parts) + "]"
 
-    def _render(self, code: int, message: str, analysis: str, sample: Sample) -> str:
-        detail = (
-            f'{{"sha1":"{sample.sha1}","sha256":"{sample.sha256}",'
-            f'"sha512":"{sample.sha512}","md5":"{sample.md5}"}}'
-        )
+    def _head(self, code: int, message: str, analysis: str) -> str:
         if self._legacy:
-            return (
-                f'{{"code":{code},"message":"{message}","analysis":{analysis},"detail":{detail}}}'
-            )
-        return f'{{"analysis":{analysis},"detail":{detail}}}'
+            return f'{{"code":{code},"message":"{message}","analysis":{analysis},"detail":'
+        return f'{{"analysis":{analysis},"detail":'
+
+
+def _detail(sample: Sample) -> str:
+    return (
+        f'{{"sha1":"{sample.sha1}","sha256":"{sample.sha256}",'
+        f'"sha512":"{sample.sha512}","md5":"{sample.md5}"}}'
+    )
 
 
 def analysis_refusal(refused: dict[Analysis, str]) -> str:
@@ -231,7 +226,7 @@ def bulk(
     """Answer a validated bulk reanalysis request (v1 or v2)."""
     if config.max_bulk is not None and len(hashes) > config.max_bulk:
         return error(413, TOO_LARGE)
-    found = [world.find(value) for value in hashes]
+    found = world.find_all(hashes)
     if config.extracted_mode is ExtractedMode.REQUEST and any(
         i is not None and world.samples[i].kind is SampleKind.EXTRACTED for i in found
     ):

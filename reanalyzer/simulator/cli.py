@@ -177,18 +177,18 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimulatorConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; 0 then, 2 without a token or with a bad world file."""
+    """Serve until SIGINT or SIGTERM; 0 then, 2 without a token or with bad settings."""
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
         print(
             f"reanalyzer simulate: set {TOKEN_ENV} to the token clients must send", file=sys.stderr
         )
         return 2
-    config = config_from_args(args, token)
     try:
+        config = config_from_args(args, token)
         world = make_world(config)
     except (OSError, ValueError) as exc:
-        print(f"reanalyzer simulate: cannot build the world: {exc}", file=sys.stderr)
+        print(f"reanalyzer simulate: {exc}", file=sys.stderr)
         return 2
     if args.save_world:
         world.save(args.save_world)

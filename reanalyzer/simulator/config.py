@@ -64,3 +64,12 @@ class SimulatorConfig:
         object.__setattr__(self, "absent_mode", AbsentMode(self.absent_mode))
         object.__setattr__(self, "extracted_mode", ExtractedMode(self.extracted_mode))
         object.__setattr__(self, "sandboxes", frozenset(self.sandboxes))
+        for name in ("share_absent", "share_extracted", "share_queued", "error_rate", "drop_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.samples < 0:
+            raise ValueError("latency and samples cannot be negative")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be positive")
+        if self.max_bulk is not None and self.max_bulk < 1:
+            raise ValueError("max_bulk must be at least 1")

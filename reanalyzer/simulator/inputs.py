@@ -16,6 +16,7 @@ from reanalyzer.simulator.world import SampleKind, World
 
 _TYPES = tuple(HashType)
 _BLOCK = 65536  # lines per write: big blocks keep 10 million lines to seconds, not minutes
+_TYPE_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 _RECENT = 4096  # duplicates repeat one of the last hashes written, so memory stays flat
 
 
@@ -67,46 +68,62 @@ def write_input(
     rand = rng.random
     order = list(range(len(world.samples)))
     rng.shuffle(order)
+    # Each sample's line and kind, worked out once: the loop below runs ten million times.
+    values = [s.hash(_TYPES[int(s.md5[:2], 16) % 4]) for s in world.samples]
+    kinds_of = [_kind(s.kind, s.queued) for s in world.samples]
     seen = bytearray(len(world.samples))  # per sample: written yet?
     recent: list[str] = []
     counts = {"blank": 0, "comments": 0, "invalid": 0, "valid": 0, "duplicates": 0}
     kinds = {"queueable": 0, "already_queued": 0, "extracted": 0, "absent": 0}
     by_type = dict.fromkeys((t.value for t in _TYPES), 0)
     block: list[str] = []
-    cursor = 0
+    append = block.append
+    cursor, size, dup_cut = 0, len(order), junk_share + duplicate_share
     with path.open("w", encoding="ascii", newline="\n") as out:
         for n in range(lines):
             roll = rand()
             if roll < junk_share:
-                block.append(_junk(rng, world))
-                counts[_junk_kind(block[-1])] += 1
+                line, sort = _junk(rng, world)
+                counts[sort] += 1
+                append(line)
+                continue
+            if roll < dup_cut and recent:
+                value = recent[int(rand() * len(recent))]
+                counts["duplicates"] += 1
             else:
-                counts["valid"] += 1
-                if roll < junk_share + duplicate_share and recent:
-                    value = recent[int(rand() * len(recent))]
-                    counts["duplicates"] += 1
+                index = order[cursor]
+                cursor = cursor + 1 if cursor + 1 < size else 0
+                value = values[index]
+                if seen[index]:
+                    counts["duplicates"] += 1  # the world wrapped around
                 else:
-                    index = order[cursor]
-                    cursor = (cursor + 1) % len(order)
-                    sample = world.samples[index]
-                    kind = _TYPES[int(sample.md5[:2], 16) % 4]
-                    value = sample.hash(kind)
-                    if seen[index]:
-                        counts["duplicates"] += 1  # the world wrapped around
-                    else:
-                        seen[index] = 1
-                        by_type[kind.value] += 1
-                        kinds[_kind(sample.kind, sample.queued)] += 1
-                    if len(recent) < _RECENT:
-                        recent.append(value)
-                    else:
-                        recent[n % _RECENT] = value
-                block.append(_dress(rng, value))
+                    seen[index] = 1
+                    by_type[_TYPE_BY_LENGTH[len(value)]] += 1
+                    kinds[kinds_of[index]] += 1
+                if len(recent) < _RECENT:
+                    recent.append(value)
+                else:
+                    recent[n % _RECENT] = value
+            # Mixed case and stray whitespace, as hand-assembled lists have.
+            roll = rand()
+            if roll < 0.25:
+                value = value.upper() if roll < 0.15 else _half_upper(value)
+            roll = rand()
+            if roll < 0.2:
+                value = (
+                    "  " + value
+                    if roll < 0.08
+                    else value + " \t"
+                    if roll < 0.16
+                    else ("\t" + value + " ")
+                )
+            append(value)
             if len(block) >= _BLOCK:
                 out.write("\n".join(block) + "\n")
                 block.clear()
         if block:
             out.write("\n".join(block) + "\n")
+    counts["valid"] = lines - counts["blank"] - counts["comments"] - counts["invalid"]
     return InputCounts(lines=lines, **counts, **kinds, by_type=by_type)
 
 
@@ -118,43 +135,23 @@ def _kind(kind: SampleKind, queued: bool) -> str:
     return "already_queued" if queued else "queueable"
 
 
-def _dress(rng: random.Random, value: str) -> str:
-    """Mixed case and stray whitespace, as hand-assembled lists have."""
-    roll = rng.random()
-    if roll < 0.15:
-        value = value.upper()
-    elif roll < 0.25:
-        half = len(value) // 2
-        value = value[:half].upper() + value[half:]
-    roll = rng.random()
-    if roll < 0.08:
-        return "  " + value
-    if roll < 0.16:
-        return value + " \t"
-    if roll < 0.2:
-        return "\t" + value + " "
-    return value
+def _half_upper(value: str) -> str:
+    half = len(value) // 2
+    return value[:half].upper() + value[half:]
 
 
-def _junk(rng: random.Random, world: World) -> str:
-    """A line holding no valid hash."""
+def _junk(rng: random.Random, world: World) -> tuple[str, str]:
+    """A line holding no valid hash, and which sort of junk it is."""
     sample = world.samples[int(rng.random() * len(world.samples))]
     roll = rng.random()
     if roll < 0.2:
-        return "" if roll < 0.1 else "   "
+        return ("" if roll < 0.1 else "   "), "blank"
     if roll < 0.35:
-        return "# hashes from the incident ticket"
+        return "# hashes from the incident ticket", "comments"
     if roll < 0.55:
-        return sample.sha1[:-1]  # 39 digits: no hash type has that length
+        return sample.sha1[:-1], "invalid"  # 39 digits: no hash type has that length
     if roll < 0.7:
-        return sample.md5 + "0"  # 33 digits
+        return sample.md5 + "0", "invalid"  # 33 digits
     if roll < 0.85:
-        return "z" + sample.sha256[1:]  # right length, not hex
-    return "not-a-hash"
-
-
-def _junk_kind(line: str) -> str:
-    stripped = line.strip()
-    if not stripped:
-        return "blank"
-    return "comments" if stripped.startswith("#") else "invalid"
+        return "z" + sample.sha256[1:], "invalid"  # right length, not hex
+    return "not-a-hash", "invalid"

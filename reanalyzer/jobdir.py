@@ -1,0 +1,99 @@
+"""The job directory: its layout, its lock, and the fingerprint that guards a resume.
+
+JOB_DIR/
+  job.json        what the job is: inputs and the settings that change outcomes
+  outcomes.jsonl  one record per input record (journal.py)
+  lock            held (flock) by the run working on the job; holds its pid
+  summary.json    the last run's summary
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reanalyzer.errors import JobError
+
+JOB_FILE = "job.json"
+LOCK_FILE = "lock"
+SUMMARY_FILE = "summary.json"
+
+
+def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dict[str, Any]:
+    """What must match for a run to continue a job: the inputs and what changes outcomes."""
+    names = [path if path == "-" else str(Path(path).resolve()) for path in inputs]
+    return {"inputs": names, "settings": outcome_settings}
+
+
+def default_job_dir(identity: dict[str, Any]) -> Path:
+    """jobs/<first input's name>-<fingerprint>: the same command finds the same job again."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    first = identity["inputs"][0] if identity["inputs"] else "-"
+    stem = "stdin" if first == "-" else Path(first).name.split(".")[0] or "input"
+    return Path("jobs") / f"{stem}-{digest}"
+
+
+class JobLock:
+    """An exclusive flock on JOB_DIR/lock: released by the kernel when its process dies."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.path = job_dir / LOCK_FILE
+        self._fd = -1
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise JobError(f"cannot use job directory {self.path.parent}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise JobError(
+                f"job directory {self.path.parent} is in use by another run (pid {holder}); "
+                "wait for it or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = -1
+
+
+def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool) -> bool:
+    """Create or check the job directory; True when an earlier run's outcomes are continued."""
+    try:
+        job_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JobError(f"cannot create job directory {job_dir}: {exc.strerror}") from exc
+    job_file = job_dir / JOB_FILE
+    if job_file.exists() and not fresh:
+        try:
+            recorded = json.loads(job_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise JobError(f"cannot read {job_file}: {exc}") from exc
+        if recorded != identity:
+            raise JobError(
+                f"job directory {job_dir} belongs to a different job (other inputs or settings); "
+                "use another --job-dir, or --fresh to start this one over"
+            )
+        return True
+    if fresh:
+        for name in ("outcomes.jsonl", SUMMARY_FILE):
+            (job_dir / name).unlink(missing_ok=True)
+    try:
+        tmp = job_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
+        tmp.replace(job_file)
+    except OSError as exc:
+        raise JobError(f"cannot write {job_file}: {exc.strerror}") from exc
+    return False

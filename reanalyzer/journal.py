@@ -1,0 +1,148 @@
+"""Stage 6: the outcome log, ``outcomes.jsonl``: one JSON record per input record, per batch.
+
+Records are appended per batch in one ``write``, flushed at once and fsynced at most every
+``fsync_interval`` seconds (and on close), so a crash loses at most the last interval's records
+from the disk, never a record's half: a torn last line is cut off when the log is opened again.
+A later record for the same (source, line) supersedes an earlier one: the final outcome of a line
+is its last record (only ``failed`` records are ever superseded, by a resumed or repeated run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from reanalyzer.errors import JobError
+from reanalyzer.outcomes import Status
+
+log = structlog.get_logger("reanalyzer.journal")
+
+OUTCOMES_FILE = "outcomes.jsonl"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record(
+    *,
+    hash_value: str | None,
+    hash_type: str | None,
+    status: Status,
+    source: str,
+    line: int,
+    ts: str,
+    reason: str | None = None,
+    http_status: int | None = None,
+    attempts: int = 0,
+    analyses: Iterable[tuple[str, int | None, str | None]] = (),
+    detail: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One outcome record, in the schema the README documents (stable: add fields, never rename)."""
+    return {
+        "hash": hash_value,
+        "hash_type": hash_type,
+        "status": status.value,
+        "source": source,
+        "line": line,
+        "reason": reason,
+        "http_status": http_status,
+        "attempts": attempts,
+        "analyses": [{"name": n, "code": c, "message": m} for n, c, m in analyses],
+        "detail": detail or {},
+        "ts": ts,
+    }
+
+
+def _storage_error(path: Path, exc: OSError) -> JobError:
+    return JobError(
+        f"cannot write {path}: {exc.strerror or exc}; what was recorded before stays readable, "
+        "free space or fix permissions and run the same command again to resume"
+    )
+
+
+class OutcomeLog:
+    """Appends outcome records to the job's log, durably enough to resume from."""
+
+    def __init__(self, path: Path, fsync_interval: float = 1.0) -> None:
+        self.path = path
+        self.fsync_interval = fsync_interval
+        self.records = 0
+        repair_torn_tail(path)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _storage_error(path, exc) from exc
+        self._last_sync = time.monotonic()
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):  # only a full disk or a signal makes a write short
+                written += os.write(self._fd, data[written:])
+            if time.monotonic() - self._last_sync >= self.fsync_interval:
+                os.fsync(self._fd)
+                self._last_sync = time.monotonic()
+        except OSError as exc:
+            raise _storage_error(self.path, exc) from exc
+        self.records += len(records)
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise _storage_error(self.path, exc) from exc
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def repair_torn_tail(path: Path) -> None:
+    """Cut a last line that a crash left without its newline: it was never a whole record."""
+    try:
+        with path.open("rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            back = min(size, 1 << 16)
+            f.seek(size - back)
+            tail = f.read(back)
+            cut = size - back + tail.rfind(b"\n") + 1
+            f.truncate(cut)
+            log.warning("journal.torn_line_removed", path=str(path), bytes=size - cut)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _storage_error(path, exc) from exc
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every whole record of a log; a torn last line is skipped."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return
+    with f:
+        for raw in f:
+            if raw.endswith(b"\n"):
+                yield json.loads(raw)
+
+
+def final_outcomes(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """The final record of each (source, line): the last one written."""
+    return {(r["source"], r["line"]): r for r in read_records(path)}

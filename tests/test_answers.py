@@ -1,0 +1,260 @@
+"""The pure reading of the appliance's answers: every status and body shape, and splitting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reanalyzer.answers import (
+    Action,
+    chunked,
+    classify_item,
+    decide_bulk,
+    decide_single,
+    halves,
+    match_results,
+    parse_body,
+)
+from reanalyzer.hashes import HashType
+from reanalyzer.outcomes import AnalysisResult, Status
+
+H1 = "a" * 40
+H2 = "b" * 40
+H3 = "c" * 40
+
+
+def item(hash_value: str, *analyses: tuple[str, int, str], code: int | None = None) -> Any:
+    """A bulk result item as the appliance writes it (upper-case to test the matching)."""
+    body: dict[str, Any] = {
+        "analysis": [{"name": n, "code": c, "message": m} for n, c, m in analyses],
+        "detail": {"sha1": hash_value.upper(), "md5": "0" * 32, "imphash": "x"},
+        "unknown_field": [1, 2],
+    }
+    if code is not None:
+        body["code"] = code
+        body["message"] = "deprecated"
+    return body
+
+
+QUEUED = ("cloud", 201, "Sample is queued for analysis."), ("core", 201, "Sent to core.")
+ALREADY = ("cloud", 200, "Already queued."), ("core", 200, "Already queued.")
+
+
+def test_bulk_results_are_matched_by_detail_in_any_order_case_insensitively() -> None:
+    """Results come in any order with upper-case hashes and still land on the right hash."""
+    body = {"results": [item(H2, *ALREADY, code=200), item(H1, *QUEUED, code=201)]}
+    decision = decide_bulk(201, body, HashType.SHA1, [H1, H2])
+    assert decision.action is Action.DONE
+    assert decision.verdicts[H1].status is Status.QUEUED
+    assert decision.verdicts[H2].status is Status.ALREADY_QUEUED
+    assert decision.verdicts[H1].detail["sha1"] == H1.upper()
+    assert decision.verdicts[H1].analyses[0] == AnalysisResult("cloud", 201, QUEUED[0][2])
+
+
+def test_per_analysis_codes_win_over_the_deprecated_top_level_code() -> None:
+    """An item saying 200 at the top but 201 per analysis was queued now."""
+    verdict = classify_item(item(H1, *QUEUED, code=200), None)
+    assert verdict.status is Status.QUEUED
+
+
+def test_missing_top_level_code_and_message_are_tolerated() -> None:
+    """Without top-level code/message the analyses alone decide."""
+    body = {"results": [item(H1, *ALREADY)]}
+    assert decide_bulk(200, body, HashType.SHA1, [H1]).verdicts[H1].status is Status.ALREADY_QUEUED
+
+
+def test_partial_keeps_every_analysis_and_names_the_refused_ones() -> None:
+    """Core accepted beside a refused sandbox is partial, with all three analyses kept."""
+    refused = ("rl_cloud_sandbox", 405, "Sandbox integration is not configured.")
+    verdict = classify_item(item(H1, QUEUED[0], QUEUED[1], refused, code=201), None)
+    assert verdict.status is Status.PARTIAL
+    assert [a.name for a in verdict.analyses] == ["cloud", "core", "rl_cloud_sandbox"]
+    assert verdict.analyses[2] == AnalysisResult(*refused)
+    assert verdict.reason is not None
+    assert "Sandbox integration" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(404, Status.NOT_FOUND), (405, Status.NOT_ALLOWED), (400, Status.INVALID)],
+)
+def test_refused_items_get_their_own_status(code: int, status: Status) -> None:
+    """A 404/405/400 item maps to not_found/not_allowed/invalid, with analyses or without."""
+    with_analyses = item(H1, ("core", code, "no"), code=code)
+    without = {"code": code, "message": "no", "detail": {"sha1": H1}}
+    for it in (with_analyses, without):
+        decision = decide_bulk(200, {"results": [it]}, HashType.SHA1, [H1])
+        assert decision.verdicts[H1].status is status
+        assert decision.verdicts[H1].reason
+
+
+def test_all_analyses_refused_without_item_code_uses_the_first_refusal() -> None:
+    """Only `cloud` asked for and the appliance not connected: not_allowed, with the message."""
+    refused = ("cloud", 405, "Not connected to Spectra Intelligence.")
+    verdict = classify_item(item(H1, refused), None)
+    assert verdict.status is Status.NOT_ALLOWED
+    assert verdict.reason == "Not connected to Spectra Intelligence."
+
+
+def test_hash_absent_from_results_is_not_found_and_strangers_are_ignored() -> None:
+    """An omitted hash is not_found; a result for a hash never sent is ignored."""
+    verdicts = match_results([item(H1, *QUEUED), item(H3, *QUEUED)], HashType.SHA1, [H1, H2])
+    assert set(verdicts) == {H1, H2}
+    assert verdicts[H2].status is Status.NOT_FOUND
+
+
+def test_detail_without_the_type_key_still_matches_by_any_value() -> None:
+    """A detail keyed in upper case is matched through its values."""
+    it = {"analysis": [{"name": "core", "code": 201}], "detail": {"SHA1": H1.upper()}}
+    assert match_results([it], HashType.SHA1, [H1])[H1].status is Status.QUEUED
+
+
+def test_item_without_codes_at_all_is_failed_not_guessed() -> None:
+    """An item with neither analysis codes nor a code is failed (retried by a later run)."""
+    verdict = classify_item({"detail": {"sha1": H1}}, None)
+    assert verdict.status is Status.FAILED
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_credentials_refused(status: int) -> None:
+    """401 and 403 stop the job with words about the token."""
+    decision = decide_bulk(status, {"detail": "Invalid token."}, HashType.SHA1, [H1, H2])
+    assert decision.action is Action.BAD_CREDENTIALS
+    assert "token" in decision.reason
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
+def test_transient_statuses_are_retried_even_with_html(status: int) -> None:
+    """Gateway and server errors, JSON or HTML, are retried."""
+    html = "<html><body><h1>503 Service Unavailable</h1></body></html>"
+    assert decide_bulk(status, parse_body(html.encode()), HashType.SHA1, [H1], html).action is (
+        Action.RETRY
+    )
+
+
+def test_429_is_throttled() -> None:
+    """429 asks the whole job to slow down."""
+    assert decide_bulk(429, None, HashType.SHA1, [H1]).action is Action.THROTTLED
+    assert decide_single(429, None, H1).action is Action.THROTTLED
+
+
+def test_405_for_the_appliance_type_stops_the_job() -> None:
+    """The 405 whose message names the appliance type is refused for good, bulk and single."""
+    body = {"code": 405, "message": "Not allowed for this type of appliance."}
+    assert decide_bulk(405, body, HashType.SHA1, [H1, H2]).action is Action.REFUSED
+    assert decide_single(405, body, H1, json.dumps(body)).action is Action.REFUSED
+
+
+@pytest.mark.parametrize("status", [400, 405, 404])
+def test_whole_request_refusal_splits_a_bulk_request(status: int) -> None:
+    """400, 405 (extracted) and a result-less 404 on several hashes split the request."""
+    body = {"message": "Reanalysis not allowed for extracted samples."}
+    assert decide_bulk(status, body, HashType.SHA1, [H1, H2]).action is Action.SPLIT
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (400, Status.INVALID),
+        (405, Status.NOT_ALLOWED),
+        (404, Status.NOT_FOUND),
+        (413, Status.FAILED),
+    ],
+)
+def test_whole_request_refusal_of_one_hash_is_its_outcome(status: int, verdict: Status) -> None:
+    """Split down to one hash, the refusal becomes that hash's own outcome."""
+    decision = decide_bulk(status, {"message": "x"}, HashType.SHA1, [H1])
+    assert decision.action is Action.DONE
+    assert decision.verdicts[H1].status is verdict
+    assert decision.verdicts[H1].http_status == status
+
+
+def test_413_shrinks() -> None:
+    """413 on several hashes shrinks the request size for the job."""
+    assert decide_bulk(413, None, HashType.SHA1, [H1, H2]).action is Action.SHRINK
+
+
+def test_2xx_without_results_is_retried_not_dropped() -> None:
+    """A 200 with an HTML page or a result-less JSON is retried (then failed), never lost."""
+    assert decide_bulk(200, None, HashType.SHA1, [H1], "<html/>").action is Action.RETRY
+    assert decide_bulk(200, {"ok": True}, HashType.SHA1, [H1]).action is Action.RETRY
+
+
+def test_lone_item_at_top_level_counts_as_a_result() -> None:
+    """A bulk of one answered in the single-sample shape is understood."""
+    decision = decide_bulk(201, item(H1, *QUEUED, code=201), HashType.SHA1, [H1])
+    assert decision.verdicts[H1].status is Status.QUEUED
+
+
+def test_redirect_is_misconfiguration() -> None:
+    """A redirect means the URL is wrong: stop instead of following it with the token."""
+    assert decide_bulk(302, None, HashType.SHA1, [H1]).action is Action.MISCONFIGURED
+
+
+def test_unknown_client_error_is_retried() -> None:
+    """An unexpected 409 is retried (and failed in the end) rather than misread."""
+    assert decide_bulk(409, None, HashType.SHA1, [H1]).action is Action.RETRY
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (201, {"code": 201, "analysis": [{"name": "core", "code": 201}]}, Status.QUEUED),
+        (200, {"analysis": [{"name": "core", "code": 200}]}, Status.ALREADY_QUEUED),
+        (201, None, Status.QUEUED),
+        (404, {"detail": "Not found."}, Status.NOT_FOUND),
+        (404, None, Status.NOT_FOUND),
+        (405, {"message": "Reanalysis not allowed for extracted samples."}, Status.NOT_ALLOWED),
+        (400, {"message": "Validation error."}, Status.INVALID),
+    ],
+)
+def test_single_sample_answers(status: int, body: Any, expected: Status) -> None:
+    """The single-sample endpoint's answers map to the same statuses as bulk items."""
+    decision = decide_single(status, body, H1)
+    assert decision.action is Action.DONE
+    assert decision.verdicts[H1].status is expected
+
+
+def test_single_sample_5xx_is_retried() -> None:
+    """A 503 on the single endpoint is retried."""
+    assert decide_single(503, None, H1, "<html/>").action is Action.RETRY
+
+
+def test_parse_body_tolerates_garbage() -> None:
+    """Non-JSON and non-UTF-8 bodies parse to None."""
+    assert parse_body(b"<html>") is None
+    assert parse_body(b"\xff\xfe\x00") is None
+    assert parse_body(b"") is None
+    assert parse_body(b'{"a": 1}') == {"a": 1}
+
+
+hash_lists = st.lists(st.text("0123456789abcdef", min_size=40, max_size=40), unique=True)
+
+
+@given(hash_lists, st.integers(min_value=1, max_value=50))
+def test_chunking_never_loses_or_invents_a_hash(hashes: list[str], size: int) -> None:
+    """Chunks are at most `size` and together exactly the input, in order."""
+    parts = chunked(hashes, size)
+    assert all(0 < len(p) <= size for p in parts)
+    assert [h for p in parts for h in p] == hashes
+
+
+@given(hash_lists.filter(lambda hs: len(hs) >= 2))
+def test_halving_never_loses_a_hash(hashes: list[str]) -> None:
+    """Two non-empty halves that together are the request."""
+    first, second = halves(hashes)
+    assert first
+    assert second
+    assert [*first, *second] == hashes
+
+
+@given(hash_lists, st.sets(st.integers(min_value=0, max_value=200)))
+def test_every_hash_sent_gets_exactly_one_verdict(hashes: list[str], answered: set[int]) -> None:
+    """Whatever subset the appliance answers, every hash sent gets one verdict."""
+    items = [item(h, *QUEUED) for i, h in enumerate(hashes) if i in answered]
+    verdicts = match_results(items, HashType.SHA1, hashes)
+    assert list(verdicts) == hashes
