@@ -219,6 +219,14 @@ def _simulate(args: argparse.Namespace) -> int:
     return simulator_cli.run(args)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from reanalyzer import demo
+    from reanalyzer.logs import configure_logging
+
+    configure_logging("auto", "warning")
+    return demo.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reanalyzer",
@@ -250,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _configure_simulator(simulate)
     simulate.set_defaults(handler=_simulate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a real job against the built-in simulator: needs nothing but the install",
+        description="Start the appliance simulator in this process, write a realistic input "
+        "(mixed types, junk, repeats) and run the real job on it, faults and all.",
+    )
+    from reanalyzer import demo as demo_module
+
+    demo_module.configure_parser(demo)
+    demo.set_defaults(handler=_demo)
     return parser
 
 

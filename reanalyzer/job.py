@@ -246,7 +246,7 @@ def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]
     return base
 
 
-async def _send_job(settings: Settings, inputs: Sequence[str]) -> int:
+async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
     config = send_config(settings)
     identity = _identity(settings, inputs)
     job_dir = _job_dir(settings, identity, inputs)
@@ -390,4 +390,4 @@ def run_job(settings: Settings, inputs: Sequence[str], report_format: str = "tex
     configure_logging(settings.log_format, settings.log_level)
     if settings.dry_run:
         return asyncio.run(_dry_run(settings, inputs, report_format))
-    return asyncio.run(_send_job(settings, inputs))
+    return asyncio.run(send_job(settings, inputs))
