@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from reanalyzer.batching import Batcher, Chunk
+from reanalyzer.checkpoint import Watermark
 from reanalyzer.dedupe import SeenSet
 from reanalyzer.hashes import HashType
-from reanalyzer.inputs import Block
+from reanalyzer.inputs import Block, position
 from reanalyzer.normalize import sort_block
 
 _QUEUE_BLOCKS = 4  # blocks read ahead: enough to keep the loop busy, little memory
@@ -118,11 +119,19 @@ async def run_front(
     dedupe: bool = True,
     idle_flush: float = 0.5,
     stats: FrontStats | None = None,
+    seen: SeenSet | None = None,
+    watermark: Watermark | None = None,
+    skip_below: int = 0,
 ) -> FrontStats:
-    """Stream every block through the front into the sink; return what was seen."""
-    stats = stats if stats is not None else FrontStats()
-    seen = SeenSet() if dedupe else None
-    batcher = Batcher(batch_size)
+    """Stream every block through the front into the sink; return what was seen.
+
+    A resumed job passes the ``seen`` hashes of its recorded part, the ``watermark`` to keep
+    up to date, and ``skip_below``: lines before that position are read again (to rebuild
+    dedupe) but are already recorded, so they go nowhere.
+    """
+    front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
+                   (seen if seen is not None else SeenSet()) if dedupe else None,
+                   watermark, skip_below)
     reader = _Reader(blocks)
     getter: asyncio.Future[Block | BaseException | _End] | None = None
     try:
@@ -131,54 +140,79 @@ async def run_front(
             # between a timeout and the queue handing it over.
             if getter is None:
                 getter = asyncio.ensure_future(reader.get())
-            done, _ = await asyncio.wait({getter}, timeout=idle_flush if batcher.pending else None)
+            idle = idle_flush if front.batcher.pending else None
+            done, _ = await asyncio.wait({getter}, timeout=idle)
             if not done:
-                await _send_all(sink, batcher.flush(), stats)
+                await front.send(front.batcher.flush())
                 continue
             item, getter = getter.result(), None
             if isinstance(item, _End):
                 break
             if isinstance(item, BaseException):
                 raise item
-            await _process(item, sink, batcher, seen, stats)
-        await _send_all(sink, batcher.flush(), stats)
+            await front.process(item)
+        await front.send(front.batcher.flush())
     finally:
         reader.stop()
         if getter is not None:
             getter.cancel()
-    return stats
+    return front.stats
 
 
-async def _process(
-    block: Block, sink: FrontSink, batcher: Batcher, seen: SeenSet | None, stats: FrontStats
-) -> None:
-    sorted_block = sort_block(block)
-    stats.lines += len(block.lines)
-    stats.skipped += sorted_block.skipped
-    stats.invalid += len(sorted_block.invalid)
-    duplicates: list[tuple[HashType, str, int]] = []
-    chunks: list[Chunk] = []
-    for hash_type, hashes in sorted_block.hashes.items():
-        positions = sorted_block.positions[hash_type]
-        if seen is not None:
-            repeats = seen.mark_repeats(hashes)
-            if any(repeats):
-                duplicates += [
-                    (hash_type, h, p)
-                    for h, p, r in zip(hashes, positions, repeats, strict=True)
-                    if r
-                ]
-                hashes = [h for h, r in zip(hashes, repeats, strict=True) if not r]
-                positions = [p for p, r in zip(positions, repeats, strict=True) if not r]
-        stats.hashes[hash_type] += len(hashes)
-        chunks += batcher.add(hash_type, hashes, positions)
-    stats.duplicates += len(duplicates)
-    if sorted_block.invalid or duplicates:
-        await sink.settled(LocalOutcomes(sorted_block.invalid, duplicates))
-    await _send_all(sink, chunks, stats)
+@dataclass(slots=True)
+class _Front:
+    sink: FrontSink
+    batcher: Batcher
+    stats: FrontStats
+    seen: SeenSet | None
+    watermark: Watermark | None
+    skip_below: int
 
+    async def process(self, block: Block) -> None:
+        if self.watermark is not None:
+            self.watermark.open_block(block)
+        sorted_block = sort_block(block)
+        stats = self.stats
+        stats.lines += len(block.lines)
+        stats.skipped += sorted_block.skipped
+        invalid = sorted_block.invalid
+        duplicates: list[tuple[HashType, str, int]] = []
+        chunks: list[Chunk] = []
+        pending = 0
+        # A resumed job rereads lines it already recorded only where it had no byte offset.
+        first_line = block.line_numbers[0] if block.line_numbers else block.first_line
+        skipping = position(block.source_index, first_line) < self.skip_below
+        for hash_type, all_hashes in sorted_block.hashes.items():
+            hashes, positions = all_hashes, sorted_block.positions[hash_type]
+            if self.seen is not None:
+                repeats = self.seen.mark_repeats(hashes)
+                if any(repeats):
+                    duplicates += [
+                        (hash_type, h, p)
+                        for h, p, r in zip(hashes, positions, repeats, strict=True)
+                        if r
+                    ]
+                    hashes = [h for h, r in zip(hashes, repeats, strict=True) if not r]
+                    positions = [p for p, r in zip(positions, repeats, strict=True) if not r]
+            if skipping:
+                kept = [i for i, p in enumerate(positions) if p >= self.skip_below]
+                hashes = [hashes[i] for i in kept]
+                positions = [positions[i] for i in kept]
+            stats.hashes[hash_type] += len(hashes)
+            pending += len(hashes)
+            chunks += self.batcher.add(hash_type, hashes, positions)
+        if skipping:
+            invalid = [item for item in invalid if item[0] >= self.skip_below]
+            duplicates = [item for item in duplicates if item[2] >= self.skip_below]
+        stats.invalid += len(invalid)
+        stats.duplicates += len(duplicates)
+        if invalid or duplicates:
+            await self.sink.settled(LocalOutcomes(invalid, duplicates))
+        if self.watermark is not None:
+            self.watermark.register(pending)
+        await self.send(chunks)
 
-async def _send_all(sink: FrontSink, chunks: list[Chunk], stats: FrontStats) -> None:
-    for chunk in chunks:
-        stats.chunks += 1
-        await sink.chunk(chunk)
+    async def send(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            self.stats.chunks += 1
+            await self.sink.chunk(chunk)

@@ -14,15 +14,18 @@ import enum
 import gzip
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, cast
+from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 from reanalyzer.errors import InputError
 
 BLOCK_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 * 1024  # a CSV row may be long; a hash line is at most ~130 bytes
+_CSV_FIELD_LIMIT = 16 * 1024 * 1024
 STDIN = "-"
 REJECTED = (
     b"\x00rejected\x00"  # stands in for a line the format rejected: never a hash, never blank
@@ -55,20 +58,84 @@ class Block:
     first_line: int  # line number of lines[0] when line_numbers is None
     line_numbers: list[int] | None = None  # set when records do not sit on consecutive lines
     rejects: dict[int, str] = field(default_factory=dict)  # line number -> why the format refused
+    # Where the next block starts: its first line number, and its byte offset in the (decoded)
+    # stream when known. A checkpoint stores these to resume without rereading.
+    end_line: int = 0
+    end_offset: int | None = None
 
     def numbered(self) -> Iterator[tuple[int, bytes]]:
         numbers = self.line_numbers or range(self.first_line, self.first_line + len(self.lines))
         return zip(numbers, self.lines, strict=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where reading starts again: a source, its next line, and that line's byte offset."""
+
+    source_index: int
+    line: int = 1
+    offset: int | None = None  # None: unknown (CSV), so the source is read again from its start
+
+    @property
+    def position(self) -> int:
+        return position(self.source_index, self.line)
+
+
 def source_name(path: str) -> str:
     return "<stdin>" if path == STDIN else path
 
 
-def open_binary(path: str) -> BinaryIO:
-    """The raw byte stream of an input, un-gzipped when it starts with gzip's magic bytes."""
+class _Tee(io.RawIOBase):
+    """Standard input, copied to a spool file as it is read, so that the job can be resumed."""
+
+    def __init__(self, inner: BinaryIO, spool: Path) -> None:
+        self._inner = inner
+        self._spool_path = spool
+        self._spool = spool.open("wb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        read1 = getattr(self._inner, "read1", self._inner.read)
+        data = read1(len(buffer))
+        self._spool.write(data)
+        self._spool.flush()
+        if not data:  # all of stdin is in the spool: a resume may read it in stdin's place
+            os.fsync(self._spool.fileno())
+            spool_complete_marker(self._spool_path).touch()
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def spool_complete_marker(spool: Path) -> Path:
+    return spool.with_name(spool.name + ".complete")
+
+
+class _GzipInput(gzip.GzipFile):
+    """A gzip stream that also closes the stream under it (GzipFile leaves it open)."""
+
+    def close(self) -> None:
+        inner: Any = self.fileobj
+        try:
+            super().close()
+        finally:
+            if inner is not None and inner is not getattr(sys.stdin, "buffer", None):
+                inner.close()
+
+
+def open_binary(path: str, spool: Path | None = None) -> BinaryIO:
+    """The raw byte stream of an input, un-gzipped when it starts with gzip's magic bytes.
+
+    With ``spool``, standard input is also copied there as it is read.
+    """
     try:
-        raw: BinaryIO = sys.stdin.buffer if path == STDIN else open(path, "rb")  # noqa: SIM115
+        if path == STDIN:
+            raw: Any = sys.stdin.buffer
+            if spool is not None:
+                raw = io.BufferedReader(_Tee(raw, spool))
+        else:
+            raw = open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot open input {path}: {exc.strerror}") from exc
     # peek() needs a buffered stream; stdin and open(..., "rb") already are one.
@@ -78,8 +145,25 @@ def open_binary(path: str) -> BinaryIO:
     except OSError as exc:
         raise InputError(f"cannot read input {source_name(path)}: {exc.strerror}") from exc
     if magic == _GZIP_MAGIC:
-        return cast(BinaryIO, gzip.GzipFile(fileobj=peekable, mode="rb"))
+        return cast(BinaryIO, _GzipInput(fileobj=peekable, mode="rb"))
     return cast(BinaryIO, peekable)
+
+
+def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
+    """Move a fresh stream to a byte offset: a seek where possible, else read and discard."""
+    if count <= 0:
+        return
+    try:
+        if not isinstance(stream, gzip.GzipFile) and stream.seekable():
+            stream.seek(count)
+            return
+        while count > 0:
+            data = stream.read(min(count, BLOCK_BYTES))
+            if not data:
+                raise InputError(f"input {source} is shorter than when the job began")
+            count -= len(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"cannot read input {source}: {exc}") from exc
 
 
 def _read_some(stream: BinaryIO, size: int) -> bytes:
@@ -88,10 +172,13 @@ def _read_some(stream: BinaryIO, size: int) -> bytes:
     return bytes(read1(size)) if read1 is not None else stream.read(size)
 
 
-def text_blocks(stream: BinaryIO, source_index: int, source: str) -> Iterator[Block]:
+def text_blocks(
+    stream: BinaryIO, source_index: int, source: str, first_line: int = 1, offset: int = 0
+) -> Iterator[Block]:
     """Blocks of physical lines; an over-long line becomes one REJECTED line, never a huge one."""
     tail = b""
-    next_line = 1
+    next_line = first_line
+    consumed = offset
     skipping_long_line = False
     while True:
         try:
@@ -100,6 +187,7 @@ def text_blocks(stream: BinaryIO, source_index: int, source: str) -> Iterator[Bl
             raise InputError(f"cannot read input {source}: {exc}") from exc
         if not data:
             break
+        consumed += len(data)
         lines = data.split(b"\n")
         lines[0] = tail + lines[0]
         tail = lines.pop()
@@ -120,10 +208,14 @@ def text_blocks(stream: BinaryIO, source_index: int, source: str) -> Iterator[Bl
                 lines[offset] = REJECTED
                 rejects[next_line + offset] = f"line longer than {MAX_LINE_BYTES} bytes"
         if lines:
-            yield Block(source_index, lines, next_line, rejects=rejects)
-            next_line += len(lines)
+            # Mid-way through an over-long line there is no line boundary to resume from.
+            end_offset = None if skipping_long_line else consumed - len(tail)
+            end = next_line + len(lines)
+            yield Block(source_index, lines, next_line, rejects=rejects, end_line=end,
+                        end_offset=end_offset)
+            next_line = end
     if tail and not skipping_long_line:
-        yield Block(source_index, [tail], next_line)
+        yield Block(source_index, [tail], next_line, end_line=next_line + 1, end_offset=consumed)
 
 
 def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
@@ -132,12 +224,15 @@ def _text_stream(stream: BinaryIO) -> io.TextIOWrapper:
 
 def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) -> Iterator[Block]:
     """The named column of each CSV row after the header; rows may span lines."""
-    reader = csv.reader(_text_stream(stream))
+    # A field may be long (it is then one invalid record), but not unbounded.
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    text = _text_stream(stream)
+    reader = csv.reader(text)
     try:
         header = next(reader, None)
         if header is None:
             return
-        names = [name.strip().lstrip("\ufeff") for name in header]
+        names = [name.lstrip("\ufeff").strip() for name in header]
         if column not in names:
             raise InputError(
                 f"input {source} has no CSV column {column!r} (its columns: {', '.join(names)})"
@@ -147,10 +242,12 @@ def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) ->
         for row in reader:
             if not row:
                 continue  # a blank line, skipped like in text input
-            if index < len(row):
-                batch.add(reader.line_num, row[index].encode("utf-8", "surrogateescape"))
-            else:
+            if index >= len(row):
                 batch.reject(reader.line_num, f"row has no {column!r} column")
+            elif len(row[index]) > MAX_LINE_BYTES:
+                batch.reject(reader.line_num, f"field longer than {MAX_LINE_BYTES} bytes")
+            else:
+                batch.add(reader.line_num, row[index].encode("utf-8", "surrogateescape"))
             if batch.full:
                 yield batch.take()
         if batch.lines:
@@ -159,12 +256,17 @@ def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) ->
         raise InputError(f"input {source}: malformed CSV at line {reader.line_num}: {exc}") from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"cannot read input {source}: {exc}") from exc
+    finally:
+        text.detach()  # the caller closes the stream under it
 
 
-def jsonl_blocks(stream: BinaryIO, source_index: int, source: str, name: str) -> Iterator[Block]:
+def jsonl_blocks(
+    stream: BinaryIO, source_index: int, source: str, name: str, first_line: int = 1,
+    offset: int = 0,
+) -> Iterator[Block]:
     """The named field of each JSON object, one object per line."""
     batch = _RecordBatch(source_index)
-    for block in text_blocks(stream, source_index, source):
+    for block in text_blocks(stream, source_index, source, first_line, offset):
         for line_number, line in block.numbered():
             if line_number in block.rejects:
                 batch.reject(line_number, block.rejects[line_number])
@@ -172,17 +274,23 @@ def jsonl_blocks(stream: BinaryIO, source_index: int, source: str, name: str) ->
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                batch.reject(line_number, "not valid UTF-8")
+                continue
+            except (ValueError, RecursionError):  # deep nesting is a RecursionError
                 batch.reject(line_number, "not a JSON object")
                 continue
             value = record.get(name) if isinstance(record, dict) else None
-            if isinstance(value, str):
-                batch.add(line_number, value.encode("utf-8", "surrogateescape"))
-            else:
+            if not isinstance(value, str):
                 batch.reject(line_number, f"no string field {name!r}")
+                continue
+            try:
+                batch.add(line_number, value.encode("utf-8"))
+            except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+                batch.reject(line_number, "field is not valid Unicode")
         if batch.full:
-            yield batch.take()
+            yield batch.take(block.end_line, block.end_offset)
     if batch.lines:
         yield batch.take()
 
@@ -208,8 +316,11 @@ class _RecordBatch:
         self.add(line_number, REJECTED)
         self.rejects[line_number] = reason
 
-    def take(self) -> Block:
-        block = Block(self.source_index, self.lines, 0, self.numbers, self.rejects)
+    def take(self, end_line: int = 0, end_offset: int | None = None) -> Block:
+        """The records so far; the end is known only at a boundary of the underlying text."""
+        end_line = end_line or (self.numbers[-1] + 1 if self.numbers else 0)
+        block = Block(self.source_index, self.lines, 0, self.numbers, self.rejects,
+                      end_line=end_line, end_offset=end_offset)
         self.lines, self.numbers, self.rejects = [], [], {}
         return block
 
@@ -218,20 +329,33 @@ def read_blocks(
     paths: Sequence[str],
     input_format: InputFormat,
     column: str | None = None,
+    start: ResumePoint | None = None,
+    stdin_spool: Path | None = None,
 ) -> Iterator[Block]:
-    """Every input in order, as blocks. Blocking: the pipeline runs it in a thread."""
+    """Every input in order from ``start``, as blocks. Blocking: the front runs it in a thread.
+
+    Standard input is copied to ``stdin_spool`` as it is read (a resumed job reads the spool
+    instead: pass the spool's path in place of ``-``).
+    """
+    first = start or ResumePoint(0)
     for source_index, path in enumerate(paths):
+        if source_index < first.source_index:
+            continue
         source = source_name(path)
-        stream = open_binary(path)
+        stream = open_binary(path, stdin_spool)
+        resuming = source_index == first.source_index and first.offset is not None
+        line, offset = (first.line, first.offset or 0) if resuming else (1, 0)
         try:
+            if resuming:
+                skip_bytes(stream, offset, source)
             if input_format is InputFormat.CSV:
                 assert column is not None
                 yield from csv_blocks(stream, source_index, source, column)
             elif input_format is InputFormat.JSONL:
                 assert column is not None
-                yield from jsonl_blocks(stream, source_index, source, column)
+                yield from jsonl_blocks(stream, source_index, source, column, line, offset)
             else:
-                yield from text_blocks(stream, source_index, source)
+                yield from text_blocks(stream, source_index, source, line, offset)
         finally:
             if path != STDIN:
                 stream.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +41,8 @@ class Settings(BaseSettings):
         env_prefix="REANALYZER_",
         env_file=".env",
         env_file_encoding="utf-8",
-        extra="forbid",
+        # A .env may be shared with other tools; the TOML file, ours alone, is checked strictly.
+        extra="ignore",
         frozen=True,
         validate_default=True,
     )
@@ -171,8 +173,8 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
     """Settings from every source; a wrong one raises UsageError naming it, before any work."""
     if config_file is None and os.environ.get("REANALYZER_CONFIG"):
         config_file = Path(os.environ["REANALYZER_CONFIG"])
-    if config_file is not None and not config_file.is_file():
-        raise UsageError(f"config file {config_file} does not exist")
+    if config_file is not None:
+        _check_config_keys(config_file)
     given = {key: value for key, value in cli_values.items() if value is not None}
     token = _config_file.set(config_file)
     try:
@@ -183,6 +185,24 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
         raise UsageError(f"cannot read the configuration: {exc}") from None
     finally:
         _config_file.reset(token)
+
+
+def _check_config_keys(config_file: Path) -> None:
+    """A key of the TOML file that is no setting is a typo: say so, instead of ignoring it."""
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file {config_file} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {config_file}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {config_file} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise UsageError(
+            f"config file {config_file}: {', '.join(unknown)} is not a known setting "
+            "(see config/reanalyzer.example.toml)"
+        )
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -1,0 +1,159 @@
+"""The checkpoint: a low watermark below which every input record has its outcome recorded.
+
+``Watermark`` decides (pure): blocks are registered in input order with the number of hashes
+they still wait for; as outcomes are recorded the oldest finished blocks fall below the mark.
+``write_checkpoint`` makes it durable: temp file, fsync, rename, fsync the directory, so a crash
+leaves either the old checkpoint or the new one, never half of one. The outcome log is fsynced
+first, so that the checkpoint never claims more than the disk holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from bisect import bisect_right
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from reanalyzer import failpoints
+from reanalyzer.errors import JobError
+from reanalyzer.inputs import Block, ResumePoint, position
+
+CHECKPOINT_FILE = "checkpoint.json"
+_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What a resumed run needs to skip to where the job stood."""
+
+    source_index: int  # reading resumes in this source ...
+    line: int  # ... at this line ...
+    offset: int | None  # ... found at this byte offset (None: reread the source, skip lines)
+    complete: bool  # every input was read to its end and every record is below the mark
+    failed: int  # records whose final outcome is `failed`: a resume sends them again
+
+    @property
+    def resume_point(self) -> ResumePoint:
+        return ResumePoint(self.source_index, self.line, self.offset)
+
+
+@dataclass(slots=True)
+class _OpenBlock:
+    first: int  # position of the block's first line
+    pending: int  # hashes of the block sent and not yet recorded
+    registered: bool  # its hash count is known (set once the front has batched it)
+    end_line: int
+    end_offset: int | None
+    source_index: int
+
+
+class Watermark:
+    """Tracks which input blocks are fully recorded, oldest first; ``mark`` is the resume point."""
+
+    def __init__(self, start: ResumePoint | None = None) -> None:
+        self.mark = start or ResumePoint(0, 1, 0)
+        self._blocks: deque[_OpenBlock] = deque()
+        self._firsts: list[int] = []  # first positions of the blocks, for bisect; trimmed lazily
+        self._source = self.mark.source_index
+        self._sources: int | None = None  # how many inputs, once reading has ended
+
+    def open_block(self, block: Block) -> None:
+        """A block the front is about to sort: none of its records is recorded yet."""
+        self._start_sources_until(block.source_index)
+        first_line = block.line_numbers[0] if block.line_numbers else block.first_line
+        self._push(_OpenBlock(position(block.source_index, first_line), 0, False,
+                              block.end_line, block.end_offset, block.source_index))
+
+    def register(self, pending: int) -> None:
+        """The newest block sends this many hashes; its other records are already recorded."""
+        newest = self._blocks[-1]
+        newest.pending += pending
+        newest.registered = True
+        self._advance()
+
+    def recorded(self, positions: tuple[int, ...] | list[int]) -> None:
+        """The outcomes of these sent hashes are recorded."""
+        trimmed = len(self._firsts) - len(self._blocks)
+        blocks, firsts = self._blocks, self._firsts
+        for pos in positions:
+            blocks[bisect_right(firsts, pos) - 1 - trimmed].pending -= 1
+        self._advance()
+
+    def finish(self, sources: int) -> None:
+        """Every input was read to its end."""
+        self._sources = sources
+        self._start_sources_until(sources)
+
+    @property
+    def complete(self) -> bool:
+        """Reading reached the end of the last input, and everything read is recorded."""
+        return self._sources is not None and not self._blocks
+
+    def _start_sources_until(self, source_index: int) -> None:
+        # A new source begins: once all before it is recorded, the mark moves to its start.
+        while self._source < source_index:
+            self._source += 1
+            self._push(_OpenBlock(position(self._source, 0), 0, True, 1, 0, self._source))
+
+    def _push(self, block: _OpenBlock) -> None:
+        self._blocks.append(block)
+        self._firsts.append(block.first)
+        self._advance()
+
+    def _advance(self) -> None:
+        blocks = self._blocks
+        while blocks and blocks[0].registered and blocks[0].pending == 0:
+            done = blocks.popleft()
+            if done.end_offset is not None or done.source_index != self.mark.source_index:
+                self.mark = ResumePoint(done.source_index, done.end_line, done.end_offset)
+            else:  # no byte offset here (CSV, mid over-long line): resume rereads the source
+                self.mark = ResumePoint(done.source_index, done.end_line, None)
+        if len(self._firsts) > 2 * len(blocks) + 64:
+            del self._firsts[: len(self._firsts) - len(blocks)]
+
+    def __repr__(self) -> str:
+        return f"<Watermark at {self.mark} with {len(self._blocks)} blocks open>"
+
+
+def write_checkpoint(job_dir: Path, checkpoint: Checkpoint) -> None:
+    path = job_dir / CHECKPOINT_FILE
+    tmp = path.with_suffix(".tmp")
+    data = json.dumps({"version": _VERSION, **asdict(checkpoint)}, indent=2).encode() + b"\n"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            failpoints.hit("checkpoint.before_fsync")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        failpoints.hit("checkpoint.before_rename")
+        os.replace(tmp, path)
+        dir_fd = os.open(job_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise JobError(
+            f"cannot write the checkpoint {path}: {exc.strerror or exc}; the outcome log stays "
+            "readable, fix the disk and run the same command again"
+        ) from exc
+
+
+def read_checkpoint(job_dir: Path) -> Checkpoint | None:
+    path = job_dir / CHECKPOINT_FILE
+    try:
+        raw: dict[str, Any] = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise JobError(
+            f"cannot read the checkpoint {path}: {exc}; use --fresh to start over"
+        ) from exc
+    if raw.pop("version", None) != _VERSION:
+        raise JobError(f"checkpoint {path} is of another version; use --fresh to start over")
+    return Checkpoint(**raw)

@@ -1,0 +1,87 @@
+"""What a resumed run must know about the job so far, read from its checkpoint and outcome log.
+
+Below the checkpoint's mark every record is in the log: nothing there is read again, except the
+hashes whose final outcome is ``failed`` (sent again) and, for dedupe, every hash recorded. Above
+the mark the input is read again, and the lines the log already gives a final outcome are
+skipped. A finished job with nothing failed is recognised from the checkpoint alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reanalyzer.checkpoint import Checkpoint, read_checkpoint
+from reanalyzer.dedupe import SeenSet
+from reanalyzer.hashes import HashType
+from reanalyzer.inputs import ResumePoint, position
+from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.outcomes import Status
+
+_FAILED = Status.FAILED.value
+_SEEN_BATCH = 50_000
+
+
+@dataclass(slots=True)
+class ResumeState:
+    """Where to start reading, what is already done above it, and what to send again."""
+
+    start: ResumePoint = field(default_factory=lambda: ResumePoint(0, 1, 0))
+    complete: bool = False  # the checkpoint says all input is read and recorded
+    done_above: set[int] = field(default_factory=set)  # positions >= start with a final outcome
+    failed_below: dict[int, tuple[HashType, str]] = field(default_factory=dict)  # to send again
+    seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
+    records: int = 0  # records read from the log
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.complete and not self.failed_below and not self.done_above
+
+
+def load_resume_state(job_dir: Path, sources: Sequence[str], dedupe: bool) -> ResumeState:
+    checkpoint = read_checkpoint(job_dir)
+    if checkpoint is not None and checkpoint.complete and checkpoint.failed == 0:
+        return ResumeState(checkpoint.resume_point, complete=True)  # no need to read the log
+    return _scan_log(job_dir / OUTCOMES_FILE, checkpoint, sources, dedupe)
+
+
+def _scan_log(
+    path: Path, checkpoint: Checkpoint | None, sources: Sequence[str], dedupe: bool
+) -> ResumeState:
+    state = ResumeState(checkpoint.resume_point if checkpoint else ResumePoint(0, 1, 0))
+    state.complete = bool(checkpoint and checkpoint.complete)
+    mark = state.start.position
+    index_of = {name: i for i, name in enumerate(sources)}
+    seen = SeenSet() if dedupe else None
+    pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length, for SeenSet
+    for record in read_records(path):
+        state.records += 1
+        source_index = index_of.get(record["source"])
+        if source_index is None:
+            continue  # job.json guarantees the same inputs; a foreign record changes nothing
+        pos = position(source_index, record["line"])
+        failed = record["status"] == _FAILED
+        if pos >= mark:
+            if failed:
+                state.done_above.discard(pos)
+            else:
+                state.done_above.add(pos)
+            continue
+        value = record["hash"]
+        if failed:
+            state.failed_below[pos] = (HashType(record["hash_type"]), value)
+        else:
+            state.failed_below.pop(pos, None)
+        if seen is not None and value is not None and record["status"] != Status.DUPLICATE:
+            bucket = pending[len(value)]
+            bucket.append(value)
+            if len(bucket) >= _SEEN_BATCH:
+                seen.mark_repeats(bucket)
+                bucket.clear()
+    if seen is not None:
+        for bucket in pending.values():
+            seen.mark_repeats(bucket)
+    state.seen = seen
+    return state
