@@ -115,9 +115,9 @@ def test_md5_and_sha1_with_a_crafted_tail_are_not_confused() -> None:
 def test_misaligned_match_is_not_a_repeat() -> None:
     """A key found in a shard across two stored keys' bytes is not mistaken for a stored key."""
     seen = SeenSet()
-    # Put two keys in one shard (same bits 64..95 and tail), then look for their overlap.
-    first = "11" * 8 + "00" * 8
-    second = "22" * 8 + "00" * 8
-    overlap = "11" * 4 + "22" * 4 + "00" * 8
+    # Two md5s in one shard (same first 8 bytes), then one whose key is their keys' overlap.
+    first = "00" * 8 + "11" * 8
+    second = "00" * 8 + "22" * 8
+    overlap = "00" * 8 + "11" * 4 + "22" * 4
     assert seen.mark_repeats([first, second]) == [False, False]
     assert seen.mark_repeats([overlap]) == [False]
