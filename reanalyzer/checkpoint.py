@@ -132,6 +132,7 @@ def write_checkpoint(job_dir: Path, checkpoint: Checkpoint) -> None:
             os.close(fd)
         failpoints.hit("checkpoint.before_rename")
         os.replace(tmp, path)
+        failpoints.hit("checkpoint.after_rename")
         dir_fd = os.open(job_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -8,10 +8,11 @@ inputs → normalize → dedupe → batching   (front.py)
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,22 +22,40 @@ import structlog
 
 from reanalyzer import dryrun, jobdir
 from reanalyzer.batching import Chunk
+from reanalyzer.checkpoint import Watermark
 from reanalyzer.client import SendConfig
-from reanalyzer.errors import ExitCode, JobError, UsageError
-from reanalyzer.front import FrontStats, LocalOutcomes, run_front
-from reanalyzer.inputs import STDIN, Block, InputFormat, read_blocks, source_name, unpack_position
-from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog, final_outcomes, record, utc_now
+from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
+from reanalyzer.front import FrontStats, run_front
+from reanalyzer.hashes import HashType
+from reanalyzer.inputs import (
+    STDIN,
+    Block,
+    InputFormat,
+    ResumePoint,
+    read_blocks,
+    source_name,
+    spool_complete_marker,
+)
+from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.logs import configure_logging
-from reanalyzer.outcomes import Status, Verdict
-from reanalyzer.sender import Sender
+from reanalyzer.outcomes import Status
+from reanalyzer.recording import SendingSink
+from reanalyzer.resume import ResumeState, load_resume_state
+from reanalyzer.sender import Sender, SenderStats
 from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.job")
 
 STOP_DEADLINE = 30.0  # seconds requests in flight get to finish after a stop signal
+STDIN_SPOOL = "stdin.spool"  # standard input, copied as it is read, so a resume can reread it
 
 
-def _blocks(settings: Settings, inputs: Sequence[str]) -> Iterator[Block]:
+def _blocks(
+    settings: Settings,
+    inputs: Sequence[str],
+    start: ResumePoint | None = None,
+    stdin_spool: Path | None = None,
+) -> Iterator[Block]:
     input_format = InputFormat(settings.resolved_format)
     column = settings.csv_column or settings.json_field
     if input_format is not InputFormat.TEXT and not column:
@@ -44,7 +63,7 @@ def _blocks(settings: Settings, inputs: Sequence[str]) -> Iterator[Block]:
         raise UsageError(f"--format {input_format.value} needs {flag}")
     if list(inputs).count(STDIN) > 1:
         raise UsageError("standard input ('-') can be read only once per job")
-    return read_blocks(inputs, input_format, column)
+    return read_blocks(inputs, input_format, column, start, stdin_spool)
 
 
 def send_config(settings: Settings) -> SendConfig:
@@ -74,139 +93,6 @@ def send_config(settings: Settings) -> SendConfig:
     )
 
 
-class SendingSink:
-    """Sends chunks concurrently (at most a window of them ahead) and records every outcome."""
-
-    def __init__(
-        self,
-        sender: Sender,
-        journal: OutcomeLog,
-        sources: list[str],
-        window: int,
-        already_final: set[tuple[str, int]],
-    ) -> None:
-        self.sender = sender
-        self.journal = journal
-        self.sources = sources
-        self.already_final = already_final
-        self.counts: Counter[Status] = Counter()
-        self.resumed = 0
-        self._window = asyncio.Semaphore(window)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.error: BaseException | None = None
-
-    def _ref(self, pos: int) -> tuple[str, int]:
-        source_index, line = unpack_position(pos)
-        return self.sources[source_index], line
-
-    def _fresh(self, pos: int) -> bool:
-        """False for a line an earlier run already gave a final outcome: nothing to do."""
-        if self.already_final and self._ref(pos) in self.already_final:
-            self.resumed += 1
-            return False
-        return True
-
-    async def settled(self, outcomes: LocalOutcomes) -> None:
-        ts = utc_now()
-        records = []
-        for pos, reason in outcomes.invalid:
-            if self._fresh(pos):
-                source, line = self._ref(pos)
-                records.append(
-                    record(
-                        hash_value=None,
-                        hash_type=None,
-                        status=Status.INVALID,
-                        source=source,
-                        line=line,
-                        ts=ts,
-                        reason=reason,
-                    )
-                )
-        for hash_type, value, pos in outcomes.duplicates:
-            if self._fresh(pos):
-                source, line = self._ref(pos)
-                records.append(
-                    record(
-                        hash_value=value,
-                        hash_type=hash_type.value,
-                        status=Status.DUPLICATE,
-                        source=source,
-                        line=line,
-                        ts=ts,
-                        reason="seen earlier in this job",
-                    )
-                )
-        self._write(records)
-
-    async def chunk(self, chunk: Chunk) -> None:
-        if self.error is not None:
-            raise self.error
-        if self.already_final:
-            keep = [i for i, pos in enumerate(chunk.positions) if self._fresh(pos)]
-            if not keep:
-                return
-            if len(keep) < len(chunk):
-                chunk = Chunk(
-                    chunk.hash_type,
-                    tuple(chunk.hashes[i] for i in keep),
-                    tuple(chunk.positions[i] for i in keep),
-                )
-        await self._window.acquire()
-        task = asyncio.create_task(self._send(chunk))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, chunk: Chunk) -> None:
-        try:
-            verdicts = await self.sender.send(chunk.hash_type, chunk.hashes)
-            self._write(self._chunk_records(chunk, verdicts))
-        except BaseException as exc:  # the first error stops the job; the front sees it
-            if self.error is None:
-                self.error = exc
-        finally:
-            self._window.release()
-
-    def _chunk_records(self, chunk: Chunk, verdicts: dict[str, Verdict]) -> list[dict[str, Any]]:
-        ts = utc_now()
-        records = []
-        for value, pos in zip(chunk.hashes, chunk.positions, strict=True):
-            verdict = verdicts.get(value) or Verdict(Status.FAILED, reason="no verdict")
-            source, line = self._ref(pos)
-            records.append(
-                record(
-                    hash_value=value,
-                    hash_type=chunk.hash_type.value,
-                    status=verdict.status,
-                    source=source,
-                    line=line,
-                    ts=ts,
-                    reason=verdict.reason,
-                    http_status=verdict.http_status,
-                    attempts=verdict.attempts,
-                    analyses=[(a.name, a.code, a.message) for a in verdict.analyses],
-                    detail=verdict.detail,
-                )
-            )
-        return records
-
-    def _write(self, records: list[dict[str, Any]]) -> None:
-        self.journal.write(records)
-        for r in records:
-            self.counts[Status(r["status"])] += 1
-
-    async def drain(self, deadline: float | None = None) -> bool:
-        """Wait for the chunks in flight; False if the deadline (seconds) ran out first."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=deadline)
-            if pending:
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending)
-                return False
-        return True
-
-
 async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str) -> int:
     sink = dryrun.DryRunSink([source_name(path) for path in inputs])
     started = time.perf_counter()
@@ -223,166 +109,203 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
 
 
 def _identity(settings: Settings, inputs: Sequence[str]) -> dict[str, Any]:
-    return jobdir.job_identity(
-        inputs,
-        {
-            "url": settings.url,
-            "analysis": settings.analysis,
-            "api": settings.api,
-            "endpoint": settings.endpoint,
-            "format": settings.resolved_format,
-            "column": settings.csv_column or settings.json_field,
-            "dedupe": settings.dedupe,
-        },
-    )
+    return jobdir.job_identity(inputs, {
+        "url": settings.url, "analysis": settings.analysis, "api": settings.api,
+        "endpoint": settings.endpoint, "format": settings.resolved_format,
+        "column": settings.csv_column or settings.json_field, "dedupe": settings.dedupe,
+    })
 
 
 def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]) -> Path:
     if settings.job_dir is not None:
         return settings.job_dir
     base = jobdir.default_job_dir(identity)
-    if STDIN in inputs:  # stdin is not spooled yet, so each stdin job is a new one
+    if STDIN in inputs:  # the same command on other stdin is another job; --job-dir resumes
         return base.with_name(f"{base.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     return base
 
 
+def _reading_paths(inputs: Sequence[str], job_dir: Path, resuming: bool) -> list[str]:
+    """What to read: the inputs, with a resumed job's stdin replaced by its spool."""
+    if not resuming or STDIN not in inputs:
+        return list(inputs)
+    spool = job_dir / STDIN_SPOOL
+    if not spool.exists():
+        raise JobError(f"job {job_dir} read standard input but has no spool of it; use --fresh")
+    if not spool_complete_marker(spool).exists():
+        log.warning("job.stdin_cut_short", spool=str(spool), note="the earlier run was stopped "
+                    "before the end of stdin; the lines it never read are not in this job")
+    return [str(spool) if path == STDIN else path for path in inputs]
+
+
 async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
+    """Run (or resume) a job; return its exit code. Errors raise ReanalyzerError."""
     config = send_config(settings)
+    if len(set(inputs)) < len(inputs):
+        raise UsageError("an input is named twice; give each file once")
     identity = _identity(settings, inputs)
     job_dir = _job_dir(settings, identity, inputs)
+    try:
+        job_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JobError(f"cannot create job directory {job_dir}: {exc.strerror}") from exc
     lock = jobdir.JobLock(job_dir)
-    resuming = jobdir.prepare(job_dir, identity, settings.fresh)
     lock.acquire()
     try:
-        if resuming and STDIN in inputs:
-            raise JobError(
-                f"job {job_dir} read standard input, which cannot be resumed yet; "
-                "use --fresh or a new --job-dir"
-            )
-        outcomes_path = job_dir / OUTCOMES_FILE
-        already_final = (
-            {
-                key
-                for key, r in final_outcomes(outcomes_path).items()
-                if r["status"] != Status.FAILED.value
-            }
-            if resuming
-            else set()
-        )
+        resuming = jobdir.prepare(job_dir, identity, settings.fresh)
         structlog.contextvars.bind_contextvars(job_id=job_dir.name)
-        log.info(
-            "job.started",
-            job_dir=str(job_dir),
-            inputs=list(inputs),
-            resuming=resuming,
-            already_final=len(already_final),
-            url=settings.url,
-        )
-        return await _run_sending(settings, inputs, config, job_dir, already_final)
+        sources = [source_name(path) for path in inputs]
+        state = (load_resume_state(job_dir, sources, settings.dedupe) if resuming
+                 else ResumeState())
+        if state.nothing_to_do:
+            print(f"reanalyzer: job {job_dir} is already done: every input line has its "
+                  f"final outcome in {job_dir / OUTCOMES_FILE}", file=sys.stderr)
+            return int(ExitCode.OK)
+        log.info("job.started", job_dir=str(job_dir), inputs=list(inputs), resuming=resuming,
+                 resume_from=f"{state.start.source_index}:{state.start.line}",
+                 retrying=len(state.failed_below), url=settings.url)
+        run = _Run(settings, config, job_dir, sources,
+                   _reading_paths(inputs, job_dir, resuming), state)
+        return await run.execute()
     finally:
         lock.release()
+        structlog.contextvars.unbind_contextvars("job_id")
 
 
-async def _run_sending(
-    settings: Settings,
-    inputs: Sequence[str],
-    config: SendConfig,
-    job_dir: Path,
-    already_final: set[tuple[str, int]],
-) -> int:
-    started = time.monotonic()
-    journal = OutcomeLog(job_dir / OUTCOMES_FILE)
-    stats = FrontStats()
-    stopped_by: str | None = None
-    loop = asyncio.get_running_loop()
-    try:
-        async with Sender(config) as sender:
-            sink = SendingSink(
-                sender,
-                journal,
-                [source_name(p) for p in inputs],
-                window=config.concurrency * 2,
-                already_final=already_final,
-            )
-            front = asyncio.create_task(
-                run_front(
-                    _blocks(settings, inputs),
-                    sink,
-                    settings.batch_size,
-                    dedupe=settings.dedupe,
-                    idle_flush=settings.idle_flush,
-                    stats=stats,
-                )
-            )
+class _Run:
+    """One run of a job: the front feeding the sender, the outcome log, stop and summary."""
 
-            def stop(signame: str) -> None:
-                nonlocal stopped_by
-                if stopped_by is not None:  # a second signal: out at once; the log stays whole
-                    journal.close()
-                    print(f"reanalyzer: {signame} again: exiting now", file=sys.stderr)
-                    raise SystemExit(int(ExitCode.INTERRUPTED))
-                stopped_by = signame
-                print(
-                    f"reanalyzer: {signame}: stopping; requests in flight get "
-                    f"{STOP_DEADLINE:.0f} s to finish",
-                    file=sys.stderr,
-                )
+    def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
+                 sources: list[str], paths: list[str], state: ResumeState) -> None:
+        self.settings = settings
+        self.config = config
+        self.job_dir = job_dir
+        self.sources = sources
+        self.paths = paths
+        self.state = state
+        self.stats = FrontStats()
+        self.stopped_by: str | None = None
+        self.started = time.monotonic()
+
+    async def execute(self) -> int:
+        journal = OutcomeLog(self.job_dir / OUTCOMES_FILE)
+        sink: SendingSink | None = None
+        error: BaseException | None = None
+        finished = False
+        try:
+            async with Sender(self.config) as sender:
+                watermark = Watermark(self.state.start)
+                sink = SendingSink(sender, journal, self.sources,
+                                   window=self.config.concurrency * 2, job_dir=self.job_dir,
+                                   watermark=watermark, done_above=self.state.done_above)
+                try:
+                    finished = await self._feed(sink, watermark)
+                except ReanalyzerError as exc:
+                    error = exc
+                await sink.drain(STOP_DEADLINE if (self.stopped_by or error) else None)
+                error = error or sink.error
+                try:
+                    sink.checkpoint()
+                except ReanalyzerError as exc:  # the disk: the log stays readable
+                    error = error or exc
+                self._summarize(sink, sender.stats, finished and error is None)
+        finally:
+            try:
+                journal.close()
+            except ReanalyzerError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        if self.stopped_by:
+            print("reanalyzer: stopped; run the same command again to resume" + (
+                f" (with --job-dir {self.job_dir})" if STDIN in self.settings_inputs else ""),
+                file=sys.stderr)
+            return int(ExitCode.INTERRUPTED)
+        return int(ExitCode.SOME_FAILED if sink and sink.counts[Status.FAILED] else ExitCode.OK)
+
+    @property
+    def settings_inputs(self) -> list[str]:
+        return [STDIN if name == "<stdin>" else name for name in self.sources]
+
+    async def _feed(self, sink: SendingSink, watermark: Watermark) -> bool:
+        """Send the earlier failures again, then the input; True if all of it was read."""
+        loop = asyncio.get_running_loop()
+        front = asyncio.create_task(self._front(sink, watermark))
+
+        def stop(signame: str) -> None:
+            if self.stopped_by is not None:  # a second signal: out at once; files stay whole
+                print(f"reanalyzer: {signame} again: exiting now; the same command resumes",
+                      file=sys.stderr, flush=True)
+                os._exit(int(ExitCode.INTERRUPTED))
+            self.stopped_by = signame
+            print(f"reanalyzer: {signame}: stopping; requests in flight get {STOP_DEADLINE:.0f}"
+                  " s to finish (again to exit at once)", file=sys.stderr, flush=True)
+            front.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop, sig.name)
+        try:
+            await front
+            return True
+        except asyncio.CancelledError:
+            if self.stopped_by is None:
+                raise
+            return False
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            if not front.done():
                 front.cancel()
 
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop, sig.name)
-            try:
-                try:
-                    await front
-                except asyncio.CancelledError:
-                    if stopped_by is None:
-                        raise
-                finished = await sink.drain(STOP_DEADLINE if stopped_by else None)
-                if sink.error is not None:
-                    raise sink.error
-            finally:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-                if not front.done():
-                    front.cancel()
-    finally:
-        journal.close()
-    elapsed = time.monotonic() - started
-    counts = sink.counts
-    summary = {
-        "job_dir": str(job_dir),
-        "elapsed_s": round(elapsed, 2),
-        "records": stats.records,
-        "already_done": sink.resumed,
-        "recorded": {s.value: counts[s] for s in Status if counts[s]},
-        "requests": sender.stats.requests,
-        "retries": sender.stats.retries,
-        "throttled": sender.stats.throttled,
-        "hashes_per_s": round(sum(counts.values()) / elapsed, 1) if elapsed > 0 else None,
-        "stopped_by": stopped_by,
-    }
-    (job_dir / jobdir.SUMMARY_FILE).write_text(__import__("json").dumps(summary, indent=2) + "\n")
-    log.info("job.finished", **summary)
-    print(_summary_text(summary, finished), file=sys.stderr)
-    if stopped_by:
-        print("reanalyzer: run the same command again to resume", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
-    return int(ExitCode.SOME_FAILED if counts[Status.FAILED] else ExitCode.OK)
+    async def _front(self, sink: SendingSink, watermark: Watermark) -> None:
+        batch_size = self.settings.batch_size
+        by_type: dict[HashType, list[tuple[str, int]]] = {}
+        for pos, (hash_type, value) in sorted(self.state.failed_below.items()):
+            by_type.setdefault(hash_type, []).append((value, pos))
+        for hash_type, items in by_type.items():
+            for i in range(0, len(items), batch_size):
+                part = items[i : i + batch_size]
+                await sink.retry(Chunk(hash_type, tuple(v for v, _ in part),
+                                       tuple(p for _, p in part)))
+        start = self.state.start
+        blocks = _blocks(self.settings, self.paths, start, self.job_dir / STDIN_SPOOL)
+        await run_front(
+            blocks, sink, batch_size, dedupe=self.settings.dedupe,
+            idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
+            watermark=watermark, skip_below=start.position if start.offset is None else 0)
+        watermark.finish(len(self.paths))
+
+    def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool) -> None:
+        elapsed = time.monotonic() - self.started
+        counts = sink.counts
+        recorded = sum(counts.values())
+        summary = {
+            "job_dir": str(self.job_dir), "finished": finished, "stopped_by": self.stopped_by,
+            "elapsed_s": round(elapsed, 2),
+            "recorded": {s.value: counts[s] for s in Status if counts[s]},
+            "recorded_total": recorded, "already_recorded": sink.skipped_done,
+            "requests": sender_stats.requests, "retries": sender_stats.retries,
+            "throttled": sender_stats.throttled,
+            "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
+        }
+        try:
+            (self.job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        except OSError as exc:
+            log.warning("job.summary_not_written", error=str(exc))
+        log.info("job.finished", **summary)
+        print(_summary_text(summary), file=sys.stderr)
 
 
-def _summary_text(summary: dict[str, Any], finished: bool) -> str:
-    lines = [
-        f"reanalyzer: {'done' if finished else 'stopped'} in {summary['elapsed_s']} s; "
-        f"outcomes in {summary['job_dir']}/{OUTCOMES_FILE}"
-    ]
+def _summary_text(summary: dict[str, Any]) -> str:
+    state = "done" if summary["finished"] else "stopped"
+    lines = [f"reanalyzer: {state} in {summary['elapsed_s']} s; "
+             f"outcomes in {summary['job_dir']}/{OUTCOMES_FILE}"]
     for status, count in summary["recorded"].items():
         lines.append(f"  {status:<15} {count:>12,}")
-    if summary["already_done"]:
-        lines.append(f"  {'(earlier runs)':<15} {summary['already_done']:>12,}")
-    lines.append(
-        f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
-        f"429s {summary['throttled']:,}"
-    )
+    if summary["already_recorded"]:
+        lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
+    lines.append(f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
+                 f"429s {summary['throttled']:,}")
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reanalyzer.errors import JobError
+from reanalyzer.errors import InputError, JobError
 
 JOB_FILE = "job.json"
 LOCK_FILE = "lock"
@@ -25,15 +25,26 @@ SUMMARY_FILE = "summary.json"
 
 
 def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dict[str, Any]:
-    """What must match for a run to continue a job: the inputs and what changes outcomes."""
-    names = [path if path == "-" else str(Path(path).resolve()) for path in inputs]
-    return {"inputs": names, "settings": outcome_settings}
+    """What must match for a run to continue a job: the inputs (path, size, modification time:
+    a file rewritten since is another job) and the settings that change outcomes."""
+    described: list[dict[str, Any]] = []
+    for path in inputs:
+        if path == "-":
+            described.append({"path": "-"})
+            continue
+        try:
+            stat = Path(path).stat()
+        except OSError as exc:
+            raise InputError(f"cannot open input {path}: {exc.strerror}") from exc
+        described.append({"path": str(Path(path).resolve()), "size": stat.st_size,
+                          "mtime_ns": stat.st_mtime_ns})
+    return {"inputs": described, "settings": outcome_settings}
 
 
 def default_job_dir(identity: dict[str, Any]) -> Path:
     """jobs/<first input's name>-<fingerprint>: the same command finds the same job again."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
-    first = identity["inputs"][0] if identity["inputs"] else "-"
+    first = identity["inputs"][0]["path"] if identity["inputs"] else "-"
     stem = "stdin" if first == "-" else Path(first).name.split(".")[0] or "input"
     return Path("jobs") / f"{stem}-{digest}"
 
@@ -82,13 +93,16 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool) -> bool:
         except (OSError, ValueError) as exc:
             raise JobError(f"cannot read {job_file}: {exc}") from exc
         if recorded != identity:
+            what = "settings" if recorded.get("inputs") == identity["inputs"] else "inputs"
             raise JobError(
-                f"job directory {job_dir} belongs to a different job (other inputs or settings); "
-                "use another --job-dir, or --fresh to start this one over"
+                f"job directory {job_dir} belongs to a different job: its {what} differ (an "
+                "input file changed since the job began, or other files or settings were "
+                "given); use another --job-dir, or --fresh to start this one over"
             )
         return True
     if fresh:
-        for name in ("outcomes.jsonl", SUMMARY_FILE):
+        for name in ("outcomes.jsonl", SUMMARY_FILE, "checkpoint.json", "stdin.spool",
+                     "stdin.spool.complete"):
             (job_dir / name).unlink(missing_ok=True)
     try:
         tmp = job_file.with_suffix(".tmp")

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from reanalyzer import failpoints
 from reanalyzer.errors import JobError
 from reanalyzer.outcomes import Status
 
@@ -90,12 +91,20 @@ class OutcomeLog:
             written = os.write(self._fd, data)
             while written < len(data):  # only a full disk or a signal makes a write short
                 written += os.write(self._fd, data[written:])
-            if time.monotonic() - self._last_sync >= self.fsync_interval:
-                os.fsync(self._fd)
-                self._last_sync = time.monotonic()
         except OSError as exc:
             raise _storage_error(self.path, exc) from exc
+        failpoints.hit("journal.after_write")
         self.records += len(records)
+        if time.monotonic() - self._last_sync >= self.fsync_interval:
+            self.sync()
+
+    def sync(self) -> None:
+        """Make every record written so far durable (before a checkpoint claims them)."""
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise _storage_error(self.path, exc) from exc
+        self._last_sync = time.monotonic()
 
     def close(self) -> None:
         if self._fd < 0:

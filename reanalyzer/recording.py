@@ -1,0 +1,182 @@
+"""Stage 5-6: send chunks concurrently and record every outcome, keeping the checkpoint current.
+
+``SendingSink`` is the front's sink in a real run. It keeps at most ``window`` chunks in flight
+(backpressure on the front), writes one batch of records per answer, tells the ``Watermark``
+which lines are recorded, and writes the checkpoint at most every ``checkpoint_interval``
+seconds, after fsyncing the log, so the checkpoint never claims what the disk does not hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from reanalyzer import failpoints
+from reanalyzer.batching import Chunk
+from reanalyzer.checkpoint import Checkpoint, Watermark, write_checkpoint
+from reanalyzer.front import LocalOutcomes
+from reanalyzer.inputs import unpack_position
+from reanalyzer.journal import OutcomeLog, record, utc_now
+from reanalyzer.outcomes import Status, Verdict
+from reanalyzer.sender import Sender
+
+CHECKPOINT_INTERVAL = 1.0
+
+
+class SendingSink:
+    """Sends chunks (at most a window of them at once) and records every outcome."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        journal: OutcomeLog,
+        sources: list[str],
+        *,
+        window: int,
+        job_dir: Path,
+        watermark: Watermark,
+        done_above: set[int] | None = None,
+        checkpoint_interval: float = CHECKPOINT_INTERVAL,
+    ) -> None:
+        self.sender = sender
+        self.journal = journal
+        self.sources = sources
+        self.job_dir = job_dir
+        self.watermark = watermark
+        self.done_above = done_above or set()
+        self.checkpoint_interval = checkpoint_interval
+        self.counts: Counter[Status] = Counter()
+        self.skipped_done = 0  # lines an earlier run already recorded
+        self.error: BaseException | None = None
+        self._window = asyncio.Semaphore(window)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_checkpoint = time.monotonic()
+
+    # --- the front's sink -------------------------------------------------------------------
+
+    async def settled(self, outcomes: LocalOutcomes) -> None:
+        ts = utc_now()
+        records = []
+        for pos, reason in outcomes.invalid:
+            if self._fresh(pos):
+                source, line = self._ref(pos)
+                records.append(record(hash_value=None, hash_type=None, status=Status.INVALID,
+                                      source=source, line=line, ts=ts, reason=reason))
+        for hash_type, value, pos in outcomes.duplicates:
+            if self._fresh(pos):
+                source, line = self._ref(pos)
+                records.append(record(hash_value=value, hash_type=hash_type.value,
+                                      status=Status.DUPLICATE, source=source, line=line, ts=ts,
+                                      reason="seen earlier in this job"))
+        self._write(records)
+
+    async def chunk(self, chunk: Chunk) -> None:
+        """Send a chunk of the input (its lines are tracked by the watermark)."""
+        if self.done_above:
+            done = [pos for pos in chunk.positions if pos in self.done_above]
+            if done:
+                self.skipped_done += len(done)
+                self.watermark.recorded(done)
+                keep = [i for i, pos in enumerate(chunk.positions) if pos not in self.done_above]
+                if not keep:
+                    return
+                chunk = Chunk(chunk.hash_type, tuple(chunk.hashes[i] for i in keep),
+                              tuple(chunk.positions[i] for i in keep))
+        await self._start(chunk, tracked=True)
+
+    async def retry(self, chunk: Chunk) -> None:
+        """Send again hashes recorded `failed` below the watermark (not tracked by it)."""
+        await self._start(chunk, tracked=False)
+
+    # --- sending and recording --------------------------------------------------------------
+
+    async def _start(self, chunk: Chunk, tracked: bool) -> None:
+        if self.error is not None:
+            raise self.error
+        await self._window.acquire()
+        task = asyncio.create_task(self._send(chunk, tracked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, chunk: Chunk, tracked: bool) -> None:
+        try:
+            verdicts = await self.sender.send(chunk.hash_type, chunk.hashes)
+            failpoints.hit("sender.after_response")
+            self._write(self._chunk_records(chunk, verdicts))
+            if tracked:
+                self.watermark.recorded(chunk.positions)
+            self.maybe_checkpoint()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the first error stops the job; the front sees it
+            if self.error is None:
+                self.error = exc
+        finally:
+            self._window.release()
+
+    def _chunk_records(self, chunk: Chunk, verdicts: dict[str, Verdict]) -> list[dict[str, Any]]:
+        ts = utc_now()
+        records = []
+        for value, pos in zip(chunk.hashes, chunk.positions, strict=True):
+            verdict = verdicts.get(value) or Verdict(Status.FAILED, reason="no answer for it")
+            source, line = self._ref(pos)
+            records.append(record(
+                hash_value=value, hash_type=chunk.hash_type.value, status=verdict.status,
+                source=source, line=line, ts=ts, reason=verdict.reason,
+                http_status=verdict.http_status, attempts=verdict.attempts,
+                analyses=[(a.name, a.code, a.message) for a in verdict.analyses],
+                detail=verdict.detail,
+            ))
+        return records
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        self.journal.write(records)
+        counts = self.counts
+        for r in records:
+            counts[Status(r["status"])] += 1
+
+    def _ref(self, pos: int) -> tuple[str, int]:
+        source_index, line = unpack_position(pos)
+        return self.sources[source_index], line
+
+    def _fresh(self, pos: int) -> bool:
+        """False for a line an earlier run already gave a final outcome: nothing to do."""
+        if self.done_above and pos in self.done_above:
+            self.skipped_done += 1
+            return False
+        return True
+
+    # --- the checkpoint and the end ---------------------------------------------------------
+
+    def maybe_checkpoint(self) -> None:
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        self.journal.sync()
+        mark = self.watermark.mark
+        write_checkpoint(self.job_dir, Checkpoint(
+            source_index=mark.source_index, line=mark.line, offset=mark.offset,
+            complete=self.watermark.complete and not self._tasks,
+            failed=self.counts[Status.FAILED],
+        ))
+        self._last_checkpoint = time.monotonic()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, deadline: float | None = None) -> bool:
+        """Wait for the chunks in flight; False if the deadline (seconds) ran out first."""
+        if not self._tasks:
+            return True
+        _, pending = await asyncio.wait(set(self._tasks), timeout=deadline)
+        if not pending:
+            return True
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending)
+        return False
