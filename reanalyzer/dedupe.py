@@ -3,11 +3,11 @@
 A Python set of 10 million hash strings costs about a gigabyte; this keeps 8-byte keys instead.
 A hash is kept as an 8-byte key (its last 8 bytes) in one of 262,144 shards (a ``bytearray``
 each), chosen by 18 bits folded from two more of its 4-byte words and mixed with its length, so
-that hash types never mix and patterned inputs (sequential or repeated digits) still differ. A lookup is
-``bytearray.find`` in C over the ~36 keys a shard holds at 10 million hashes; an insert is
-``+=``. Measured against a sorted ``array`` with ``bisect`` and against SQLite, this was the
-fastest compact layout (``scripts/bench.py front``); lookups slow down linearly beyond ~100
-million hashes.
+that hash types never mix and patterned inputs (sequential or repeated digits) still differ. A
+lookup is ``bytearray.find`` in C over the ~36 keys a shard holds at 10 million hashes; an
+insert is ``+=``. Measured against a sorted ``array`` with ``bisect`` and against SQLite, this
+was the fastest compact layout (``scripts/bench.py front``); lookups slow down linearly beyond
+~100 million hashes.
 
 Two different hashes of one type are mistaken for each other only if both their key and their
 shard agree: for the cryptographic digests this tool handles a chance of about n²/2⁸³ for a job
