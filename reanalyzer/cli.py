@@ -139,6 +139,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=int,
     )
 
+    budget = parser.add_argument_group("budgets and guards (a stop is clean and resumable)")
+    _setting(budget, "--max-duration", "max_duration", "stop after this long: seconds, or "
+             "e.g. 90m, 8h")
+    _setting(budget, "--max-requests", "max_requests", "stop after this many requests",
+             type=int)
+    _setting(budget, "--max-failure-rate", "max_failure_rate", "stop when more than this "
+             "percentage of the first --failure-sample hashes failed", type=float)
+    _setting(budget, "--failure-sample", "failure_sample", "how many first hashes "
+             "--max-failure-rate looks at", type=int)
+
     job = parser.add_argument_group("job and input")
     _setting(job, "--job-dir", "job_dir", "job directory for outcomes and checkpoint", type=Path)
     _setting(

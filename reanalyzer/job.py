@@ -22,6 +22,7 @@ import structlog
 
 from reanalyzer import dryrun, jobdir
 from reanalyzer.batching import Chunk
+from reanalyzer.budget import Budget
 from reanalyzer.checkpoint import Watermark
 from reanalyzer.client import SendConfig
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
@@ -173,7 +174,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
 
 
 class _Run:
-    """One run of a job: the front feeding the sender, the outcome log, stop and summary."""
+    """One run of a job: the front feeding the sender, the outcome log, stops and the summary."""
 
     def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
                  sources: list[str], paths: list[str], state: ResumeState) -> None:
@@ -184,20 +185,27 @@ class _Run:
         self.paths = paths
         self.state = state
         self.stats = FrontStats()
-        self.stopped_by: str | None = None
+        self.budget = Budget(settings.max_requests, settings.max_failure_rate,
+                             settings.failure_sample)
+        self.stopped_by: str | None = None  # why the run stopped before the end of its input
         self.started = time.monotonic()
+        self._front_task: asyncio.Task[None] | None = None
+        self._sink: SendingSink | None = None
+        self._sender: Sender | None = None
+        self._signals = 0
 
     async def execute(self) -> int:
         journal = OutcomeLog(self.job_dir / OUTCOMES_FILE)
-        sink: SendingSink | None = None
         error: BaseException | None = None
         finished = False
         try:
             async with Sender(self.config) as sender:
                 watermark = Watermark(self.state.start)
-                sink = SendingSink(sender, journal, self.sources,
-                                   window=self.config.concurrency * 2, job_dir=self.job_dir,
-                                   watermark=watermark, done_above=self.state.done_above)
+                sink = SendingSink(
+                    sender, journal, self.sources, window=self.config.concurrency * 2,
+                    job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
+                    failure_sample=self.settings.failure_sample, on_recorded=self._check_budget)
+                self._sink, self._sender = sink, sender
                 try:
                     finished = await self._feed(sink, watermark)
                 except ReanalyzerError as exc:
@@ -208,7 +216,7 @@ class _Run:
                     sink.checkpoint()
                 except ReanalyzerError as exc:  # the disk: the log stays readable
                     error = error or exc
-                self._summarize(sink, sender.stats, finished and error is None)
+                self._summarize(sink, sender.stats, finished and error is None, error)
         finally:
             try:
                 journal.close()
@@ -217,33 +225,52 @@ class _Run:
         if error is not None:
             raise error
         if self.stopped_by:
-            print("reanalyzer: stopped; run the same command again to resume" + (
-                f" (with --job-dir {self.job_dir})" if STDIN in self.settings_inputs else ""),
-                file=sys.stderr)
+            hint = f" (with --job-dir {self.job_dir})" if "<stdin>" in self.sources else ""
+            print(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
+                  f"resume{hint}", file=sys.stderr)
             return int(ExitCode.INTERRUPTED)
-        return int(ExitCode.SOME_FAILED if sink and sink.counts[Status.FAILED] else ExitCode.OK)
+        return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
 
-    @property
-    def settings_inputs(self) -> list[str]:
-        return [STDIN if name == "<stdin>" else name for name in self.sources]
+    def request_stop(self, reason: str) -> None:
+        """Stop reading input; what is in flight is finished and recorded. Idempotent."""
+        if self.stopped_by is not None:
+            return
+        self.stopped_by = reason
+        print(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
+              "to finish", file=sys.stderr, flush=True)
+        log.warning("job.stopping", reason=reason)
+        if self._front_task is not None:
+            self._front_task.cancel()
+
+    def _on_signal(self, signame: str) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            # A second signal: out at once. Each record and checkpoint is written whole, so
+            # nothing is corrupted; what was in flight is sent again by the resume.
+            print(f"reanalyzer: {signame} again: exiting now; the same command resumes",
+                  file=sys.stderr, flush=True)
+            os._exit(int(ExitCode.INTERRUPTED))
+        self.request_stop(f"{signame} (again to exit at once)")
+
+    def _check_budget(self) -> None:
+        sink, sender = self._sink, self._sender
+        if sink is None or sender is None or self.stopped_by is not None:
+            return
+        reason = self.budget.exceeded(sender.stats.requests, sink.sample_answered,
+                                      sink.sample_failed)
+        if reason is not None:
+            self.request_stop(reason)
 
     async def _feed(self, sink: SendingSink, watermark: Watermark) -> bool:
         """Send the earlier failures again, then the input; True if all of it was read."""
         loop = asyncio.get_running_loop()
-        front = asyncio.create_task(self._front(sink, watermark))
-
-        def stop(signame: str) -> None:
-            if self.stopped_by is not None:  # a second signal: out at once; files stay whole
-                print(f"reanalyzer: {signame} again: exiting now; the same command resumes",
-                      file=sys.stderr, flush=True)
-                os._exit(int(ExitCode.INTERRUPTED))
-            self.stopped_by = signame
-            print(f"reanalyzer: {signame}: stopping; requests in flight get {STOP_DEADLINE:.0f}"
-                  " s to finish (again to exit at once)", file=sys.stderr, flush=True)
-            front.cancel()
-
+        front = self._front_task = asyncio.create_task(self._front(sink, watermark))
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop, sig.name)
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        timer = None
+        if self.settings.max_duration is not None:
+            window = self.settings.max_duration
+            timer = loop.call_later(window, self.request_stop, f"max-duration: {window:g} s")
         try:
             await front
             return True
@@ -252,6 +279,8 @@ class _Run:
                 raise
             return False
         finally:
+            if timer is not None:
+                timer.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             if not front.done():
@@ -275,18 +304,23 @@ class _Run:
             watermark=watermark, skip_below=start.position if start.offset is None else 0)
         watermark.finish(len(self.paths))
 
-    def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool) -> None:
+    def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
+                   error: BaseException | None) -> None:
         elapsed = time.monotonic() - self.started
         counts = sink.counts
         recorded = sum(counts.values())
         summary = {
-            "job_dir": str(self.job_dir), "finished": finished, "stopped_by": self.stopped_by,
+            "job_dir": str(self.job_dir),
+            "state": "done" if finished else ("aborted" if error else "stopped"),
+            "stopped_by": self.stopped_by, "error": str(error) if error else None,
             "elapsed_s": round(elapsed, 2),
             "recorded": {s.value: counts[s] for s in Status if counts[s]},
+            "recorded_by_type": dict(sorted(sink.by_type.items())),
             "recorded_total": recorded, "already_recorded": sink.skipped_done,
             "requests": sender_stats.requests, "retries": sender_stats.retries,
             "throttled": sender_stats.throttled,
             "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
+            "left_to_do": _left_to_do(finished, counts[Status.FAILED], self.stopped_by, error),
         }
         try:
             (self.job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
@@ -296,16 +330,31 @@ class _Run:
         print(_summary_text(summary), file=sys.stderr)
 
 
+def _left_to_do(finished: bool, failed: int, stopped_by: str | None,
+                error: BaseException | None) -> str:
+    if finished and not failed:
+        return "nothing: every input line has its final outcome"
+    if finished:
+        return f"{failed:,} hashes failed: run the same command again to retry them"
+    if error is not None:
+        return "fix the error above, then run the same command again to resume"
+    return "the rest of the input: run the same command again to resume"
+
+
 def _summary_text(summary: dict[str, Any]) -> str:
-    state = "done" if summary["finished"] else "stopped"
-    lines = [f"reanalyzer: {state} in {summary['elapsed_s']} s; "
-             f"outcomes in {summary['job_dir']}/{OUTCOMES_FILE}"]
+    lines = [f"reanalyzer: {summary['state']} in {summary['elapsed_s']} s "
+             f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
+             f"{summary['job_dir']}/{OUTCOMES_FILE}"]
     for status, count in summary["recorded"].items():
         lines.append(f"  {status:<15} {count:>12,}")
     if summary["already_recorded"]:
         lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
+    if summary["recorded_by_type"]:
+        lines.append("  by type: " + ", ".join(
+            f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
     lines.append(f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
                  f"429s {summary['throttled']:,}")
+    lines.append(f"  left to do: {summary['left_to_do']}")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ class SendingSink:
         watermark: Watermark,
         done_above: set[int] | None = None,
         checkpoint_interval: float = CHECKPOINT_INTERVAL,
+        failure_sample: int = 1000,
+        on_recorded: Callable[[], None] | None = None,
     ) -> None:
         self.sender = sender
         self.journal = journal
@@ -49,7 +52,13 @@ class SendingSink:
         self.done_above = done_above or set()
         self.checkpoint_interval = checkpoint_interval
         self.counts: Counter[Status] = Counter()
+        self.by_type: Counter[str] = Counter()  # records per hash type ("none": not a hash)
         self.skipped_done = 0  # lines an earlier run already recorded
+        # The first `failure_sample` sent hashes' outcomes, for the failure-rate guard.
+        self.failure_sample = failure_sample
+        self.sample_answered = 0
+        self.sample_failed = 0
+        self.on_recorded = on_recorded
         self.error: BaseException | None = None
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,10 +114,16 @@ class SendingSink:
         try:
             verdicts = await self.sender.send(chunk.hash_type, chunk.hashes)
             failpoints.hit("sender.after_response")
-            self._write(self._chunk_records(chunk, verdicts))
+            records = self._chunk_records(chunk, verdicts)
+            self._write(records)
             if tracked:
                 self.watermark.recorded(chunk.positions)
+            if self.sample_answered < self.failure_sample:
+                self.sample_answered += len(records)
+                self.sample_failed += sum(r["status"] == Status.FAILED for r in records)
             self.maybe_checkpoint()
+            if self.on_recorded is not None:
+                self.on_recorded()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the first error stops the job; the front sees it
@@ -134,9 +149,10 @@ class SendingSink:
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         self.journal.write(records)
-        counts = self.counts
+        counts, by_type = self.counts, self.by_type
         for r in records:
             counts[Status(r["status"])] += 1
+            by_type[r["hash_type"] or "none"] += 1
 
     def _ref(self, pos: int) -> tuple[str, int]:
         source_index, line = unpack_position(pos)

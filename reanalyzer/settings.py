@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     rate_limit: float | None = Field(None, gt=0, description="requests per second at most")
     max_retries: int = Field(5, ge=0, le=100, description="retries of a transient failure")
 
+    # Budgets and guards
+    max_duration: float | None = Field(
+        None, gt=0, description="stop cleanly (resumable) after this long: seconds, or 90m, 8h"
+    )
+    max_requests: int | None = Field(None, ge=1, description="stop cleanly after this many requests")
+    max_failure_rate: float | None = Field(
+        None, gt=0, le=100, description="stop when more than this % of the first hashes failed"
+    )
+    failure_sample: int = Field(1000, ge=1, description="how many first hashes the rate is over")
+
     # The job
     job_dir: Path | None = Field(None, description="job directory (outcomes, checkpoint)")
     input_format: Literal["auto", "text", "csv", "jsonl"] = Field("auto", description="format")
@@ -92,6 +102,20 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown {', '.join(unknown)}; allowed: {', '.join(V2_ANALYSES)}")
         return ",".join(dict.fromkeys(names))  # keep order, drop repeats
+
+    @field_validator("max_duration", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+            try:
+                if text and text[-1] in units:
+                    return float(text[:-1]) * units[text[-1]]
+                return float(text)
+            except ValueError:
+                raise ValueError("must be seconds, or a number with s, m, h or d") from None
+        return value
 
     @field_validator("sandbox_platform")
     @classmethod
