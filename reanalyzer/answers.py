@@ -30,7 +30,7 @@ class Action(enum.StrEnum):
     THROTTLED = "throttled"  # 429: pause the whole job, lower the rate, then send it again
     BAD_CREDENTIALS = "bad_credentials"  # 401/403: stop the job, the token or its rights are wrong
     REFUSED = "refused"  # 405 for the appliance type: stop the job, nothing will ever be accepted
-    MISCONFIGURED = "misconfigured"  # a redirect: the URL is not the appliance's API; stop the job
+    MISCONFIGURED = "misconfigured"  # a redirect, a bulk 404, HTML: not the API here; stop the job
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +72,44 @@ def decide_bulk(
     if items is not None:
         verdicts = match_results(items, hash_type, hashes, attempts=attempts, http_status=status)
         return Decision(Action.DONE, status, "answered", verdicts)
+    wrong_place = _not_the_bulk_api(status, body)
+    if wrong_place is not None:
+        return wrong_place
     if 200 <= status < 300:
         return Decision(Action.RETRY, status, f"HTTP {status} without results")
-    if status in (400, 404, 405, 413) and len(hashes) == 1:
+    if status in (400, 405, 413) and len(hashes) == 1:
         verdict = _verdict_from_code(status, _message_of(body), status, attempts)
         return Decision(
             Action.DONE, status, verdict.reason or status_text(status), {hashes[0]: verdict}
         )
     if status == 413:
         return Decision(Action.SHRINK, status, "request too large (413)")
-    if status in (400, 404, 405):
+    if status in (400, 405):
         return Decision(Action.SPLIT, status, f"whole request refused ({status})")
     return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
+
+
+def _not_the_bulk_api(status: int, body: object | None) -> Decision | None:
+    """MISCONFIGURED when the answer cannot have come from the bulk endpoint, else None.
+
+    The bulk endpoint answers 200/201/400/405/413 for a whole request, in JSON, and reports a
+    sample it does not hold per item (or leaves it out): a whole-request 404 means the URL or
+    the API version is wrong. So does a 2xx/400/405 that is not JSON (a web UI's or a proxy's
+    HTML page): splitting it would only turn every hash into a wrong `not_found` or `invalid`.
+    A 413 may well be a proxy's HTML page about its body limit, so that one is still believed.
+    """
+    if status == 404:
+        seen = "a 404 for the whole bulk request"
+    elif body is None and (200 <= status < 300 or status in (400, 405)):
+        seen = f"HTTP {status} with a body that is not the API's JSON"
+    else:
+        return None
+    return Decision(
+        Action.MISCONFIGURED,
+        status,
+        f"the appliance answered {seen}: the bulk reanalysis API is not at this address; "
+        "check --url (the appliance's base URL, no path) and --api",
+    )
 
 
 def decide_single(

@@ -4,6 +4,9 @@
     python scripts/bench.py front        # the front of the pipeline at 1M and 10M lines
     python scripts/bench.py front --lines 1000000 --lines 10000000
     python scripts/bench.py simulator    # bulk requests/s the simulator serves
+    python scripts/bench.py send         # 20 ms latency: hashes/s vs Little's law, C and 1
+    python scripts/bench.py overhead     # no latency: the runner vs a bare aiohttp loop
+    python scripts/bench.py rate         # --rate-limit R for 10 s: the appliance's own log
 
 Each front figure is one `reanalyzer run --dry-run` in its own process, so that its peak RSS
 (from wait4) is its own. Inputs are generated once into bench-out/ and reused.
@@ -126,11 +129,223 @@ def bench_simulator() -> None:
     )
 
 
+SEND_TOKEN = "bench-send-token"  # a throwaway token for a simulator on 127.0.0.1
+
+
+class Simulator:
+    """`python -m reanalyzer simulate` in its own process (its own core and event loop)."""
+
+    def __init__(self, samples: int, *extra: str) -> None:
+        self.samples = samples
+        env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reanalyzer",
+                "simulate",
+                "--port",
+                "0",
+                "--seed",
+                "11",
+                "--samples",
+                str(samples),
+                "--share-absent",
+                "0",
+                "--share-extracted",
+                "0",
+                "--share-queued",
+                "0",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            raise SystemExit(f"the simulator did not start: {line!r}")
+        self.url = line.split("listening on ")[1].split()[0]
+
+    def hashes(self) -> list[str]:
+        from reanalyzer.simulator.world import World
+
+        world = World.generate(self.samples, seed=11)  # the same world the simulator made
+        return [s.sha1 for s in world.samples]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def run_job(url: str, hashes: list[str], batch: int, concurrency: int, **extra: str) -> dict:
+    """One `reanalyzer run` subprocess over `hashes`; its summary.json."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        path = Path(tmp) / "hashes.txt"
+        path.write_text("\n".join(hashes) + "\n")
+        argv = [
+            sys.executable,
+            "-m",
+            "reanalyzer",
+            "run",
+            "--url",
+            url,
+            "--job-dir",
+            f"{tmp}/job",
+            "--batch-size",
+            str(batch),
+            "--concurrency",
+            str(concurrency),
+            "--log-level",
+            "warning",
+        ]
+        for key, value in extra.items():
+            argv += [f"--{key.replace('_', '-')}", value]
+        env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
+        done = subprocess.run([*argv, str(path)], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"reanalyzer run failed ({done.returncode}): {done.stderr[-2000:]}")
+        summary: dict = json.loads((Path(tmp) / "job" / "summary.json").read_text())
+        return summary
+
+
+async def bare_loop(
+    url: str, hashes: list[str], batch: int, concurrency: int
+) -> tuple[float, float]:
+    """Pre-built v1 bulk bodies posted by a bare aiohttp loop: hashes/s and mean RTT (s)."""
+    import aiohttp
+
+    bodies = [
+        json.dumps({"hash_value": hashes[i : i + batch], "analysis": "core"}).encode()
+        for i in range(0, len(hashes), batch)
+    ]
+    headers = {"Authorization": f"Token {SEND_TOKEN}", "Content-Type": "application/json"}
+    target = f"{url}/api/samples/analyze_bulk/"
+    rtts: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker(k: int) -> None:
+            for i in range(k, len(bodies), concurrency):
+                t0 = time.perf_counter()
+                async with session.post(target, data=bodies[i]) as response:
+                    await response.read()
+                    assert response.status in (200, 201), response.status
+                rtts.append(time.perf_counter() - t0)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(hashes) / elapsed, sorted(rtts)[len(rtts) // 2]
+
+
+def bench_send(latency_ms: float = 20.0, batch: int = 100, concurrency: int = 8) -> None:
+    print(
+        f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; "
+        "reanalyzer run (subprocess) vs Little's law (concurrency x batch / RTT)"
+    )
+    seconds = 6.0
+    sim = Simulator(
+        int(concurrency * batch / (latency_ms / 1000) * seconds * 1.1),
+        "--latency-ms",
+        str(latency_ms),
+    )
+    try:
+        hashes = sim.hashes()
+        _, rtt = asyncio.run(bare_loop(sim.url, hashes[: batch * 20], batch, 1))
+        print(
+            f"  measured RTT of one bulk request of {batch}: {rtt * 1000:.1f} ms "
+            f"(latency {latency_ms:.0f} ms)"
+        )
+        print(
+            f"  {'concurrency':>11} {'hashes':>8} {'hashes/s':>10} {'Little C*B/RTT':>15} "
+            f"{'ratio':>6} {'vs latency only':>16}"
+        )
+        for c in (concurrency, 1):
+            n = int(c * batch / (latency_ms / 1000) * seconds)
+            summary = run_job(sim.url, hashes[:n], batch, c)
+            rate = float(summary["hashes_per_s"])
+            little = c * batch / rtt
+            ideal = c * batch / (latency_ms / 1000)
+            print(
+                f"  {c:>11} {n:>8,} {rate:>10,.0f} {little:>15,.0f} {rate / little:>6.0%} "
+                f"{rate / ideal:>16.0%}",
+                flush=True,
+            )
+    finally:
+        sim.close()
+
+
+def bench_overhead(batch: int = 100, concurrency: int = 8, hashes_n: int = 300_000) -> None:
+    print(
+        f"overhead: no latency, batch {batch}, concurrency {concurrency}, {hashes_n:,} hashes; "
+        "the same simulator process for both"
+    )
+    sim = Simulator(hashes_n)
+    try:
+        hashes = sim.hashes()
+        bare, _ = asyncio.run(bare_loop(sim.url, hashes, batch, concurrency))
+        summary = run_job(sim.url, hashes, batch, concurrency)
+        runner = float(summary["hashes_per_s"])
+        bare2, _ = asyncio.run(bare_loop(sim.url, hashes, batch, concurrency))
+        best = max(bare, bare2)
+        print(f"  bare aiohttp loop, pre-built bodies: {bare:>10,.0f} and {bare2:>10,.0f} hashes/s")
+        print(f"  reanalyzer run, end to end:          {runner:>10,.0f} hashes/s")
+        print(f"  ratio runner / bare (best bare):     {runner / best:>10.2f}  (target >= 0.70)")
+    finally:
+        sim.close()
+
+
+def bench_rate(rate: float = 50.0, seconds: float = 10.0) -> None:
+    import bisect
+    import itertools
+    import tempfile
+
+    from reanalyzer.simulator.requestlog import read_log
+
+    print(
+        f"rate: reanalyzer run --rate-limit {rate:g} for about {seconds:.0f} s, "
+        "measured in the simulator's request log"
+    )
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        log_path = Path(tmp) / "requests.jsonl"
+        batch = 10
+        n = int(rate * seconds * batch)
+        sim = Simulator(n, "--request-log", str(log_path))
+        try:
+            run_job(sim.url, sim.hashes(), batch, 8, rate_limit=str(rate))
+        finally:
+            sim.close()
+        times = sorted(r.monotonic for r in read_log(log_path))
+    counts = [bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times)]
+    peak = max(counts)
+    worst = counts.index(peak)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    print("  first gaps (ms):", " ".join(f"{g * 1000:.0f}" for g in gaps[:12]))
+    print(f"  worst window starts at request {worst} ({times[worst] - times[0]:.3f} s in); "
+          f"gaps between arrivals: min {min(gaps) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms")
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    print(
+        f"  requests {len(times)}, span {times[-1] - times[0]:.2f} s, "
+        f"most in any 1-s window {peak} (limit {rate:g}), achieved {achieved:.2f}/s "
+        f"= {achieved / rate:.1%} of R (target >= 95%)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", nargs="*", default=["front"], choices=["front", "simulator"])
+    parser.add_argument(
+        "what",
+        nargs="*",
+        default=["front"],
+        choices=["front", "simulator", "send", "overhead", "rate"],
+    )
     parser.add_argument(
         "--lines",
         type=int,
@@ -142,6 +357,12 @@ def main() -> None:
         bench_front(args.lines or [1_000_000, 10_000_000])
     if "simulator" in args.what:
         bench_simulator()
+    if "send" in args.what:
+        bench_send()
+    if "overhead" in args.what:
+        bench_overhead()
+    if "rate" in args.what:
+        bench_rate()
 
 
 if __name__ == "__main__":

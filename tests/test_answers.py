@@ -149,9 +149,9 @@ def test_405_for_the_appliance_type_stops_the_job() -> None:
     assert decide_single(405, body, H1, json.dumps(body)).action is Action.REFUSED
 
 
-@pytest.mark.parametrize("status", [400, 405, 404])
+@pytest.mark.parametrize("status", [400, 405])
 def test_whole_request_refusal_splits_a_bulk_request(status: int) -> None:
-    """400, 405 (extracted) and a result-less 404 on several hashes split the request."""
+    """400 and 405 (extracted) on several hashes split the request."""
     body = {"message": "Reanalysis not allowed for extracted samples."}
     assert decide_bulk(status, body, HashType.SHA1, [H1, H2]).action is Action.SPLIT
 
@@ -161,7 +161,6 @@ def test_whole_request_refusal_splits_a_bulk_request(status: int) -> None:
     [
         (400, Status.INVALID),
         (405, Status.NOT_ALLOWED),
-        (404, Status.NOT_FOUND),
         (413, Status.FAILED),
     ],
 )
@@ -178,10 +177,37 @@ def test_413_shrinks() -> None:
     assert decide_bulk(413, None, HashType.SHA1, [H1, H2]).action is Action.SHRINK
 
 
-def test_2xx_without_results_is_retried_not_dropped() -> None:
-    """A 200 with an HTML page or a result-less JSON is retried (then failed), never lost."""
-    assert decide_bulk(200, None, HashType.SHA1, [H1], "<html/>").action is Action.RETRY
+def test_2xx_json_without_results_is_retried_not_dropped() -> None:
+    """A 200 with a result-less JSON body is retried (then failed), never lost."""
     assert decide_bulk(200, {"ok": True}, HashType.SHA1, [H1]).action is Action.RETRY
+
+
+@pytest.mark.parametrize("hashes", [[H1], [H1, H2]])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, {"detail": "Not found."}),
+        (404, None),
+        (200, None),
+        (201, None),
+        (400, None),
+        (405, None),
+    ],
+)
+def test_bulk_answer_from_elsewhere_than_the_api_stops_the_job(
+    status: int, body: Any, hashes: list[str]
+) -> None:
+    """A whole-request 404, or an HTML page where the API answers JSON, means a wrong URL or API
+    version: the job stops instead of recording every hash not_found or invalid."""
+    decision = decide_bulk(status, body, HashType.SHA1, hashes, "<html>Not Found</html>")
+    assert decision.action is Action.MISCONFIGURED
+    assert "--url" in decision.reason
+    assert not decision.verdicts
+
+
+def test_an_html_413_still_shrinks() -> None:
+    """A proxy's HTML 413 is a real size limit: the request is shrunk, not the job stopped."""
+    assert decide_bulk(413, None, HashType.SHA1, [H1, H2], "<html/>").action is Action.SHRINK
 
 
 def test_lone_item_at_top_level_counts_as_a_result() -> None:
