@@ -279,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_module.configure_parser(demo)
     demo.set_defaults(handler=_demo)
+
+    from reanalyzer import retry_failed
+
+    retry = commands.add_parser(
+        "retry",
+        help="send again only the hashes of a job whose outcome is failed",
+        description="Send again only the hashes of JOB_DIR whose final outcome is failed, with "
+        "the job's own URL and analyses; their new records supersede the failed ones.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    retry_failed.configure_parser(retry)
+    retry.set_defaults(handler=retry_failed.run)
     return parser
 
 
