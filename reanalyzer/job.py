@@ -198,6 +198,10 @@ class _Run:
         journal = OutcomeLog(self.job_dir / OUTCOMES_FILE)
         error: BaseException | None = None
         finished = False
+        loop = asyncio.get_running_loop()
+        # Our handlers stay until the end: a second signal during the drain must exit at once.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
         try:
             async with Sender(self.config) as sender:
                 watermark = Watermark(self.state.start)
@@ -218,6 +222,8 @@ class _Run:
                     error = error or exc
                 self._summarize(sink, sender.stats, finished and error is None, error)
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             try:
                 journal.close()
             except ReanalyzerError as exc:
@@ -265,8 +271,6 @@ class _Run:
         """Send the earlier failures again, then the input; True if all of it was read."""
         loop = asyncio.get_running_loop()
         front = self._front_task = asyncio.create_task(self._front(sink, watermark))
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig.name)
         timer = None
         if self.settings.max_duration is not None:
             window = self.settings.max_duration
@@ -281,8 +285,6 @@ class _Run:
         finally:
             if timer is not None:
                 timer.cancel()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
             if not front.done():
                 front.cancel()
 

@@ -13,14 +13,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from reanalyzer import failpoints
 from reanalyzer.batching import Chunk
 from reanalyzer.checkpoint import Checkpoint, Watermark, write_checkpoint
 from reanalyzer.front import LocalOutcomes
 from reanalyzer.inputs import unpack_position
-from reanalyzer.journal import OutcomeLog, record, utc_now
+from reanalyzer.journal import OutcomeLog, encode_record, utc_now
 from reanalyzer.outcomes import Status, Verdict
 from reanalyzer.sender import Sender
 
@@ -68,19 +67,25 @@ class SendingSink:
 
     async def settled(self, outcomes: LocalOutcomes) -> None:
         ts = utc_now()
-        records = []
+        lines = []
         for pos, reason in outcomes.invalid:
             if self._fresh(pos):
                 source, line = self._ref(pos)
-                records.append(record(hash_value=None, hash_type=None, status=Status.INVALID,
-                                      source=source, line=line, ts=ts, reason=reason))
+                lines.append(encode_record(hash_value=None, hash_type=None,
+                                          status=Status.INVALID, source=source, line=line,
+                                          ts=ts, reason=reason))
+        self._count(Status.INVALID, None, len(lines))
+        duplicates = 0
         for hash_type, value, pos in outcomes.duplicates:
             if self._fresh(pos):
                 source, line = self._ref(pos)
-                records.append(record(hash_value=value, hash_type=hash_type.value,
-                                      status=Status.DUPLICATE, source=source, line=line, ts=ts,
-                                      reason="seen earlier in this job"))
-        self._write(records)
+                lines.append(encode_record(hash_value=value, hash_type=hash_type.value,
+                                          status=Status.DUPLICATE, source=source, line=line,
+                                          ts=ts, reason="seen earlier in this job"))
+                duplicates += 1
+                self.by_type[hash_type.value] += 1
+        self.counts[Status.DUPLICATE] += duplicates
+        self.journal.write_lines(lines)
 
     async def chunk(self, chunk: Chunk) -> None:
         """Send a chunk of the input (its lines are tracked by the watermark)."""
@@ -114,13 +119,13 @@ class SendingSink:
         try:
             verdicts = await self.sender.send(chunk.hash_type, chunk.hashes)
             failpoints.hit("sender.after_response")
-            records = self._chunk_records(chunk, verdicts)
-            self._write(records)
+            lines, failed = self._chunk_lines(chunk, verdicts)
+            self.journal.write_lines(lines)
             if tracked:
                 self.watermark.recorded(chunk.positions)
             if self.sample_answered < self.failure_sample:
-                self.sample_answered += len(records)
-                self.sample_failed += sum(r["status"] == Status.FAILED for r in records)
+                self.sample_answered += len(lines)
+                self.sample_failed += failed
             self.maybe_checkpoint()
             if self.on_recorded is not None:
                 self.on_recorded()
@@ -132,27 +137,31 @@ class SendingSink:
         finally:
             self._window.release()
 
-    def _chunk_records(self, chunk: Chunk, verdicts: dict[str, Verdict]) -> list[dict[str, Any]]:
+    def _chunk_lines(self, chunk: Chunk, verdicts: dict[str, Verdict]) -> tuple[list[str], int]:
+        """The encoded records of a chunk's hashes, counted; and how many failed."""
         ts = utc_now()
-        records = []
+        hash_type = chunk.hash_type.value
+        lines = []
+        counts = self.counts
+        failed = 0
+        no_answer = Verdict(Status.FAILED, reason="no answer for it")
         for value, pos in zip(chunk.hashes, chunk.positions, strict=True):
-            verdict = verdicts.get(value) or Verdict(Status.FAILED, reason="no answer for it")
+            verdict = verdicts.get(value) or no_answer
             source, line = self._ref(pos)
-            records.append(record(
-                hash_value=value, hash_type=chunk.hash_type.value, status=verdict.status,
+            counts[verdict.status] += 1
+            failed += verdict.status is Status.FAILED
+            lines.append(encode_record(
+                hash_value=value, hash_type=hash_type, status=verdict.status,
                 source=source, line=line, ts=ts, reason=verdict.reason,
                 http_status=verdict.http_status, attempts=verdict.attempts,
-                analyses=[(a.name, a.code, a.message) for a in verdict.analyses],
-                detail=verdict.detail,
+                analyses=verdict.analyses, detail=verdict.detail,
             ))
-        return records
+        self.by_type[hash_type] += len(lines)
+        return lines, failed
 
-    def _write(self, records: list[dict[str, Any]]) -> None:
-        self.journal.write(records)
-        counts, by_type = self.counts, self.by_type
-        for r in records:
-            counts[Status(r["status"])] += 1
-            by_type[r["hash_type"] or "none"] += 1
+    def _count(self, status: Status, hash_type: str | None, n: int) -> None:
+        self.counts[status] += n
+        self.by_type[hash_type or "none"] += n
 
     def _ref(self, pos: int) -> tuple[str, int]:
         source_index, line = unpack_position(pos)

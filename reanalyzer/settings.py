@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     max_duration: float | None = Field(
         None, gt=0, description="stop cleanly (resumable) after this long: seconds, or 90m, 8h"
     )
-    max_requests: int | None = Field(None, ge=1, description="stop cleanly after this many requests")
+    max_requests: int | None = Field(None, ge=1, description="stop after this many requests")
     max_failure_rate: float | None = Field(
         None, gt=0, le=100, description="stop when more than this % of the first hashes failed"
     )

@@ -1,0 +1,50 @@
+"""The fast record encoder writes exactly the documented schema."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reanalyzer.journal import encode_record, record
+from reanalyzer.outcomes import AnalysisResult, Status
+
+texts = st.none() | st.text(max_size=30)
+analyses = st.lists(
+    st.builds(AnalysisResult, st.sampled_from(["cloud", "core"]), st.none() | st.integers(100, 599),
+              texts),
+    max_size=3,
+).map(tuple)
+details = st.dictionaries(st.sampled_from(["md5", "sha1", "imphash", "odd key"]),
+                          st.text(max_size=20), max_size=4)
+
+
+@given(
+    hash_value=st.none() | st.text("0123456789abcdef", min_size=32, max_size=32),
+    status=st.sampled_from(list(Status)),
+    source=st.text(min_size=1, max_size=20),
+    line=st.integers(1, 10**9),
+    reason=texts,
+    http_status=st.none() | st.integers(100, 599),
+    attempts=st.integers(0, 50),
+    analyses=analyses,
+    detail=details,
+)
+def test_encoded_record_is_the_documented_record(
+    hash_value: str | None, status: Status, source: str, line: int, reason: str | None,
+    http_status: int | None, attempts: int, analyses: tuple[AnalysisResult, ...],
+    detail: dict[str, str],
+) -> None:
+    """Whatever the values (quotes, newlines, unicode in reasons or sources), the line parses to
+    the same record the schema function builds, and is one line."""
+    fields = {
+        "hash_value": hash_value, "hash_type": None if hash_value is None else "md5",
+        "status": status, "source": source, "line": line, "ts": "2026-11-26T10:00:00.000Z",
+        "reason": reason, "http_status": http_status, "attempts": attempts, "detail": detail,
+    }
+    encoded = encode_record(**fields, analyses=analyses)  # type: ignore[arg-type]
+    assert encoded.endswith("\n")
+    assert "\n" not in encoded[:-1]
+    expected = record(**fields, analyses=[(a.name, a.code, a.message) for a in analyses])  # type: ignore[arg-type]
+    assert json.loads(encoded) == expected
