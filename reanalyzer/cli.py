@@ -292,6 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retry_failed.configure_parser(retry)
     retry.set_defaults(handler=retry_failed.run)
+
+    from reanalyzer import report, status
+
+    status_parser = commands.add_parser(
+        "status",
+        help="how far a job is, how fast it goes, and whether a run is on it",
+        description="Show a job directory's progress (running or not): its inputs, the "
+        "checkpoint, final counts per status and hash type, speed, and the run holding it.",
+    )
+    status.configure_parser(status_parser)
+    status_parser.set_defaults(handler=status.run)
+
+    report_parser = commands.add_parser(
+        "report",
+        help="the final outcome per input line of a job, as a table, JSON, CSV or a list",
+        description="Print the final outcome of every input line of JOB_DIR, optionally only "
+        "some statuses; --format list prints bare hashes to feed back in.",
+    )
+    report.configure_parser(report_parser)
+    report_parser.set_defaults(handler=report.run)
     return parser
 
 

@@ -31,7 +31,8 @@ REJECTED = (
     b"\x00rejected\x00"  # stands in for a line the format rejected: never a hash, never blank
 )
 _GZIP_MAGIC = b"\x1f\x8b"
-_SOURCE_SHIFT = 40  # a position packs (source index, line number) into one int
+SOURCE_SHIFT = 40  # a position packs (source index, line number) into one int
+LINE_MASK = (1 << SOURCE_SHIFT) - 1
 
 
 class InputFormat(enum.StrEnum):
@@ -42,11 +43,11 @@ class InputFormat(enum.StrEnum):
 
 def position(source_index: int, line: int) -> int:
     """Pack a source index and a line number into one int: cheap to carry per hash."""
-    return (source_index << _SOURCE_SHIFT) | line
+    return (source_index << SOURCE_SHIFT) | line
 
 
 def unpack_position(pos: int) -> tuple[int, int]:
-    return pos >> _SOURCE_SHIFT, pos & ((1 << _SOURCE_SHIFT) - 1)
+    return pos >> SOURCE_SHIFT, pos & LINE_MASK
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,8 +214,13 @@ class _Run:
                     finished = await self._feed(sink, watermark)
                 except ReanalyzerError as exc:
                     error = exc
-                await sink.drain(STOP_DEADLINE if (self.stopped_by or error) else None)
+                drained = await sink.drain(STOP_DEADLINE if (self.stopped_by or error) else None)
                 error = error or sink.error
+                # A stop that came after the last line was read, and whose requests all
+                # finished, leaves nothing to resume: the run is done.
+                finished = finished and drained
+                if finished and error is None:
+                    self.stopped_by = None
                 try:
                     sink.checkpoint()
                 except ReanalyzerError as exc:  # the disk: the log stays readable

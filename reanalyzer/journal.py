@@ -9,11 +9,12 @@ is its last record (only ``failed`` records are ever superseded, by a resumed or
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import structlog
 
 from reanalyzer import failpoints
 from reanalyzer.errors import JobError
-from reanalyzer.outcomes import AnalysisResult, Status
+from reanalyzer.outcomes import AnalysisResult, Status, Verdict
 
 log = structlog.get_logger("reanalyzer.journal")
 
@@ -78,12 +79,30 @@ def _json_analyses(analyses: tuple[AnalysisResult, ...]) -> str:
     return _dumps([{"name": a.name, "code": a.code, "message": a.message} for a in analyses])
 
 
+@functools.lru_cache(maxsize=256)
+def _detail_template(keys: tuple[str, ...]) -> str | None:
+    if not all(key.isascii() and key.isalnum() for key in keys):
+        return None
+    return "{" + ",".join(f'"{key}":"%s"' for key in keys) + "}"
+
+
 def _json_detail(detail: dict[str, str]) -> str:
     if not detail:
         return "{}"
-    if all(key.isalnum() and value.isalnum() for key, value in detail.items()):
-        return "{" + ",".join(f'"{key}":"{value}"' for key, value in detail.items()) + "}"
-    return _dumps(detail)  # not the hex an appliance sends: let json escape it
+    template = _detail_template(tuple(detail))
+    values = tuple(detail.values())
+    # ASCII letters and digits need no escaping in JSON; an appliance sends hex here. (bytes'
+    # isalnum is ~20x faster than str's, which consults Unicode tables.)
+    joined = "".join(values)
+    if template is not None and joined.isascii() and joined.encode().isalnum():
+        return template % values
+    return _dumps(detail)
+
+
+_RECORD = (
+    '{"hash":%s,"hash_type":%s,"status":"%s","source":%s,"line":%d,"reason":%s,'
+    '"http_status":%s,"attempts":%d,"analyses":%s,"detail":%s,"ts":"%s"}\n'
+)
 
 
 def encode_record(
@@ -104,15 +123,59 @@ def encode_record(
 
     The hash and its type are lowercase hex and a constant: they need no escaping.
     """
-    return (
-        f'{{"hash":{"null" if hash_value is None else chr(34) + hash_value + chr(34)},'
-        f'"hash_type":{"null" if hash_type is None else chr(34) + hash_type + chr(34)},'
-        f'"status":"{status.value}","source":{_json_text(source)},"line":{line},'
-        f'"reason":{_json_text(reason)},'
-        f'"http_status":{"null" if http_status is None else http_status},'
-        f'"attempts":{attempts},"analyses":{_json_analyses(analyses)},'
-        f'"detail":{_json_detail(detail or {})},"ts":"{ts}"}}\n'
+    return _RECORD % (
+        "null" if hash_value is None else f'"{hash_value}"',
+        "null" if hash_type is None else f'"{hash_type}"',
+        status,  # a StrEnum formats as its value
+        _json_text(source),
+        line,
+        _json_text(reason),
+        "null" if http_status is None else http_status,
+        attempts,
+        _json_analyses(analyses) if analyses else "[]",
+        _json_detail(detail) if detail else "{}",
+        ts,
     )
+
+
+def encode_verdicts(
+    hash_type: str,
+    hashes: Sequence[str],
+    sources: Sequence[str],
+    lines: Sequence[int],
+    verdicts: Sequence[Verdict],
+    ts: str,
+) -> list[str]:
+    """The records of one answered request, as encode_record would write them, faster.
+
+    The parts of a record that hashes of one answer share (its source and status, and the
+    verdict's reason, codes and analyses) are encoded once per distinct value.
+    """
+    heads: dict[tuple[Status, str], str] = {}
+    tails: dict[tuple[Status, str | None, int | None, int, int], str] = {}
+    end = f',"ts":"{ts}"}}\n'
+    out = []
+    for value, source, line, verdict in zip(hashes, sources, lines, verdicts, strict=True):
+        status = verdict.status
+        head = heads.get((status, source))
+        if head is None:
+            head = heads[(status, source)] = (
+                f'","hash_type":"{hash_type}","status":"{status}","source":'
+                f'{_json_text(source)},"line":'
+            )
+        # The analyses tuple of hashes judged alike is one object: its id is a cheap key.
+        key = (status, verdict.reason, verdict.http_status, verdict.attempts, id(verdict.analyses))
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = (
+                f',"reason":{_json_text(verdict.reason)},"http_status":'
+                f'{"null" if verdict.http_status is None else verdict.http_status},'
+                f'"attempts":{verdict.attempts},"analyses":'
+                f'{_json_analyses(verdict.analyses) if verdict.analyses else "[]"},"detail":'
+            )
+        detail = _json_detail(verdict.detail) if verdict.detail else "{}"
+        out.append(f'{{"hash":"{value}{head}{line}{tail}{detail}{end}')
+    return out
 
 
 def _storage_error(path: Path, exc: OSError) -> JobError:
@@ -144,11 +207,15 @@ class OutcomeLog:
         if not lines:
             return
         data = "".join(lines).encode()
+        written = 0
         try:
-            written = os.write(self._fd, data)
             while written < len(data):  # only a full disk or a signal makes a write short
                 written += os.write(self._fd, data[written:])
         except OSError as exc:
+            if written:  # keep the whole records that made it; cut the torn one
+                with contextlib.suppress(OSError):
+                    end = os.lseek(self._fd, 0, os.SEEK_END)
+                    os.ftruncate(self._fd, end - written + data.rfind(b"\n", 0, written) + 1)
             raise _storage_error(self.path, exc) from exc
         failpoints.hit("journal.after_write")
         self.records += len(lines)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reanalyzer import failpoints
 from reanalyzer.batching import Chunk
 from reanalyzer.checkpoint import Checkpoint, Watermark, write_checkpoint
 from reanalyzer.front import LocalOutcomes
-from reanalyzer.inputs import unpack_position
-from reanalyzer.journal import OutcomeLog, encode_record, utc_now
+from reanalyzer.inputs import LINE_MASK, SOURCE_SHIFT, unpack_position
+from reanalyzer.journal import OutcomeLog, encode_record, encode_verdicts, utc_now
 from reanalyzer.outcomes import Status, Verdict
 from reanalyzer.sender import Sender
 
@@ -139,25 +139,20 @@ class SendingSink:
 
     def _chunk_lines(self, chunk: Chunk, verdicts: dict[str, Verdict]) -> tuple[list[str], int]:
         """The encoded records of a chunk's hashes, counted; and how many failed."""
-        ts = utc_now()
-        hash_type = chunk.hash_type.value
-        lines = []
-        counts = self.counts
-        failed = 0
         no_answer = Verdict(Status.FAILED, reason="no answer for it")
-        for value, pos in zip(chunk.hashes, chunk.positions, strict=True):
-            verdict = verdicts.get(value) or no_answer
-            source, line = self._ref(pos)
-            counts[verdict.status] += 1
-            failed += verdict.status is Status.FAILED
-            lines.append(encode_record(
-                hash_value=value, hash_type=hash_type, status=verdict.status,
-                source=source, line=line, ts=ts, reason=verdict.reason,
-                http_status=verdict.http_status, attempts=verdict.attempts,
-                analyses=verdict.analyses, detail=verdict.detail,
-            ))
-        self.by_type[hash_type] += len(lines)
-        return lines, failed
+        ordered = [verdicts.get(value) or no_answer for value in chunk.hashes]
+        positions = chunk.positions
+        if positions[0] >> SOURCE_SHIFT == positions[-1] >> SOURCE_SHIFT:  # the usual case
+            sources: Sequence[str] = [self.sources[positions[0] >> SOURCE_SHIFT]] * len(positions)
+        else:
+            sources = [self.sources[pos >> SOURCE_SHIFT] for pos in positions]
+        lines = [pos & LINE_MASK for pos in positions]
+        counted = Counter(verdict.status for verdict in ordered)
+        self.counts.update(counted)
+        self.by_type[chunk.hash_type.value] += len(ordered)
+        encoded = encode_verdicts(chunk.hash_type.value, chunk.hashes, sources, lines, ordered,
+                                  utc_now())
+        return encoded, counted[Status.FAILED]
 
     def _count(self, status: Status, hash_type: str | None, n: int) -> None:
         self.counts[status] += n

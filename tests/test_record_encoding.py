@@ -7,8 +7,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reanalyzer.journal import encode_record, record
-from reanalyzer.outcomes import AnalysisResult, Status
+from reanalyzer.journal import encode_record, encode_verdicts, record
+from reanalyzer.outcomes import AnalysisResult, Status, Verdict
 
 texts = st.none() | st.text(max_size=30)
 analyses = st.lists(
@@ -48,3 +48,28 @@ def test_encoded_record_is_the_documented_record(
     assert "\n" not in encoded[:-1]
     expected = record(**fields, analyses=[(a.name, a.code, a.message) for a in analyses])  # type: ignore[arg-type]
     assert json.loads(encoded) == expected
+
+
+verdicts = st.builds(
+    Verdict, st.sampled_from(list(Status)), st.none() | st.integers(100, 599),
+    st.integers(0, 9), analyses, details, texts,
+)
+
+
+@given(st.lists(st.tuples(st.text("0123456789abcdef", min_size=40, max_size=40),
+                          st.sampled_from(["a.txt", "b \"quoted\".txt"]), st.integers(1, 10**6),
+                          verdicts), min_size=1, max_size=20))
+def test_a_batch_encodes_as_its_records_would(
+    rows: list[tuple[str, str, int, Verdict]],
+) -> None:
+    """Encoding an answered request at once writes, line for line, what encode_record writes."""
+    ts = "2026-11-26T10:00:00.000Z"
+    batch = encode_verdicts("sha1", [r[0] for r in rows], [r[1] for r in rows],
+                            [r[2] for r in rows], [r[3] for r in rows], ts)
+    one_by_one = [
+        encode_record(hash_value=h, hash_type="sha1", status=v.status, source=src, line=line,
+                      ts=ts, reason=v.reason, http_status=v.http_status, attempts=v.attempts,
+                      analyses=v.analyses, detail=v.detail)
+        for h, src, line, v in rows
+    ]
+    assert batch == one_by_one

@@ -1,0 +1,236 @@
+"""``reanalyzer report JOB_DIR``: the final outcome of every input line, as a table, JSON, CSV or
+a bare list of hashes to feed back in.
+
+The final outcome of a line is its last record, and only ``failed`` records are ever superseded
+(by a later run that retried them). So the log is streamed twice, never held in memory: pass one
+(``scan_log``) notes where each line that was ever recorded ``failed`` has its last record, pass
+two (``final_records``) yields every record that is not superseded, in log order. Memory grows
+with the number of ``failed`` lines only, and the log may keep growing under a running job: pass
+two stops at the records pass one counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any, TextIO
+
+from reanalyzer.dedupe import SeenSet
+from reanalyzer.errors import JobError, UsageError
+from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.outcomes import Status
+
+FORMATS = ("table", "json", "csv", "list")
+CSV_FIELDS = ("hash", "hash_type", "status", "source", "line", "reason", "http_status",
+              "attempts", "analyses", "ts")
+_TABLE_SAMPLE = 1000  # rows read ahead to size the table's columns; the rest are streamed
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LogScan:
+    """Pass one over an outcome log."""
+
+    records: int  # whole records the log held when scanned: pass two reads no further
+    last_index: dict[Key, int]  # for each line ever recorded failed: the index of its last record
+
+
+def scan_log(path: Path) -> LogScan:
+    """Count the log's whole records and find the last record of every line that ever failed."""
+    last_index: dict[Key, int] = {}
+    count = 0
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return LogScan(0, last_index)
+    with f:
+        for raw in f:
+            if not raw.endswith(b"\n"):  # torn or still being written: not a record yet
+                break
+            # Until a line has failed, no record can supersede another: skip parsing the rest.
+            if last_index or b'"failed"' in raw:
+                rec = json.loads(raw)
+                key = (rec["source"], rec["line"])
+                if key in last_index or rec["status"] == Status.FAILED:
+                    last_index[key] = count
+            count += 1
+    return LogScan(count, last_index)
+
+
+def final_records(path: Path, scan: LogScan | None = None) -> Iterator[dict[str, Any]]:
+    """The final record of every input line, in log order (pass two; runs pass one if needed)."""
+    scan = scan or scan_log(path)
+    last_index = scan.last_index
+    for index, rec in enumerate(islice(read_records(path), scan.records)):
+        if not last_index or last_index.get((rec["source"], rec["line"]), index) == index:
+            yield rec
+
+
+def parse_statuses(text: str | None) -> frozenset[Status] | None:
+    """``failed,not_found`` → those statuses; None (no filter) for None. Raises UsageError."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    allowed = {s.value: s for s in Status}
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise UsageError(
+            f"--status: unknown status {', '.join(repr(n) for n in unknown) or '(none given)'}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return frozenset(allowed[name] for name in names)
+
+
+def outcome_log(job_dir: Path) -> Path:
+    """The job's outcome log; JobError if the directory or the log does not exist."""
+    if not job_dir.is_dir():
+        raise JobError(f"no job directory {job_dir}")
+    path = job_dir / OUTCOMES_FILE
+    if not path.is_file():
+        raise JobError(f"no outcome log in {job_dir} ({OUTCOMES_FILE}): has a run started on it?")
+    return path
+
+
+def filtered(records: Iterable[dict[str, Any]],
+             statuses: frozenset[Status] | None) -> Iterator[dict[str, Any]]:
+    if statuses is None:
+        yield from records
+        return
+    wanted = {s.value for s in statuses}
+    yield from (r for r in records if r["status"] in wanted)
+
+
+def write_list(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    """Bare hashes, one per line, each once; lines that are not a hash are left out."""
+    seen = SeenSet()  # ~9 bytes per hash: a list of 10 million hashes stays small
+    written = 0
+    for rec in records:
+        value = rec["hash"]
+        if value and seen.add(value):
+            out.write(value + "\n")
+            written += 1
+    return written
+
+
+def write_json(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    written = 0
+    for rec in records:
+        out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        written += 1
+    return written
+
+
+def csv_row(rec: dict[str, Any]) -> list[Any]:
+    analyses = ";".join(f"{a['name']}:{'' if a['code'] is None else a['code']}"
+                        for a in rec.get("analyses") or ())
+    return [rec.get("hash"), rec.get("hash_type"), rec["status"], rec["source"], rec["line"],
+            rec.get("reason"), rec.get("http_status"), rec.get("attempts"), analyses, rec.get("ts")]
+
+
+def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    written = 0
+    for rec in records:
+        writer.writerow(csv_row(rec))
+        written += 1
+    return written
+
+
+def _table_cells(rec: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (rec.get("hash") or "-", rec.get("hash_type") or "-", rec["status"],
+            f"{rec['source']}:{rec['line']}", (rec.get("reason") or "").replace("\n", " "))
+
+
+def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> int:
+    """Aligned columns sized on the first rows (later, wider cells push their row right), and
+    a count line per status on ``err``."""
+    counts: Counter[str] = Counter()
+    rows = iter(records)
+    head = list(islice(rows, _TABLE_SAMPLE))
+    header = ("HASH", "TYPE", "STATUS", "SOURCE:LINE", "REASON")
+    widths = [len(h) for h in header[:-1]]
+    for rec in head:
+        for i, cell in enumerate(_table_cells(rec)[:-1]):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = [cell.ljust(w) for cell, w in zip(cells, widths, strict=False)]
+        return ("  ".join([*padded, cells[-1]])).rstrip() + "\n"
+
+    out.write(line(header))
+    for rec in chain(head, rows):
+        counts[rec["status"]] += 1
+        out.write(line(_table_cells(rec)))
+    total = sum(counts.values())
+    by_status = ", ".join(f"{s.value} {counts[s.value]:,}" for s in Status if counts[s.value])
+    print(f"reanalyzer: {total:,} lines" + (f" ({by_status})" if by_status else ""), file=err)
+    return total
+
+
+def write_report(records: Iterable[dict[str, Any]], fmt: str, out: TextIO,
+                 err: TextIO | None = None) -> int:
+    """Write records in one of FORMATS; the number of rows written."""
+    if fmt == "list":
+        return write_list(records, out)
+    if fmt == "json":
+        return write_json(records, out)
+    if fmt == "csv":
+        return write_csv(records, out)
+    return write_table(records, out, err or sys.stderr)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job_dir", metavar="JOB_DIR", type=Path, help="the job directory")
+    parser.add_argument(
+        "--status", default=None, metavar="S[,S...]",
+        help="only lines whose final outcome is one of these: "
+        + ", ".join(s.value for s in Status),
+    )
+    parser.add_argument(
+        "--format", dest="report_format", choices=FORMATS, default="table",
+        help="table (aligned columns), json (JSON lines), csv (with a header), or list (bare "
+        "hashes, one per line, each once: an input for another run); default table",
+    )
+    parser.add_argument("--output", type=Path, default=None, metavar="FILE",
+                        help="write the report to FILE instead of standard output")
+
+
+def run(args: argparse.Namespace) -> int:
+    statuses = parse_statuses(args.status)
+    path = outcome_log(args.job_dir)
+    records = filtered(final_records(path), statuses)
+    if args.output is not None:
+        _write_file(args.output, records, args.report_format)
+        return 0
+    try:
+        write_report(records, args.report_format, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (| head): it has what it wanted. Point stdout at /dev/null so
+        # that the interpreter's last flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _write_file(path: Path, records: Iterable[dict[str, Any]], fmt: str) -> None:
+    # A temp file renamed into place: an interrupted report never leaves half a list behind.
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            write_report(records, fmt, out)
+        tmp.replace(path)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"--output: cannot write {path}: {exc.strerror or exc}") from exc

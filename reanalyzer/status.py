@@ -1,0 +1,231 @@
+"""``reanalyzer status JOB_DIR``: what a job is, how far and how fast it got, whether a run is on
+it now. Read-only, safe while a run is going: the lock is only probed (a non-blocking shared
+flock, let go at once), the checkpoint is replaced atomically by the runner, and the outcome log
+is streamed as ``report`` streams it (``report.final_records``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from reanalyzer.checkpoint import read_checkpoint
+from reanalyzer.errors import JobError
+from reanalyzer.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE
+from reanalyzer.journal import OUTCOMES_FILE
+from reanalyzer.outcomes import Status
+from reanalyzer.report import final_records, scan_log
+
+RATE_WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds the job's lock."""
+
+    running: bool  # a live process holds the flock
+    pid: int | None  # its pid as it wrote it in the lock file (None: not running, or unreadable)
+    since: datetime | None  # when it took the lock (the lock file's mtime)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The checkpoint's watermark: every input record below it has its outcome recorded."""
+
+    source_index: int
+    source: str | None  # the input it is in; None once past the last input
+    line: int
+    complete: bool  # every input read to its end and every record recorded
+    failed: int  # lines whose final outcome is failed: the next run sends them again
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    job_dir: str
+    inputs: list[str]
+    settings: dict[str, Any]
+    running: bool
+    pid: int | None
+    progress: Progress | None  # None: no checkpoint yet
+    records_written: int  # every record of the log, superseded ones included
+    final_total: int  # input lines with a final outcome
+    by_status: dict[str, int]
+    by_hash_type: dict[str, int]  # "none" for lines that are not a hash
+    last_record_at: str | None
+    last_run: dict[str, Any] | None  # summary.json of the last finished or stopped run
+    recent_rate: float | None  # records/s over the last minute, while a run is going
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_lock(job_dir: Path) -> Holder:
+    """Whether a process holds JOB_DIR/lock: a non-blocking shared flock, released at once."""
+    path = job_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)  # never creates the lock file
+    except FileNotFoundError:
+        return Holder(False, None, None)
+    except OSError as exc:
+        raise JobError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            since = datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC)
+            return Holder(True, int(text) if text.isdigit() else None, since)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return Holder(False, None, None)
+    finally:
+        os.close(fd)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None  # summary.json is rewritten in place at the end of a run: may be mid-write
+    return value if isinstance(value, dict) else None
+
+
+def _journal_ts(when: datetime) -> str:
+    """A time as the journal writes it (journal.utc_now): such strings sort as times do."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
+    """Everything ``status`` shows, read from the job directory (``now`` for the recent rate)."""
+    if not job_dir.is_dir():
+        raise JobError(f"no job directory {job_dir}")
+    job = _read_json(job_dir / JOB_FILE)
+    if job is None:
+        raise JobError(f"{job_dir} is not a job directory: no readable {JOB_FILE}")
+    inputs = [str(i.get("path", "?")) for i in job.get("inputs", [])]
+    holder = probe_lock(job_dir)
+    checkpoint = read_checkpoint(job_dir)
+    progress = None
+    if checkpoint is not None:
+        index = checkpoint.source_index
+        progress = Progress(index, inputs[index] if index < len(inputs) else None,
+                            checkpoint.line, checkpoint.complete, checkpoint.failed)
+
+    now = now or datetime.now(UTC)
+    window_start = now - RATE_WINDOW
+    if holder.since is not None:
+        window_start = max(window_start, holder.since)  # a run younger than the window
+    cutoff = _journal_ts(window_start)
+    by_status: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    recent = 0
+    last_ts: str | None = None
+    log_path = job_dir / OUTCOMES_FILE
+    scan = scan_log(log_path)
+    for rec in final_records(log_path, scan):
+        by_status[rec["status"]] += 1
+        by_type[rec.get("hash_type") or "none"] += 1
+        last_ts = rec.get("ts")
+        # Log order is write order, so only the tail is recent; superseded records written in
+        # the window are left out of the rate (a failed line retried within one minute: rare).
+        if holder.running and last_ts is not None and last_ts >= cutoff:
+            recent += 1
+    span = (now - window_start).total_seconds()
+    recent_rate = round(recent / span, 1) if holder.running and span > 0 else None
+
+    notes = []
+    if holder.running and holder.pid is None:
+        notes.append("the running process has not written its pid yet")
+    order = [s.value for s in Status]
+    return JobStatus(
+        job_dir=str(job_dir), inputs=inputs, settings=dict(job.get("settings", {})),
+        running=holder.running, pid=holder.pid, progress=progress,
+        records_written=scan.records, final_total=sum(by_status.values()),
+        by_status={s: by_status[s] for s in order if by_status[s]}
+        | {s: n for s, n in by_status.items() if s not in order},
+        by_hash_type=dict(sorted(by_type.items())),
+        last_record_at=last_ts, last_run=_read_json(job_dir / SUMMARY_FILE),
+        recent_rate=recent_rate, notes=notes,
+    )
+
+
+def render_text(st: JobStatus) -> str:
+    """The human view of a JobStatus."""
+    lines = [f"job        {st.job_dir}"]
+    for i, path in enumerate(st.inputs):
+        lines.append(f"{'inputs' if i == 0 else '':<10} {path}")
+    if st.settings:
+        shown = " ".join(f"{k}={v}" for k, v in sorted(st.settings.items()) if v is not None)
+        lines.append(f"settings   {shown}")
+    if st.running:
+        lines.append(f"process    running (pid {st.pid if st.pid is not None else 'unknown'})")
+    else:
+        lines.append("process    not running")
+    lines.append(f"progress   {_progress_text(st)}")
+    last = f", last at {st.last_record_at}" if st.last_record_at else ""
+    lines.append(f"records    {st.records_written:,} written{last}")
+    lines.append(f"outcomes   {st.final_total:,} input lines with a final outcome")
+    width = max((len(s) for s in st.by_status), default=0)
+    for status, count in st.by_status.items():
+        lines.append(f"  {status:<{width}}  {count:>12,}")
+    if st.by_hash_type:
+        lines.append("by type    " + ", ".join(f"{t} {n:,}" for t, n in st.by_hash_type.items()))
+    if st.recent_rate is not None:
+        lines.append(f"now        {st.recent_rate:,} records/s over the last minute")
+    if st.last_run is not None:
+        lines.append(f"last run   {_last_run_text(st.last_run)}")
+    lines.extend(f"note       {note}" for note in st.notes)
+    return "\n".join(lines)
+
+
+def _progress_text(st: JobStatus) -> str:
+    p = st.progress
+    if p is None:
+        return "no checkpoint yet"
+    retry = f"; {p.failed:,} failed lines for the next run to retry" if p.failed else ""
+    if p.complete:
+        return "complete: every input read and every line recorded" + retry
+    if p.source is None:
+        return f"every input read, recording the last lines{retry}"
+    where = f"input {p.source_index + 1} of {len(st.inputs)}" if len(st.inputs) > 1 else ""
+    return (f"recorded up to {p.source} line {p.line:,}" + (f" ({where})" if where else "")
+            + retry)
+
+
+def _last_run_text(run: dict[str, Any]) -> str:
+    state = "finished" if run.get("finished") else f"stopped ({run.get('stopped_by') or '?'})"
+    parts = [f"{state} in {run.get('elapsed_s', '?')} s"]
+    if run.get("hashes_per_s") is not None:
+        parts.append(f"{run['hashes_per_s']:,} hashes/s")
+    if "recorded_total" in run:
+        parts.append(f"{run['recorded_total']:,} recorded")
+    for name in ("requests", "retries", "throttled"):
+        if run.get(name) is not None:
+            parts.append(f"{run[name]:,} {'429s' if name == 'throttled' else name}")
+    return ", ".join(parts)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job_dir", metavar="JOB_DIR", type=Path, help="the job directory")
+    parser.add_argument("--json", action="store_true", help="one JSON object on standard output")
+
+
+def run(args: argparse.Namespace) -> int:
+    st = job_status(args.job_dir)
+    text = json.dumps(st.to_json(), indent=2) if args.json else render_text(st)
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
