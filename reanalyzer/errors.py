@@ -7,6 +7,7 @@
     └── ApplianceError              the appliance cannot be worked with
         ├── CredentialsError        401/403: the token or its rights are wrong → EXIT_CREDENTIALS
         ├── NotAllowedError         the appliance type refuses reanalysis      → EXIT_NOT_ALLOWED
+        ├── MisconfiguredError      no reanalysis API at --url / --api         → EXIT_USAGE
         └── UnreachableError        the appliance stays unreachable            → EXIT_UNREACHABLE
 
 Library errors (aiohttp, OSError, pydantic) are translated at the boundary with
@@ -21,7 +22,7 @@ import enum
 class ExitCode(enum.IntEnum):
     OK = 0  # every hash has a final outcome and none failed
     SOME_FAILED = 1  # the job finished, but some hashes ended `failed` (run again to retry them)
-    USAGE = 2  # bad command line, setting or config file; nothing was done
+    USAGE = 2  # bad command line, setting or config file (or a --url that is no appliance)
     INPUT = 3  # an input file cannot be opened or read
     INTERRUPTED = 4  # stopped by a signal or a budget; the same command resumes
     UNREACHABLE = 5  # the appliance stayed unreachable; the same command resumes
@@ -57,6 +58,12 @@ class CredentialsError(ApplianceError):
 
 class NotAllowedError(ApplianceError):
     exit_code = ExitCode.NOT_ALLOWED
+
+
+class MisconfiguredError(ApplianceError):
+    """The address answers, but not as the reanalysis API: a wrong --url or --api."""
+
+    exit_code = ExitCode.USAGE
 
 
 class UnreachableError(ApplianceError):

@@ -11,7 +11,7 @@ concurrency semaphore, then the rate gate), send, let `answers` decide, carry th
 - RETRY (408/5xx, resets, timeouts): capped exponential backoff with full jitter; after
   `max_retries` the hashes become `failed` and the job goes on.
 - Fatal: 401/403 raise CredentialsError, a 405 for the appliance type NotAllowedError, a redirect
-  (or, on bulk, a whole-request 404 or an HTML page: not the API at this URL) ApplianceError, at
+  (or, on bulk, a whole-request 404 or an HTML page: not the API at this URL) MisconfiguredError, at
   once, and every other request of the job raises the same from then on.
 
 Unreachable, chosen rule: a failure without a usable answer (no connection, reset, timeout, 408,
@@ -44,8 +44,8 @@ from reanalyzer.answers import (
 )
 from reanalyzer.client import ApplianceClient, Reply, SendConfig, TransportError
 from reanalyzer.errors import (
-    ApplianceError,
     CredentialsError,
+    MisconfiguredError,
     NotAllowedError,
     ReanalyzerError,
     UnreachableError,
@@ -153,7 +153,7 @@ class Sender:
     async def send(self, hash_type: HashType, hashes: Sequence[str]) -> dict[str, Verdict]:
         """A verdict for every hash in `hashes` (normalized, of `hash_type`), keyed by the hash.
 
-        Raises CredentialsError, NotAllowedError, UnreachableError or ApplianceError when the job
+        Raises CredentialsError, NotAllowedError, UnreachableError or MisconfiguredError when the job
         cannot go on; never drops a hash otherwise.
         """
         self._raise_if_stopped()
@@ -195,7 +195,7 @@ class Sender:
             if action is Action.REFUSED:
                 self._stop(NotAllowedError(decision.reason), bound)
             if action is Action.MISCONFIGURED:
-                self._stop(ApplianceError(decision.reason), bound)
+                self._stop(MisconfiguredError(decision.reason), bound)
             if action is Action.THROTTLED:
                 throttles += 1
                 if throttles > self._config.max_throttled:

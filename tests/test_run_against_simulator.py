@@ -21,7 +21,7 @@ import pytest
 
 from reanalyzer import job
 from reanalyzer.client import SendConfig
-from reanalyzer.errors import ApplianceError, ExitCode, NotAllowedError, UnreachableError
+from reanalyzer.errors import ExitCode, MisconfiguredError, UnreachableError
 from reanalyzer.journal import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import (
@@ -373,10 +373,9 @@ async def test_wrong_api_path_stops_the_job_instead_of_recording_not_found(
     sim = await start()
     path = tmp_path / "hashes.txt"
     write_input(path, sim.world, 300, seed=2)
-    with pytest.raises(ApplianceError, match="--url") as stopped:
+    with pytest.raises(MisconfiguredError, match="--url") as stopped:
         await run_in_process(sim, [path], tmp_path / "job", url=f"{sim.url}/a1000")
-    assert not isinstance(stopped.value, UnreachableError | NotAllowedError)
-    assert stopped.value.exit_code == ExitCode.UNREACHABLE
+    assert stopped.value.exit_code == ExitCode.USAGE
     assert not any(r["status"] in ("not_found", "failed") for r in outcomes(tmp_path / "job"))
 
 
