@@ -153,8 +153,8 @@ class Sender:
     async def send(self, hash_type: HashType, hashes: Sequence[str]) -> dict[str, Verdict]:
         """A verdict for every hash in `hashes` (normalized, of `hash_type`), keyed by the hash.
 
-        Raises CredentialsError, NotAllowedError, UnreachableError or MisconfiguredError when the job
-        cannot go on; never drops a hash otherwise.
+        Raises CredentialsError, NotAllowedError, UnreachableError or MisconfiguredError when
+        the job cannot go on; never drops a hash otherwise.
         """
         self._raise_if_stopped()
         if not hashes:
