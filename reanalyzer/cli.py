@@ -15,6 +15,7 @@ from typing import Any
 
 from reanalyzer import __version__
 from reanalyzer.errors import ExitCode, ReanalyzerError
+from reanalyzer.logs import say
 from reanalyzer.settings import Settings, load_settings
 
 EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
@@ -206,6 +207,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _setting(
         logs, "--log-level", "log_level", "log level", choices=["debug", "info", "warning", "error"]
     )
+    _setting(
+        logs,
+        "--progress",
+        "progress",
+        "progress display (auto: a live line on a terminal, else a job.progress log event "
+        "every --progress-interval)",
+        choices=["auto", "bar", "log", "off"],
+    )
+    _setting(
+        logs,
+        "--progress-interval",
+        "progress_interval",
+        "seconds between job.progress log events",
+        type=float,
+    )
 
 
 _NOT_SETTINGS = {"command", "inputs", "config", "report_format", "handler"}
@@ -328,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ReanalyzerError as exc:
-        print(f"reanalyzer: error: {exc}", file=sys.stderr)
+        say(f"reanalyzer: error: {exc}", "reanalyzer.error", "error", exit_code=int(exc.exit_code))
         return int(exc.exit_code)
     except BrokenPipeError:
         # stdout went away (| head): not an error of ours; keep Python from complaining at exit.

@@ -42,6 +42,8 @@ class FrontStats:
     duplicates: int = 0
     chunks: int = 0
     hashes: Counter[HashType] = field(default_factory=Counter)  # distinct, to be sent
+    source_index: int = 0  # where reading is: the input ...
+    offset: int | None = None  # ... and the byte offset in it (None: not known)
 
     @property
     def records(self) -> int:
@@ -174,6 +176,7 @@ class _Front:
         sorted_block = sort_block(block)
         stats = self.stats
         stats.lines += len(block.lines)
+        stats.source_index, stats.offset = block.source_index, block.end_offset
         stats.skipped += sorted_block.skipped
         invalid = sorted_block.invalid
         duplicates: list[tuple[HashType, str, int]] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
@@ -38,8 +39,9 @@ from reanalyzer.inputs import (
     spool_complete_marker,
 )
 from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
-from reanalyzer.logs import configure_logging
+from reanalyzer.logs import configure_logging, say
 from reanalyzer.outcomes import Status
+from reanalyzer.progress import ProgressReporter, Snapshot
 from reanalyzer.recording import SendingSink
 from reanalyzer.resume import ResumeState, load_resume_state
 from reanalyzer.sender import Sender, SenderStats
@@ -159,8 +161,8 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
         state = (load_resume_state(job_dir, sources, settings.dedupe) if resuming
                  else ResumeState())
         if state.nothing_to_do:
-            print(f"reanalyzer: job {job_dir} is already done: every input line has its "
-                  f"final outcome in {job_dir / OUTCOMES_FILE}", file=sys.stderr)
+            say(f"reanalyzer: job {job_dir} is already done: every input line has its final "
+                f"outcome in {job_dir / OUTCOMES_FILE}", "job.already_done", job_dir=str(job_dir))
             return int(ExitCode.OK)
         log.info("job.started", job_dir=str(job_dir), inputs=list(inputs), resuming=resuming,
                  resume_from=f"{state.start.source_index}:{state.start.line}",
@@ -193,6 +195,7 @@ class _Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = 0
+        self._sizes = _plain_sizes(paths)
 
     async def execute(self) -> int:
         journal = OutcomeLog(self.job_dir / OUTCOMES_FILE)
@@ -210,11 +213,13 @@ class _Run:
                     job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
                     failure_sample=self.settings.failure_sample, on_recorded=self._check_budget)
                 self._sink, self._sender = sink, sender
-                try:
-                    finished = await self._feed(sink, watermark)
-                except ReanalyzerError as exc:
-                    error = exc
-                drained = await sink.drain(STOP_DEADLINE if (self.stopped_by or error) else None)
+                async with self._progress():
+                    try:
+                        finished = await self._feed(sink, watermark)
+                    except ReanalyzerError as exc:
+                        error = exc
+                    deadline = STOP_DEADLINE if (self.stopped_by or error) else None
+                    drained = await sink.drain(deadline)
                 error = error or sink.error
                 # A stop that came after the last line was read, and whose requests all
                 # finished, leaves nothing to resume: the run is done.
@@ -237,19 +242,47 @@ class _Run:
             raise error
         if self.stopped_by:
             hint = f" (with --job-dir {self.job_dir})" if "<stdin>" in self.sources else ""
-            print(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
-                  f"resume{hint}", file=sys.stderr)
+            say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
+                f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
         return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
+
+    def _progress(self) -> ProgressReporter:
+        mode = self.settings.progress
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        interval = 0.5 if mode == "bar" else self.settings.progress_interval
+        if mode == "off":
+            interval = math.inf
+        return ProgressReporter(self._snapshot, on_terminal=mode == "bar", interval=interval)
+
+    def _snapshot(self) -> Snapshot:
+        assert self._sink is not None
+        assert self._sender is not None
+        stats = self._sender.stats
+        return Snapshot(
+            recorded=sum(self._sink.counts.values()), fraction=self._fraction(),
+            requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
+            pace=stats.rate, in_flight=self._sink.in_flight)
+
+    def _fraction(self) -> float | None:
+        """How much of what this run has to read is read, when the inputs' sizes are known."""
+        if self._sizes is None or self.stats.offset is None:
+            return None
+        def at(source_index: int, offset: int) -> int:
+            return sum(self._sizes[:source_index]) + offset if self._sizes else 0
+        start = at(self.state.start.source_index, self.state.start.offset or 0)
+        total = at(len(self._sizes), 0) - start
+        done = at(self.stats.source_index, self.stats.offset) - start
+        return min(1.0, done / total) if total > 0 else None
 
     def request_stop(self, reason: str) -> None:
         """Stop reading input; what is in flight is finished and recorded. Idempotent."""
         if self.stopped_by is not None:
             return
         self.stopped_by = reason
-        print(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
-              "to finish", file=sys.stderr, flush=True)
-        log.warning("job.stopping", reason=reason)
+        say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
+            "to finish", "job.stopping", "warning", reason=reason)
         if self._front_task is not None:
             self._front_task.cancel()
 
@@ -258,8 +291,8 @@ class _Run:
         if self._signals > 1:
             # A second signal: out at once. Each record and checkpoint is written whole, so
             # nothing is corrupted; what was in flight is sent again by the resume.
-            print(f"reanalyzer: {signame} again: exiting now; the same command resumes",
-                  file=sys.stderr, flush=True)
+            say(f"reanalyzer: {signame} again: exiting now; the same command resumes",
+                "job.exiting_now", "warning", signal=signame)
             os._exit(int(ExitCode.INTERRUPTED))
         self.request_stop(f"{signame} (again to exit at once)")
 
@@ -333,8 +366,23 @@ class _Run:
             (self.job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         except OSError as exc:
             log.warning("job.summary_not_written", error=str(exc))
-        log.info("job.finished", **summary)
-        print(_summary_text(summary), file=sys.stderr)
+        say(_summary_text(summary), "job.finished", **summary)
+
+
+def _plain_sizes(paths: Sequence[str]) -> list[int] | None:
+    """The byte sizes of the inputs, if all are plain files (not stdin, not gzip)."""
+    sizes = []
+    for path in paths:
+        if path == STDIN:
+            return None
+        try:
+            with open(path, "rb") as f:
+                if f.read(2) == b"\x1f\x8b":
+                    return None
+                sizes.append(os.fstat(f.fileno()).st_size)
+        except OSError:
+            return None
+    return sizes
 
 
 def _left_to_do(finished: bool, failed: int, stopped_by: str | None,

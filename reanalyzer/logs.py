@@ -7,13 +7,46 @@ import sys
 
 import structlog
 
+from reanalyzer.progress import clear_for_output
+
+
+class _StderrLogger(structlog.PrintLogger):
+    """Prints each event on its own line on stderr, above the progress line if one is shown."""
+
+    def msg(self, message: str) -> None:
+        with clear_for_output():
+            print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
 
 def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    return structlog.PrintLogger(sys.stderr)
+    return _StderrLogger(sys.stderr)
+
+
+_json_logs = False  # set by configure_logging: then stderr carries JSON lines only
+
+
+def say(text: str, event: str, level: str = "info", /, **fields: object) -> None:
+    """Tell the person running the tool: a line of text on a terminal, an event in JSON logs,
+    so that a JSON log stays one JSON object per line."""
+    if _json_logs:
+        # Meant for the person, so never filtered out by --log-level.
+        logger = structlog.wrap_logger(
+            _StderrLogger(sys.stderr),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        )
+        getattr(logger, level)(event, message=text, **fields)
+    else:
+        with clear_for_output():
+            print(text, file=sys.stderr, flush=True)
 
 
 def configure_logging(log_format: str = "auto", level: str = "info") -> None:
+    global _json_logs
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    _json_logs = as_json
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if as_json

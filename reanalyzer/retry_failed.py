@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from reanalyzer.errors import ExitCode, JobError
 from reanalyzer.hashes import HashType
 from reanalyzer.inputs import position
 from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog, read_records
-from reanalyzer.logs import configure_logging
+from reanalyzer.logs import configure_logging, say
 from reanalyzer.outcomes import Status
 from reanalyzer.recording import SendingSink
 from reanalyzer.sender import Sender
@@ -89,8 +88,8 @@ async def _retry(job_dir: Path, settings: Any) -> int:
     try:
         failed = final_failures(job_dir / OUTCOMES_FILE)
         if not failed:
-            print(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
-                  file=sys.stderr)
+            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
+                "retry.nothing_to_do", job_dir=str(job_dir))
             return int(ExitCode.OK)
         sources = sorted({source for source, _ in failed})
         index = {source: i for i, source in enumerate(sources)}
@@ -111,9 +110,10 @@ async def _retry(job_dir: Path, settings: Any) -> int:
         checkpoint = read_checkpoint(job_dir)
         if checkpoint is not None:
             write_checkpoint(job_dir, dataclasses.replace(checkpoint, failed=still_failed))
-        print(f"reanalyzer: retried {len(failed):,} failed hashes: "
-              + ", ".join(f"{s.value} {n:,}" for s, n in sink.counts.items())
-              + f"; outcomes in {job_dir / OUTCOMES_FILE}", file=sys.stderr)
+        say(f"reanalyzer: retried {len(failed):,} failed hashes: "
+            + ", ".join(f"{s.value} {n:,}" for s, n in sink.counts.items())
+            + f"; outcomes in {job_dir / OUTCOMES_FILE}", "retry.finished",
+            retried=len(failed), recorded={s.value: n for s, n in sink.counts.items()})
         return int(ExitCode.SOME_FAILED if still_failed else ExitCode.OK)
     finally:
         lock.release()

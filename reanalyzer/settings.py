@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     dry_run: bool = Field(False, description="read and report, send nothing")
     fresh: bool = Field(False, description="start the job over, discarding earlier outcomes")
 
-    # Logs
+    # Logs and progress
+    progress: Literal["auto", "bar", "log", "off"] = Field(
+        "auto", description="progress display: a bar on a terminal, log events otherwise"
+    )
+    progress_interval: float = Field(30.0, gt=0, description="seconds between progress events")
     log_format: Literal["auto", "console", "json"] = Field("auto", description="log format")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="level")
 

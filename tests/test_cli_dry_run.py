@@ -233,6 +233,9 @@ def test_run_help_mentions_every_option(
 def test_in_process_missing_input_returns_3(
     clean_cwd: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """main() maps an InputError to exit code 3 and a one-line message."""
+    """main() maps an InputError to exit code 3 and a one-line message (plain on a terminal,
+    a JSON event in JSON logs)."""
     assert main(["run", "--dry-run", str(clean_cwd / "nope")]) == 3
-    assert capsys.readouterr().err.startswith("reanalyzer: error: cannot open input")
+    err = capsys.readouterr().err
+    assert "reanalyzer: error: cannot open input" in err
+    assert err.count("\n") == 1

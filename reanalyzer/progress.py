@@ -1,0 +1,116 @@
+"""Progress: a live line on a terminal, a ``job.progress`` log event every interval elsewhere.
+
+On a terminal, tqdm draws one line on stderr (done / estimated total, rate, ETA, retries, 429s,
+the current pace), and log lines are printed above it (``logs.py`` clears it for them). Without a
+terminal (cron, systemd, Kubernetes) the same figures go out as one log event per interval, never
+per hash. The figures come from a ``snapshot`` callable: this module only displays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import structlog
+from tqdm import tqdm
+
+log = structlog.get_logger("reanalyzer.progress")
+
+_active_bar: tqdm[object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the run has done so far."""
+
+    recorded: int  # outcome records written by this run
+    fraction: float | None  # share of the input read, when its size is known
+    requests: int
+    retries: int
+    throttled: int  # 429 answers
+    pace: float | None  # the rate gate's current requests/s; None: unlimited
+    in_flight: int
+
+
+@contextlib.contextmanager
+def clear_for_output() -> Iterator[None]:
+    """Lift the progress line (if any) while something else writes to stderr."""
+    if _active_bar is None:
+        yield
+        return
+    with tqdm.external_write_mode(file=sys.stderr):
+        yield
+
+
+class ProgressReporter:
+    """Shows progress every `interval` seconds until stopped."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        *,
+        on_terminal: bool,
+        interval: float,
+    ) -> None:
+        self._snapshot = snapshot
+        self._on_terminal = on_terminal
+        self._interval = interval
+        self._started = time.monotonic()
+        self._bar: tqdm[object] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ProgressReporter:
+        global _active_bar
+        if self._on_terminal:
+            bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
+                total=None, unit=" lines", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
+                desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,
+            )
+            self._bar = _active_bar = cast("tqdm[object]", bar)
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        global _active_bar
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._bar is not None:
+            self._show(self._snapshot())
+            self._bar.close()
+            self._bar = _active_bar = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            self._show(self._snapshot())
+
+    def _show(self, now: Snapshot) -> None:
+        elapsed = time.monotonic() - self._started
+        rate = now.recorded / elapsed if elapsed > 0 else 0.0
+        total = None
+        if now.fraction and now.fraction > 0.001:
+            total = max(now.recorded, round(now.recorded / now.fraction))
+        pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.n = now.recorded
+            self._bar.set_postfix_str(
+                f"requests {now.requests:,} · retries {now.retries:,} · 429s {now.throttled:,}"
+                f" · pace {pace}", refresh=False)
+            self._bar.refresh()
+            return
+        eta = (total - now.recorded) / rate if total and rate > 0 else None
+        log.info(
+            "job.progress", recorded=now.recorded, estimated_total=total,
+            percent=round(100 * now.fraction, 1) if now.fraction is not None else None,
+            records_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
+            requests=now.requests, retries=now.retries, throttled=now.throttled,
+            pace=now.pace, in_flight=now.in_flight,
+        )
