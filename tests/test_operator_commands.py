@@ -1,0 +1,83 @@
+"""The operator's round trip: a faulty run ends with exit 1, `report` lists what failed, and
+`retry` sends exactly that again, after the fault is gone, until every line is accepted.
+
+The CLI runs in subprocesses (asyncio's, so that the simulators in this test's loop keep serving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from reanalyzer.errors import ExitCode
+from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simulator, write_input
+
+TOKEN = "tok-5d2a77c0e1f94b3a-operator"
+
+
+async def cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    env = {**os.environ, "REANALYZER_TOKEN": TOKEN}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reanalyzer", *args, cwd=cwd, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def final_statuses(job_dir: Path) -> dict[tuple[str, int], dict[str, object]]:
+    return {(r["source"], r["line"]): r for r in read_records(job_dir / OUTCOMES_FILE)}
+
+
+@pytest.fixture
+async def simulators() -> AsyncIterator[tuple[RunningSimulator, RunningSimulator]]:
+    """The same world twice: one appliance answering 5xx half the time, one healthy."""
+    common = {"token": TOKEN, "samples": 300, "seed": 5}
+    faulty = await start_simulator(SimulatorConfig(**common, error_rate=0.5, fault_seed=3))
+    healthy = await start_simulator(SimulatorConfig(**common))
+    yield faulty, healthy
+    await faulty.aclose()
+    await healthy.aclose()
+
+
+async def test_report_and_retry_round_trip(
+    simulators: tuple[RunningSimulator, RunningSimulator], tmp_path: Path
+) -> None:
+    """The failed hashes of a faulty run, listed by `report` and sent again by `retry` against
+    the healthy appliance, all end accepted or with their appliance's answer; none is lost."""
+    faulty, healthy = simulators
+    write_input(tmp_path / "hashes.txt", faulty.world, 600, seed=4)
+    code, _, err = await cli("run", "--url", faulty.url, "--job-dir", "job", "--max-retries",
+                             "0", "--batch-size", "20", "hashes.txt", cwd=tmp_path)
+    assert code == ExitCode.SOME_FAILED, err
+    before = final_statuses(tmp_path / "job")
+    failed = {key for key, r in before.items() if r["status"] == "failed"}
+    assert failed
+
+    code, listed, _ = await cli("report", "job", "--status", "failed", "--format", "list",
+                                cwd=tmp_path)
+    assert code == ExitCode.OK
+    assert set(listed.split()) == {before[key]["hash"] for key in failed}
+
+    code, _, err = await cli("retry", "job", "--url", healthy.url, cwd=tmp_path)
+    assert code == ExitCode.OK, err
+    after = final_statuses(tmp_path / "job")
+    assert after.keys() == before.keys()  # every line still has exactly one final outcome
+    assert all(r["status"] != "failed" for r in after.values())
+    for key in set(before) - failed:  # what was final stays as it was
+        assert after[key] == before[key]
+    retried_lines = [r for r in read_records(tmp_path / "job" / OUTCOMES_FILE)][-len(failed):]
+    assert {(r["source"], r["line"]) for r in retried_lines} == failed
+
+    code, out, _ = await cli("status", "job", "--json", cwd=tmp_path)
+    assert code == ExitCode.OK
+    assert "failed" not in json.loads(out)["by_status"]
