@@ -22,10 +22,11 @@ from reanalyzer.checkpoint import Watermark, read_checkpoint, write_checkpoint
 from reanalyzer.errors import ExitCode, JobError
 from reanalyzer.hashes import HashType
 from reanalyzer.inputs import position
-from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog, read_records
+from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.logs import configure_logging, say
 from reanalyzer.outcomes import Status
 from reanalyzer.recording import SendingSink
+from reanalyzer.report import final_records
 from reanalyzer.sender import Sender
 from reanalyzer.settings import load_settings
 
@@ -53,14 +54,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def final_failures(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
     """The records whose line's final outcome is `failed` (a later record supersedes)."""
-    failed: dict[tuple[str, int], dict[str, Any]] = {}
-    for record in read_records(path):
-        key = (record["source"], record["line"])
-        if record["status"] == Status.FAILED:
-            failed[key] = record
-        else:
-            failed.pop(key, None)
-    return failed
+    return {
+        (r["source"], r["line"]): r for r in final_records(path) if r["status"] == Status.FAILED
+    }
 
 
 def run(args: argparse.Namespace) -> int:
