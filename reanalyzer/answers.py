@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import AnalysisResult, Status, Verdict
+from reanalyzer.outcomes import AnalysisResult, Status, Verdict, Verdicts
 
 ACCEPTED_CODES = frozenset({200, 201})
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
@@ -40,7 +40,8 @@ class Decision:
     action: Action
     http_status: int | None
     reason: str  # short, in words: for logs and for the `failed` verdict when retries run out
-    verdicts: Mapping[str, Verdict] = field(default_factory=dict)
+    verdicts: Verdicts = field(default_factory=Verdicts)
+    held: frozenset[str] = frozenset()  # a status answer: the hashes the appliance holds
 
 
 def parse_body(raw: bytes) -> object | None:
@@ -79,9 +80,8 @@ def decide_bulk(
         return Decision(Action.RETRY, status, f"HTTP {status} without results")
     if status in (400, 405, 413) and len(hashes) == 1:
         verdict = _verdict_from_code(status, _message_of(body), status, attempts)
-        return Decision(
-            Action.DONE, status, verdict.reason or status_text(status), {hashes[0]: verdict}
-        )
+        reason = verdict.reason or status_text(status)
+        return Decision(Action.DONE, status, reason, Verdicts({hashes[0]: verdict}))
     if status == 413:
         return Decision(Action.SHRINK, status, "request too large (413)")
     if status in (400, 405):
@@ -126,8 +126,51 @@ def decide_single(
     else:
         return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
     return Decision(
-        Action.DONE, status, verdict.reason or status_text(status), {hash_value: verdict}
+        Action.DONE, status, verdict.reason or status_text(status), Verdicts({hash_value: verdict})
     )
+
+
+def decide_status(
+    status: int, body: object | None, text: str, hashes: Sequence[str]
+) -> Decision:
+    """Decide what an answer of POST /api/samples/status/ means for the hashes asked about.
+
+    DONE carries in `held` the hashes the appliance holds. A hash counts as held unless the
+    appliance says `not_found` for it: one it leaves out, or a lone hash refused as a whole
+    request (400/405/413), is then still sent for reanalysis, whose answer gives it its true
+    outcome, rather than being recorded `not_found` on a guess.
+    """
+    early = _decide_whole_request(status, body, text)
+    if early is not None:
+        return early
+    results = body.get("results") if isinstance(body, Mapping) else None
+    if isinstance(results, list) and 200 <= status < 300:
+        wanted = set(hashes)
+        absent: set[str] = set()
+        for item in results:
+            if not isinstance(item, dict) or item.get("status") != "not_found":
+                continue
+            value = item.get("hash_value")
+            key = value if value in wanted else _hash_in_detail(item, "hash_value", wanted)
+            if key is not None:
+                absent.add(key)
+        return Decision(Action.DONE, status, "answered", held=frozenset(wanted - absent))
+    if status == 404 or (body is None and (200 <= status < 300 or status in (400, 405))):
+        return Decision(
+            Action.MISCONFIGURED,
+            status,
+            f"the appliance answered HTTP {status} to a status request, not the API's JSON: "
+            "the sample status API is not at this address; check --url",
+        )
+    if 200 <= status < 300:
+        return Decision(Action.RETRY, status, f"HTTP {status} without results")
+    if status in (400, 405, 413) and len(hashes) == 1:
+        return Decision(Action.DONE, status, status_text(status), held=frozenset(hashes))
+    if status == 413:
+        return Decision(Action.SHRINK, status, "request too large (413)")
+    if status in (400, 405):
+        return Decision(Action.SPLIT, status, f"whole request refused ({status})")
+    return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
 
 
 def _decide_whole_request(status: int, body: object | None, text: str) -> Decision | None:
@@ -164,17 +207,18 @@ def match_results(
     *,
     attempts: int = 0,
     http_status: int | None = None,
-) -> dict[str, Verdict]:
+) -> Verdicts:
     """One verdict per hash sent: results matched by `detail[<type>]` case-insensitively, in any
     order; a hash with no result is `not_found`. Results for hashes not sent are ignored."""
     wanted = set(hashes)
     found: dict[str, Verdict] = {}
+    details: dict[str, dict[str, str]] = {}
     type_key = hash_type.value
     # Items of one answer mostly say the same thing: judge again only when an item differs from
-    # the one before (list and dict equality run in C; judging builds objects). This loop runs
-    # once per hash of the job, so it stays lean.
+    # the one before (list and dict equality run in C; judging builds objects), and share one
+    # Verdict between the hashes judged alike. This loop runs once per hash of the job.
     last: tuple[object, object, object] | None = None
-    judgement: _Judgement | None = None
+    verdict: Verdict | None = None
     for item in items:
         detail = item.get("detail")
         if not isinstance(detail, dict):
@@ -182,16 +226,24 @@ def match_results(
         key = detail.get(type_key)
         if key not in wanted:  # the appliance answers lowercase: that is the fast path
             key = _hash_in_detail(detail, type_key, wanted)
-        if key is None or key in found:
+            if key is None:
+                continue
+        if key in found:
             continue
         saying = (item.get("analysis"), item.get("code"), item.get("message"))
-        if judgement is None or saying != last:
+        if verdict is None or saying != last:
             judgement, last = _judge(item, None), saying
-        found[key] = Verdict(
-            judgement.status, judgement.code, attempts, judgement.analyses, detail, judgement.reason
+            verdict = Verdict(
+                judgement.status, judgement.code, attempts, judgement.analyses, {}, judgement.reason
+            )
+        found[key] = verdict
+        details[key] = detail
+    if len(found) < len(wanted):
+        absent = Verdict(
+            Status.NOT_FOUND, http_status, attempts, reason="absent from the bulk answer"
         )
-    absent = Verdict(Status.NOT_FOUND, http_status, attempts, reason="absent from the bulk answer")
-    return {h: found.get(h, absent) for h in hashes}
+        found = {h: found.get(h, absent) for h in hashes}
+    return Verdicts(found, details)
 
 
 def classify_item(

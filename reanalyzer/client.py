@@ -132,6 +132,8 @@ class ApplianceClient:
             ),
             headers={"Authorization": f"Token {config.token}", "User-Agent": USER_AGENT},
             trust_env=config.trust_env,
+            # The API authenticates by token, never by cookie: no jar to update per answer.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self
 

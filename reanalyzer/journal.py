@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
+import operator
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -93,10 +95,40 @@ def _json_detail(detail: dict[str, str]) -> str:
     values = tuple(detail.values())
     # ASCII letters and digits need no escaping in JSON; an appliance sends hex here. (bytes'
     # isalnum is ~20x faster than str's, which consults Unicode tables.)
-    joined = "".join(values)
-    if template is not None and joined.isascii() and joined.encode().isalnum():
+    if template is not None and _plain(values):
         return template % values
     return _dumps(detail)
+
+
+def _plain(values: Iterable[object]) -> bool:
+    """True if every value is a str of ASCII letters and digits only (no escaping in JSON)."""
+    try:
+        joined = "".join(values)  # type: ignore[arg-type]  # a TypeError says: not all str
+    except TypeError:
+        return False
+    return joined.isascii() and joined.encode().isalnum()
+
+
+def _json_details(details: Sequence[dict[str, str]]) -> list[str]:
+    """The JSON text of each detail. Those of one answer mostly have the same keys in the same
+    order and hex values: then one check over all of them and a template per detail will do."""
+    if not details:
+        return []
+    keys = tuple(details[0])
+    template = _detail_template(keys) if len(keys) > 1 else None
+    if template is not None:
+        get = operator.itemgetter(*keys)
+        try:
+            values: list[tuple[str, ...]] = [get(d) for d in details]
+        except (KeyError, TypeError):
+            values = []
+        if (
+            values
+            and set(map(len, details)) == {len(keys)}  # no detail has keys beyond these
+            and _plain(itertools.chain.from_iterable(values))
+        ):
+            return [template % v for v in values]
+    return [_json_detail(d) for d in details]
 
 
 _RECORD = (
@@ -145,35 +177,51 @@ def encode_verdicts(
     lines: Sequence[int],
     verdicts: Sequence[Verdict],
     ts: str,
+    details: Sequence[dict[str, str]] | None = None,
 ) -> list[str]:
     """The records of one answered request, as encode_record would write them, faster.
 
-    The parts of a record that hashes of one answer share (its source and status, and the
-    verdict's reason, codes and analyses) are encoded once per distinct value.
+    `details[i]`, when given, is the detail of `hashes[i]` (its verdict is shared with other
+    hashes, see `Verdicts`); else each verdict's own. The parts of a record that hashes of one
+    answer share (its source and status, and the verdict's reason, codes and analyses) are
+    encoded once per distinct value, and once per run of hashes with the same verdict object.
     """
+    if details is None:
+        details = [verdict.detail for verdict in verdicts]
+    detail_texts = _json_details(details)
     heads: dict[tuple[Status, str], str] = {}
     tails: dict[tuple[Status, str | None, int | None, int, int], str] = {}
     end = f',"ts":"{ts}"}}\n'
     out = []
-    for value, source, line, verdict in zip(hashes, sources, lines, verdicts, strict=True):
-        status = verdict.status
-        head = heads.get((status, source))
-        if head is None:
-            head = heads[(status, source)] = (
-                f'","hash_type":"{hash_type}","status":"{status}","source":'
-                f'{_json_text(source)},"line":'
+    last_verdict: Verdict | None = None
+    last_source: str | None = None
+    head = tail = ""
+    for value, source, line, verdict, detail in zip(
+        hashes, sources, lines, verdicts, detail_texts, strict=True
+    ):
+        if verdict is not last_verdict or source is not last_source:
+            last_verdict, last_source = verdict, source
+            status = verdict.status
+            cached = heads.get((status, source))
+            if cached is None:
+                cached = heads[(status, source)] = (
+                    f'","hash_type":"{hash_type}","status":"{status}","source":'
+                    f'{_json_text(source)},"line":'
+                )
+            head = cached
+            # The analyses tuple of hashes judged alike is one object: its id is a cheap key.
+            key = (
+                status, verdict.reason, verdict.http_status, verdict.attempts, id(verdict.analyses)
             )
-        # The analyses tuple of hashes judged alike is one object: its id is a cheap key.
-        key = (status, verdict.reason, verdict.http_status, verdict.attempts, id(verdict.analyses))
-        tail = tails.get(key)
-        if tail is None:
-            tail = tails[key] = (
-                f',"reason":{_json_text(verdict.reason)},"http_status":'
-                f'{"null" if verdict.http_status is None else verdict.http_status},'
-                f'"attempts":{verdict.attempts},"analyses":'
-                f'{_json_analyses(verdict.analyses) if verdict.analyses else "[]"},"detail":'
-            )
-        detail = _json_detail(verdict.detail) if verdict.detail else "{}"
+            cached = tails.get(key)
+            if cached is None:
+                cached = tails[key] = (
+                    f',"reason":{_json_text(verdict.reason)},"http_status":'
+                    f'{"null" if verdict.http_status is None else verdict.http_status},'
+                    f'"attempts":{verdict.attempts},"analyses":'
+                    f'{_json_analyses(verdict.analyses) if verdict.analyses else "[]"},"detail":'
+                )
+            tail = cached
         out.append(f'{{"hash":"{value}{head}{line}{tail}{detail}{end}')
     return out
 

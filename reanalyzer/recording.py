@@ -9,9 +9,11 @@ seconds, after fsyncing the log, so the checkpoint never claims what the disk do
 from __future__ import annotations
 
 import asyncio
+import itertools
+import operator
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from reanalyzer import failpoints
@@ -20,10 +22,11 @@ from reanalyzer.checkpoint import Checkpoint, Watermark, write_checkpoint
 from reanalyzer.front import LocalOutcomes
 from reanalyzer.inputs import LINE_MASK, SOURCE_SHIFT, unpack_position
 from reanalyzer.journal import OutcomeLog, encode_record, encode_verdicts, utc_now
-from reanalyzer.outcomes import Status, Verdict
+from reanalyzer.outcomes import Status, Verdict, Verdicts
 from reanalyzer.sender import Sender
 
 CHECKPOINT_INTERVAL = 1.0
+_status_of = operator.attrgetter("status")
 
 
 class SendingSink:
@@ -137,21 +140,30 @@ class SendingSink:
         finally:
             self._window.release()
 
-    def _chunk_lines(self, chunk: Chunk, verdicts: dict[str, Verdict]) -> tuple[list[str], int]:
+    def _chunk_lines(
+        self, chunk: Chunk, verdicts: Mapping[str, Verdict]
+    ) -> tuple[list[str], int]:
         """The encoded records of a chunk's hashes, counted; and how many failed."""
         no_answer = Verdict(Status.FAILED, reason="no answer for it")
-        ordered = [verdicts.get(value) or no_answer for value in chunk.hashes]
+        if isinstance(verdicts, Verdicts):  # shared verdicts, each hash's detail beside them
+            shared, details = verdicts.shared, verdicts.details
+        else:
+            shared, details = dict(verdicts), {}
+        hashes = chunk.hashes
+        # map runs in C; `None in` a list of Verdicts would call their Python __eq__ per item.
+        ordered = list(map(shared.get, hashes, itertools.repeat(no_answer, len(hashes))))
+        own = [details.get(h) or v.detail for h, v in zip(hashes, ordered, strict=True)]
         positions = chunk.positions
         if positions[0] >> SOURCE_SHIFT == positions[-1] >> SOURCE_SHIFT:  # the usual case
             sources: Sequence[str] = [self.sources[positions[0] >> SOURCE_SHIFT]] * len(positions)
         else:
             sources = [self.sources[pos >> SOURCE_SHIFT] for pos in positions]
         lines = [pos & LINE_MASK for pos in positions]
-        counted = Counter(verdict.status for verdict in ordered)
+        counted = Counter(map(_status_of, ordered))
         self.counts.update(counted)
         self.by_type[chunk.hash_type.value] += len(ordered)
-        encoded = encode_verdicts(chunk.hash_type.value, chunk.hashes, sources, lines, ordered,
-                                  utc_now())
+        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered,
+                                  utc_now(), own)
         return encoded, counted[Status.FAILED]
 
     def _count(self, status: Status, hash_type: str | None, n: int) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -39,6 +39,7 @@ from reanalyzer.answers import (
     chunked,
     decide_bulk,
     decide_single,
+    decide_status,
     halves,
     parse_body,
 )
@@ -51,7 +52,7 @@ from reanalyzer.errors import (
     UnreachableError,
 )
 from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import Status, Verdict
+from reanalyzer.outcomes import Status, Verdict, Verdicts
 from reanalyzer.pacing import AdaptiveGate, Clock, RateGate, SystemClock
 from reanalyzer.retry import RetryPolicy, parse_retry_after
 
@@ -62,6 +63,20 @@ class ReanalyzeClient(Protocol):
     """What the sender needs from the HTTP edge (ApplianceClient, or a fake in tests)."""
 
     async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply: ...
+
+    async def sample_status(
+        self, hashes: Sequence[str], *, processed_only: bool = False
+    ) -> Reply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One kind of request: how a batch is sent, what an answer means, what giving up means."""
+
+    kind: str  # "reanalyze" or "status": names the largest batch that kind may still send
+    send: Callable[[Sequence[str]], Awaitable[Reply]]
+    decide: Callable[[Reply, Sequence[str], int], Decision]
+    give_up: Callable[[Sequence[str], int, Decision], Decision]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +128,11 @@ class Sender:
         # behind it would otherwise reach the appliance bunched up, R+1 in one of its seconds.
         self._first_answered = asyncio.Event()
         self._first_taken = False
-        self._max_batch = 1 if config.endpoint == "single" else max_batch
+        # The largest batch each kind of request may still send (413 lowers it); None: as given.
+        self._max_batch: dict[str, int | None] = {
+            "reanalyze": 1 if config.endpoint == "single" else max_batch,
+            "status": max_batch,
+        }
         self._fatal: ReanalyzerError | None = None
         self._streak = 0  # consecutive failures without a usable answer, across requests
         self._last_answer = self._clock.now()
@@ -147,10 +166,10 @@ class Sender:
             failed_hashes=self._failed_hashes,
             in_flight=self._in_flight,
             rate=self._gate.rate,
-            max_batch=self._max_batch,
+            max_batch=self._max_batch["reanalyze"],
         )
 
-    async def send(self, hash_type: HashType, hashes: Sequence[str]) -> dict[str, Verdict]:
+    async def send(self, hash_type: HashType, hashes: Sequence[str]) -> Verdicts:
         """A verdict for every hash in `hashes` (normalized, of `hash_type`), keyed by the hash.
 
         Raises CredentialsError, NotAllowedError, UnreachableError or MisconfiguredError when
@@ -158,18 +177,50 @@ class Sender:
         """
         self._raise_if_stopped()
         if not hashes:
-            return {}
-        parts = chunked(hashes, self._max_batch) if self._max_batch else [hashes]
-        return await self._send_all(hash_type, parts, 0)
+            return Verdicts()
+        call = _Call(
+            "reanalyze",
+            lambda batch: self._client.reanalyze(hash_type, batch),
+            lambda reply, batch, attempts: self._decide(hash_type, batch, reply, attempts),
+            self._give_up,
+        )
+        return (await self._send_parts(call, hashes)).verdicts
 
-    async def _send_request(
-        self, hash_type: HashType, batch: Sequence[str], attempts: int
-    ) -> dict[str, Verdict]:
+    async def precheck(self, hash_type: HashType, hashes: Sequence[str]) -> set[str]:
+        """The subset of `hashes` (normalized, of `hash_type`) that the appliance holds, asked
+        through POST /api/samples/status/, which queues nothing.
+
+        Paced, limited, retried and split like reanalysis requests, counted in `stats.requests`,
+        and it raises the same errors. A hash the appliance does not say `not_found` for, or
+        whose requests ran out of retries, counts as held: it is then sent for reanalysis, whose
+        answer gives it its true outcome, rather than being recorded `not_found` on a guess.
+        """
+        self._raise_if_stopped()
+        if not hashes:
+            return set()
+        call = _Call(
+            "status",
+            lambda batch: self._client.sample_status(batch),
+            lambda reply, batch, attempts: decide_status(reply.status, *_read(reply), batch),
+            self._give_up_status,
+        )
+        return set((await self._send_parts(call, hashes)).held)
+
+    async def _send_parts(self, call: _Call, hashes: Sequence[str]) -> Decision:
+        largest = self._max_batch[call.kind]
+        parts = chunked(hashes, largest) if largest else [hashes]
+        return await self._send_all(call, parts, 0)
+
+    async def _send_request(self, call: _Call, batch: Sequence[str], attempts: int) -> Decision:
+        """Send `batch` until its answer settles it: a DONE decision covering every hash."""
         retries = throttles = 0
         while True:
-            reply, failure, epoch = await self._attempt(hash_type, batch)
+            reply, failure, epoch = await self._attempt(call, batch)
             attempts += 1
-            decision = self._decide(hash_type, batch, reply, failure, attempts)
+            if reply is None:
+                decision = Decision(Action.RETRY, None, failure)
+            else:
+                decision = call.decide(reply, batch, attempts)
             action = decision.action
             if action is Action.DONE:
                 self._track_answer()
@@ -179,8 +230,9 @@ class Sender:
                     attempt=attempts,
                     http_status=decision.http_status,
                 )
-                return dict(decision.verdicts)
+                return decision
             bound = log.bind(
+                request=call.kind,
                 batch_size=len(batch),
                 attempt=attempts,
                 http_status=decision.http_status,
@@ -188,8 +240,8 @@ class Sender:
             )
             if action in (Action.SPLIT, Action.SHRINK):
                 self._track_answer()
-                parts = self._split(batch, decision, bound)
-                return await self._send_all(hash_type, parts, attempts)
+                parts = self._split(call.kind, batch, decision, bound)
+                return await self._send_all(call, parts, attempts)
             if action is Action.BAD_CREDENTIALS:
                 self._stop(CredentialsError(decision.reason), bound)
             if action is Action.REFUSED:
@@ -199,14 +251,14 @@ class Sender:
             if action is Action.THROTTLED:
                 throttles += 1
                 if throttles > self._config.max_throttled:
-                    return self._give_up(batch, attempts, decision, bound)
+                    return call.give_up(batch, attempts, decision)
                 self._on_throttled(reply, epoch, bound)
                 continue  # the gate holds every request until the pause is over
             # Action.RETRY: a failure without a usable answer.
             outage = self._track_failure(decision.reason)
             if not outage:
                 if self._policy.exhausted(retries):
-                    return self._give_up(batch, attempts, decision, bound)
+                    return call.give_up(batch, attempts, decision)
                 retries += 1
             self._retries += 1
             delay = self._policy.delay(
@@ -216,7 +268,7 @@ class Sender:
             await self._clock.sleep(delay)
 
     async def _attempt(
-        self, hash_type: HashType, batch: Sequence[str]
+        self, call: _Call, batch: Sequence[str]
     ) -> tuple[Reply | None, str, int]:
         """One request: a concurrency slot, then a rate slot (in that order, so that a granted
         rate slot is used at once and grants stay evenly spaced), then the request itself."""
@@ -232,48 +284,47 @@ class Sender:
             self._requests += 1
             self._in_flight += 1
             try:
-                return await self._client.reanalyze(hash_type, batch), "", epoch
+                result: tuple[Reply | None, str, int] = (await call.send(batch), "", epoch)
             except TransportError as exc:
-                return None, str(exc), epoch
+                result = (None, str(exc), epoch)
             finally:
                 self._in_flight -= 1
                 if first:
                     self._gate.restart()
                     self._first_answered.set()
+        # The slot is free and a request waiting for it has been woken: let it go out before
+        # this answer is read (~1 ms of CPU), so that the appliance is not left idle meanwhile.
+        await asyncio.sleep(0)
+        return result
 
     def _decide(
-        self,
-        hash_type: HashType,
-        batch: Sequence[str],
-        reply: Reply | None,
-        failure: str,
-        attempts: int,
+        self, hash_type: HashType, batch: Sequence[str], reply: Reply, attempts: int
     ) -> Decision:
-        if reply is None:
-            return Decision(Action.RETRY, None, failure)
-        body = parse_body(reply.body)
-        text = reply.text if body is None or reply.status == 405 else ""
+        body, text = _read(reply)
         if self._config.endpoint == "single":
             return decide_single(reply.status, body, batch[0], text, attempts=attempts)
         return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts)
 
-    def _split(self, batch: Sequence[str], decision: Decision, bound: Any) -> list[Sequence[str]]:
+    def _split(
+        self, kind: str, batch: Sequence[str], decision: Decision, bound: Any
+    ) -> list[Sequence[str]]:
         self._splits += 1
         if decision.action is Action.SHRINK:
             smaller = max(1, len(batch) // 2)
-            if self._max_batch is None or smaller < self._max_batch:
-                self._max_batch = smaller
+            largest = self._max_batch[kind]
+            if largest is None or smaller < largest:
+                largest = self._max_batch[kind] = smaller
                 bound.warning("sender.batch_shrunk", max_batch=smaller)
-            return chunked(batch, self._max_batch)
+            return chunked(batch, largest)
         bound.info("sender.split")
         return halves(batch)
 
     async def _send_all(
-        self, hash_type: HashType, parts: Sequence[Sequence[str]], attempts: int
-    ) -> dict[str, Verdict]:
+        self, call: _Call, parts: Sequence[Sequence[str]], attempts: int
+    ) -> Decision:
         if len(parts) == 1:
-            return await self._send_request(hash_type, parts[0], attempts)
-        return await _gather_dicts(self._send_request(hash_type, p, attempts) for p in parts)
+            return await self._send_request(call, parts[0], attempts)
+        return await _gather_decisions(self._send_request(call, p, attempts) for p in parts)
 
     def _on_throttled(self, reply: Reply | None, epoch: int, bound: Any) -> None:
         self._throttled += 1
@@ -290,18 +341,34 @@ class Sender:
         else:
             bound.info("sender.throttled", pause=round(pause, 3))
 
-    def _give_up(
-        self, batch: Sequence[str], attempts: int, decision: Decision, bound: Any
-    ) -> dict[str, Verdict]:
+    def _give_up(self, batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
+        """A reanalysis request out of retries: its hashes become `failed`; the job goes on."""
         self._failed_hashes += len(batch)
-        bound.warning("sender.gave_up")
-        verdict = Verdict(
-            Status.FAILED,
-            decision.http_status,
-            attempts,
-            reason=f"gave up after {attempts} attempts: {decision.reason}",
+        log.warning(
+            "sender.gave_up",
+            batch_size=len(batch),
+            attempt=attempts,
+            http_status=decision.http_status,
+            reason=decision.reason,
         )
-        return dict.fromkeys(batch, verdict)
+        reason = f"gave up after {attempts} attempts: {decision.reason}"
+        verdict = Verdict(Status.FAILED, decision.http_status, attempts, reason=reason)
+        return Decision(
+            Action.DONE, decision.http_status, reason, Verdicts(dict.fromkeys(batch, verdict))
+        )
+
+    def _give_up_status(
+        self, batch: Sequence[str], attempts: int, decision: Decision
+    ) -> Decision:
+        """A status request out of retries: its hashes count as held (see `precheck`)."""
+        log.warning(
+            "sender.precheck_gave_up",
+            batch_size=len(batch),
+            attempt=attempts,
+            http_status=decision.http_status,
+            reason=decision.reason,
+        )
+        return Decision(Action.DONE, decision.http_status, decision.reason, held=frozenset(batch))
 
     def _track_answer(self) -> None:
         """A usable answer: the appliance is up and working."""
@@ -338,11 +405,16 @@ class Sender:
             raise type(self._fatal)(str(self._fatal))
 
 
-async def _gather_dicts(
-    coros: Iterable[Coroutine[Any, Any, dict[str, Verdict]]],
-) -> dict[str, Verdict]:
-    """Run the parts together; if one raises, cancel the others and raise its error itself (not an
-    ExceptionGroup), preferring the tool's own errors."""
+def _read(reply: Reply) -> tuple[object | None, str]:
+    """The parsed body, and the raw text where the decision may need it (a 405's phrases, a body
+    that is not JSON); else the text is not decoded."""
+    body = parse_body(reply.body)
+    return body, reply.text if body is None or reply.status == 405 else ""
+
+
+async def _gather_decisions(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
+    """Run the parts together and merge what they settled; if one raises, cancel the others and
+    raise its error itself (not an ExceptionGroup), preferring the tool's own errors."""
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(c) for c in coros]
@@ -350,10 +422,13 @@ async def _gather_dicts(
         leaves = list(_leaves(failures))
         ours = [e for e in leaves if isinstance(e, ReanalyzerError)]
         raise (ours[0] if ours else leaves[0]) from None
-    merged: dict[str, Verdict] = {}
+    merged = Verdicts()
+    held: set[str] = set()
     for task in tasks:
-        merged.update(task.result())
-    return merged
+        part = task.result()
+        merged.update(part.verdicts)
+        held |= part.held
+    return Decision(Action.DONE, None, "answered in parts", merged, frozenset(held))
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
