@@ -19,7 +19,7 @@ from reanalyzer.checkpoint import Watermark
 from reanalyzer.dedupe import SeenSet
 from reanalyzer.hashes import HashType
 from reanalyzer.inputs import Block, position
-from reanalyzer.normalize import sort_block
+from reanalyzer.normalize import SortedBlock, sort_block
 
 _QUEUE_BLOCKS = 4  # blocks read ahead: enough to keep the loop busy, little memory
 
@@ -67,22 +67,53 @@ class _End:
 _END = _End()
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """A block sorted and deduplicated: the CPU-heavy part, done in the reader thread so that
+    the event loop stays free to read answers and send requests on time."""
+
+    block: Block
+    sorted_block: SortedBlock  # its hashes and positions without the repeats
+    duplicates: list[tuple[HashType, str, int]]
+
+
+def _prepare(block: Block, seen: SeenSet | None) -> _Prepared:
+    sorted_block = sort_block(block)
+    duplicates: list[tuple[HashType, str, int]] = []
+    if seen is not None:
+        for hash_type, hashes in sorted_block.hashes.items():
+            repeats = seen.mark_repeats(hashes)
+            if not any(repeats):
+                continue
+            positions = sorted_block.positions[hash_type]
+            duplicates += [
+                (hash_type, h, p) for h, p, r in zip(hashes, positions, repeats, strict=True) if r
+            ]
+            sorted_block.hashes[hash_type] = [
+                h for h, r in zip(hashes, repeats, strict=True) if not r
+            ]
+            sorted_block.positions[hash_type] = [
+                p for p, r in zip(positions, repeats, strict=True) if not r
+            ]
+    return _Prepared(block, sorted_block, duplicates)
+
+
 class _Reader:
-    """A thread that reads blocks into the loop's queue, at most _QUEUE_BLOCKS ahead.
+    """A thread that reads and prepares blocks into the loop's queue, at most _QUEUE_BLOCKS ahead.
 
     The thread never creates a coroutine: it hands items over with call_soon_threadsafe and waits
     for room on a semaphore that the loop releases as it takes items, so stopping is always clean.
     """
 
-    def __init__(self, blocks: Iterator[Block]) -> None:
-        self.queue: asyncio.Queue[Block | BaseException | _End] = asyncio.Queue()
+    def __init__(self, blocks: Iterator[_Prepared]) -> None:
+        self.queue: asyncio.Queue[_Prepared | BaseException | _End] = asyncio.Queue()
         self._blocks = blocks
         self._loop = asyncio.get_running_loop()
         self._room = threading.Semaphore(_QUEUE_BLOCKS)
         self._stop = threading.Event()
         threading.Thread(target=self._work, name="reanalyzer-reader", daemon=True).start()
 
-    async def get(self) -> Block | BaseException | _End:
+    async def get(self) -> _Prepared | BaseException | _End:
         item = await self.queue.get()
         self._room.release()
         return item
@@ -90,7 +121,7 @@ class _Reader:
     def stop(self) -> None:
         self._stop.set()
 
-    def _put(self, item: Block | BaseException | _End) -> bool:
+    def _put(self, item: _Prepared | BaseException | _End) -> bool:
         while not self._room.acquire(timeout=0.1):
             if self._stop.is_set():
                 return False
@@ -131,11 +162,12 @@ async def run_front(
     up to date, and ``skip_below``: lines before that position are read again (to rebuild
     dedupe) but are already recorded, so they go nowhere.
     """
+    dedupe_set = (seen if seen is not None else SeenSet()) if dedupe else None
     front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
-                   (seen if seen is not None else SeenSet()) if dedupe else None,
                    watermark, skip_below)
-    reader = _Reader(blocks)
-    getter: asyncio.Future[Block | BaseException | _End] | None = None
+    # The SeenSet is touched by the reader thread only, block after block, in input order.
+    reader = _Reader(_prepare(block, dedupe_set) for block in blocks)
+    getter: asyncio.Future[_Prepared | BaseException | _End] | None = None
     try:
         while True:
             # asyncio.wait, unlike wait_for, never cancels the getter: no block can be lost
@@ -166,37 +198,25 @@ class _Front:
     sink: FrontSink
     batcher: Batcher
     stats: FrontStats
-    seen: SeenSet | None
     watermark: Watermark | None
     skip_below: int
 
-    async def process(self, block: Block) -> None:
+    async def process(self, prepared: _Prepared) -> None:
+        block, sorted_block = prepared.block, prepared.sorted_block
         if self.watermark is not None:
             self.watermark.open_block(block)
-        sorted_block = sort_block(block)
         stats = self.stats
         stats.lines += len(block.lines)
         stats.source_index, stats.offset = block.source_index, block.end_offset
         stats.skipped += sorted_block.skipped
-        invalid = sorted_block.invalid
-        duplicates: list[tuple[HashType, str, int]] = []
-        chunks: list[Chunk] = []
-        pending = 0
+        invalid, duplicates = sorted_block.invalid, prepared.duplicates
         # A resumed job rereads lines it already recorded only where it had no byte offset.
         first_line = block.line_numbers[0] if block.line_numbers else block.first_line
         skipping = position(block.source_index, first_line) < self.skip_below
-        for hash_type, all_hashes in sorted_block.hashes.items():
-            hashes, positions = all_hashes, sorted_block.positions[hash_type]
-            if self.seen is not None:
-                repeats = self.seen.mark_repeats(hashes)
-                if any(repeats):
-                    duplicates += [
-                        (hash_type, h, p)
-                        for h, p, r in zip(hashes, positions, repeats, strict=True)
-                        if r
-                    ]
-                    hashes = [h for h, r in zip(hashes, repeats, strict=True) if not r]
-                    positions = [p for p, r in zip(positions, repeats, strict=True) if not r]
+        chunks: list[Chunk] = []
+        pending = 0
+        for hash_type, hashes in sorted_block.hashes.items():
+            positions = sorted_block.positions[hash_type]
             if skipping:
                 kept = [i for i, p in enumerate(positions) if p >= self.skip_below]
                 hashes = [hashes[i] for i in kept]
