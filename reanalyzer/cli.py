@@ -16,7 +16,7 @@ from typing import Any
 from reanalyzer import __version__
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.logs import say
-from reanalyzer.settings import Settings, load_settings
+from reanalyzer.settings import Settings, load_settings, read_token_file
 
 EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
     f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}: {_doc}"
@@ -30,6 +30,7 @@ EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
         (ExitCode.CREDENTIALS, "the appliance refused the token (401/403)"),
         (ExitCode.NOT_ALLOWED, "the appliance type does not allow reanalysis"),
         (ExitCode.JOB, "the job directory is unusable, full, or in use"),
+        (ExitCode.INTERNAL, "a bug in reanalyzer: please report it with the log"),
     )
 )
 
@@ -139,6 +140,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "retries of a transient failure before a hash is recorded failed",
         type=int,
     )
+    _setting(
+        pace,
+        "--unreachable-timeout",
+        "unreachable_timeout",
+        "seconds with no answer at all before the job stops, resumable (exit 5); at most 15 "
+        "while the appliance has never answered",
+        type=float,
+    )
 
     budget = parser.add_argument_group("budgets and guards (a stop is clean and resumable)")
     _setting(budget, "--max-duration", "max_duration", "stop after this long: seconds, or "
@@ -151,10 +160,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
              "--max-failure-rate looks at", type=int)
 
     job = parser.add_argument_group("job and input")
-    _setting(job, "--job-dir", "job_dir", "job directory for outcomes and checkpoint", type=Path)
     _setting(
         job,
-        "--format",
+        "--job-dir",
+        "job_dir",
+        "job directory for outcomes and checkpoint (none: jobs/<first input>-<id of the inputs "
+        "and settings>, so the same command finds its job again)",
+        type=Path,
+    )
+    _setting(
+        job,
+        "--input-format",
         "input_format",
         "input format (auto: text, unless --csv-column or --json-field is given)",
         choices=["auto", "text", "csv", "jsonl"],
@@ -229,6 +245,10 @@ _NOT_SETTINGS = {"command", "inputs", "config", "report_format", "handler"}
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     values = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    if values.get("token_file") is not None:
+        # The command line outranks the environment: a token file given here beats a
+        # REANALYZER_TOKEN left in the environment (read now, never put on a command line).
+        values["token"] = read_token_file(values["token_file"])
     return load_settings(values, args.config)
 
 
@@ -249,7 +269,7 @@ def _demo(args: argparse.Namespace) -> int:
     from reanalyzer import demo
     from reanalyzer.logs import configure_logging
 
-    configure_logging("auto", "warning")
+    configure_logging("console", "warning")  # the demo is for a person to read
     return demo.run(args)
 
 

@@ -113,6 +113,13 @@ def spool_complete_marker(spool: Path) -> Path:
     return spool.with_name(spool.name + ".complete")
 
 
+def _own_stdin() -> Any:
+    try:
+        return open(sys.stdin.fileno(), "rb", closefd=False)
+    except (AttributeError, OSError, ValueError):  # a stand-in stdin (tests, embedding)
+        return sys.stdin.buffer
+
+
 class _GzipInput(gzip.GzipFile):
     """A gzip stream that also closes the stream under it (GzipFile leaves it open)."""
 
@@ -121,7 +128,7 @@ class _GzipInput(gzip.GzipFile):
         try:
             super().close()
         finally:
-            if inner is not None and inner is not getattr(sys.stdin, "buffer", None):
+            if inner is not None:
                 inner.close()
 
 
@@ -132,7 +139,9 @@ def open_binary(path: str, spool: Path | None = None) -> BinaryIO:
     """
     try:
         if path == STDIN:
-            raw: Any = sys.stdin.buffer
+            # Our own reader on fd 0, not sys.stdin.buffer: a reader thread still blocked in it
+            # when the process exits must not hold the lock the interpreter takes at shutdown.
+            raw: Any = _own_stdin()
             if spool is not None:
                 raw = io.BufferedReader(_Tee(raw, spool))
         else:
@@ -242,9 +251,11 @@ def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) ->
         batch = _RecordBatch(source_index)
         for row in reader:
             if not row:
-                continue  # a blank line, skipped like in text input
-            if index >= len(row):
+                batch.add(reader.line_num, b"")  # a blank line: skipped, like in text input
+            elif index >= len(row):
                 batch.reject(reader.line_num, f"row has no {column!r} column")
+            elif not row[index].strip():
+                batch.reject(reader.line_num, f"empty {column!r} field")
             elif len(row[index]) > MAX_LINE_BYTES:
                 batch.reject(reader.line_num, f"field longer than {MAX_LINE_BYTES} bytes")
             else:
@@ -273,6 +284,7 @@ def jsonl_blocks(
                 batch.reject(line_number, block.rejects[line_number])
                 continue
             if not line.strip():
+                batch.add(line_number, b"")  # a blank line: skipped, like in text input
                 continue
             try:
                 record = json.loads(line.decode("utf-8"))
@@ -358,5 +370,4 @@ def read_blocks(
             else:
                 yield from text_blocks(stream, source_index, source, line, offset)
         finally:
-            if path != STDIN:
-                stream.close()
+            stream.close()  # for stdin, our own reader: fd 0 itself stays open

@@ -63,7 +63,7 @@ def _blocks(
     column = settings.csv_column or settings.json_field
     if input_format is not InputFormat.TEXT and not column:
         flag = "--csv-column" if input_format is InputFormat.CSV else "--json-field"
-        raise UsageError(f"--format {input_format.value} needs {flag}")
+        raise UsageError(f"--input-format {input_format.value} needs {flag}")
     if list(inputs).count(STDIN) > 1:
         raise UsageError("standard input ('-') can be read only once per job")
     return read_blocks(inputs, input_format, column, start, stdin_spool)
@@ -93,6 +93,8 @@ def send_config(settings: Settings) -> SendConfig:
         insecure=settings.insecure,
         trust_env=settings.trust_env,
         max_retries=settings.max_retries,
+        unreachable_window=settings.unreachable_timeout,
+        unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
     )
 
 
@@ -261,9 +263,17 @@ class _Run:
         assert self._sender is not None
         stats = self._sender.stats
         return Snapshot(
-            recorded=sum(self._sink.counts.values()), fraction=self._fraction(),
+            recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
             requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
             pace=stats.rate, in_flight=self._sink.in_flight)
+
+    def _estimated_total(self) -> int | None:
+        """The records this run will write: records read so far, scaled by the share of the
+        bytes read (the reader is ahead of the records, so both are taken from it)."""
+        fraction = self._fraction()
+        if fraction is None or fraction < 0.001:
+            return None
+        return round((self.stats.records + len(self.state.failed_below)) / fraction)
 
     def _fraction(self) -> float | None:
         """How much of what this run has to read is read, when the inputs' sizes are known."""
@@ -276,13 +286,13 @@ class _Run:
         done = at(self.stats.source_index, self.stats.offset) - start
         return min(1.0, done / total) if total > 0 else None
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, hint: str = "") -> None:
         """Stop reading input; what is in flight is finished and recorded. Idempotent."""
         if self.stopped_by is not None:
             return
         self.stopped_by = reason
         say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
-            "to finish", "job.stopping", "warning", reason=reason)
+            f"to finish{hint}", "job.stopping", "warning", reason=reason)
         if self._front_task is not None:
             self._front_task.cancel()
 
@@ -294,7 +304,7 @@ class _Run:
             say(f"reanalyzer: {signame} again: exiting now; the same command resumes",
                 "job.exiting_now", "warning", signal=signame)
             os._exit(int(ExitCode.INTERRUPTED))
-        self.request_stop(f"{signame} (again to exit at once)")
+        self.request_stop(signame, hint=" (again to exit at once)")
 
     def _check_budget(self) -> None:
         sink, sender = self._sink, self._sender
@@ -356,7 +366,8 @@ class _Run:
             "elapsed_s": round(elapsed, 2),
             "recorded": {s.value: counts[s] for s in Status if counts[s]},
             "recorded_by_type": dict(sorted(sink.by_type.items())),
-            "recorded_total": recorded, "already_recorded": sink.skipped_done,
+            "recorded_total": recorded,
+            "already_recorded": max(sink.skipped_done, self.state.records),
             "requests": sender_stats.requests, "retries": sender_stats.retries,
             "throttled": sender_stats.throttled,
             "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
@@ -392,7 +403,7 @@ def _left_to_do(finished: bool, failed: int, stopped_by: str | None,
     if finished:
         return f"{failed:,} hashes failed: run the same command again to retry them"
     if error is not None:
-        return "fix the error above, then run the same command again to resume"
+        return "fix the error shown last, then run the same command again to resume"
     return "the rest of the input: run the same command again to resume"
 
 

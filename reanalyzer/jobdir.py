@@ -36,6 +36,8 @@ def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dic
             stat = Path(path).stat()
         except OSError as exc:
             raise InputError(f"cannot open input {path}: {exc.strerror}") from exc
+        if Path(path).is_dir():
+            raise InputError(f"input {path} is a directory; give the files in it")
         described.append({"path": str(Path(path).resolve()), "size": stat.st_size,
                           "mtime_ns": stat.st_mtime_ns})
     return {"inputs": described, "settings": outcome_settings}

@@ -29,7 +29,7 @@ class Snapshot:
     """What the run has done so far."""
 
     recorded: int  # outcome records written by this run
-    fraction: float | None  # share of the input read, when its size is known
+    estimated_total: int | None  # records this run will write, when the inputs' size is known
     requests: int
     retries: int
     throttled: int  # 429 answers
@@ -94,9 +94,7 @@ class ProgressReporter:
     def _show(self, now: Snapshot) -> None:
         elapsed = time.monotonic() - self._started
         rate = now.recorded / elapsed if elapsed > 0 else 0.0
-        total = None
-        if now.fraction and now.fraction > 0.001:
-            total = max(now.recorded, round(now.recorded / now.fraction))
+        total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
         pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
         if self._bar is not None:
             self._bar.total = total
@@ -109,7 +107,7 @@ class ProgressReporter:
         eta = (total - now.recorded) / rate if total and rate > 0 else None
         log.info(
             "job.progress", recorded=now.recorded, estimated_total=total,
-            percent=round(100 * now.fraction, 1) if now.fraction is not None else None,
+            percent=round(100 * now.recorded / total, 1) if total else None,
             records_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
             requests=now.requests, retries=now.retries, throttled=now.throttled,
             pace=now.pace, in_flight=now.in_flight,

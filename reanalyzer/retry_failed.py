@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ async def _retry(job_dir: Path, settings: Any) -> int:
             say(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
                 "retry.nothing_to_do", job_dir=str(job_dir))
             return int(ExitCode.OK)
+        started = time.monotonic()
         sources = sorted({source for source, _ in failed})
         index = {source: i for i, source in enumerate(sources)}
         journal = OutcomeLog(job_dir / OUTCOMES_FILE)
@@ -103,6 +105,16 @@ async def _retry(job_dir: Path, settings: Any) -> int:
         finally:
             journal.close()
         still_failed = sink.counts[Status.FAILED]
+        summary = {
+            "command": "retry", "job_dir": str(job_dir), "state": "done",
+            "stopped_by": None, "error": None, "elapsed_s": round(time.monotonic() - started, 2),
+            "recorded": {s.value: n for s, n in sink.counts.items()},
+            "recorded_total": sum(sink.counts.values()), "requests": sender.stats.requests,
+            "retries": sender.stats.retries, "throttled": sender.stats.throttled,
+            "left_to_do": (f"{still_failed:,} hashes failed again: retry later"
+                           if still_failed else "nothing: every input line has its final outcome"),
+        }
+        (job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         checkpoint = read_checkpoint(job_dir)
         if checkpoint is not None:
             write_checkpoint(job_dir, dataclasses.replace(checkpoint, failed=still_failed))

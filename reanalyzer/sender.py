@@ -136,6 +136,7 @@ class Sender:
         self._fatal: ReanalyzerError | None = None
         self._streak = 0  # consecutive failures without a usable answer, across requests
         self._last_answer = self._clock.now()
+        self._answered_once = False
         self._last_failure = ""
         self._throttle_streak = 0  # consecutive 429s across requests, for the backoff without RA
         self._requests = self._retries = self._throttled = self._splits = 0
@@ -372,6 +373,7 @@ class Sender:
 
     def _track_answer(self) -> None:
         """A usable answer: the appliance is up and working."""
+        self._answered_once = True
         self._streak = 0
         self._throttle_streak = 0
         self._last_answer = self._clock.now()
@@ -384,7 +386,12 @@ class Sender:
         if self._streak < self._config.unreachable_after:
             return False
         silent = self._clock.now() - self._last_answer
-        if silent >= self._config.unreachable_window:
+        # An appliance that never answered at all is most likely a wrong URL or a closed port:
+        # say so soon, rather than after the patience an outage mid-job deserves.
+        window = self._config.unreachable_window
+        if not self._answered_once:
+            window = min(window, self._config.unreachable_window_at_start)
+        if silent >= window:
             self._stop(
                 UnreachableError(
                     f"the appliance at {self._config.base_url} gave no usable answer for "

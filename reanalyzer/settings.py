@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=512, description="requests in flight at most")
     rate_limit: float | None = Field(None, gt=0, description="requests per second at most")
     max_retries: int = Field(5, ge=0, le=100, description="retries of a transient failure")
+    unreachable_timeout: float = Field(
+        60.0, gt=0, description="seconds without any answer before the job stops (exit 5)"
+    )
 
     # Budgets and guards
     max_duration: float | None = Field(
@@ -173,13 +176,7 @@ class Settings(BaseSettings):
             return self.token
         if self.token_file is None:
             return None
-        try:
-            text = self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read token_file {self.token_file}: {exc.strerror}") from exc
-        if not text:
-            raise UsageError(f"token_file {self.token_file} is empty")
-        return SecretStr(text)
+        return SecretStr(read_token_file(self.token_file))
 
     @classmethod
     def settings_customise_sources(
@@ -195,6 +192,16 @@ class Settings(BaseSettings):
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+def read_token_file(path: Path) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read token_file {path}: {exc.strerror}") from exc
+    if not text:
+        raise UsageError(f"token_file {path} is empty")
+    return text
 
 
 def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -> Settings:
@@ -237,9 +244,13 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line per wrong setting, naming it and what it allows, never echoing a secret."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        name = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known setting (see config/reanalyzer.example.toml)"
-        lines.append(f"setting {name}: {message}")
+        if not name:  # a rule across settings: its message names them
+            lines.append(message)
+            continue
+        flag = "--" + name.replace("_", "-")
+        lines.append(f"setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
     return "; ".join(lines)

@@ -203,10 +203,14 @@ def _progress_text(st: JobStatus) -> str:
 
 
 def _last_run_text(run: dict[str, Any]) -> str:
-    state = "finished" if run.get("finished") else f"stopped ({run.get('stopped_by') or '?'})"
+    state = run.get("state") or ("done" if run.get("finished") else "stopped")
+    if run.get("stopped_by"):
+        state += f" ({run['stopped_by']})"
+    elif run.get("error"):
+        state += f" ({run['error']})"
     parts = [f"{state} in {run.get('elapsed_s', '?')} s"]
     if run.get("hashes_per_s") is not None:
-        parts.append(f"{run['hashes_per_s']:,} hashes/s")
+        parts.append(f"{run['hashes_per_s']:,} records/s")
     if "recorded_total" in run:
         parts.append(f"{run['recorded_total']:,} recorded")
     for name in ("requests", "retries", "throttled"):

@@ -180,6 +180,7 @@ def test_csv_named_column_with_quotes(tmp_path: Path) -> None:
         (0, 2, SHA1.encode(), None),
         (0, 3, SHA1.upper().encode(), None),
         (0, 5, f" {SHA1} ".encode(), None),  # a row spanning lines 4-5 has its last line
+        (0, 6, b"", None),  # a blank line: counted, then skipped like in text input
         (0, 7, MD5.encode(), None),
     ]
 
@@ -247,6 +248,7 @@ def test_jsonl_named_field(tmp_path: Path) -> None:
     )
     assert read([str(path)], InputFormat.JSONL, "sha256") == [
         (0, 1, SHA256.encode(), None),
+        (0, 2, b"", None),  # a blank line: counted, then skipped like in text input
         (0, 3, REJECTED, "not a JSON object"),
         (0, 4, REJECTED, "no string field 'sha256'"),
         (0, 5, REJECTED, "no string field 'sha256'"),

@@ -115,7 +115,8 @@ def test_wrong_setting_names_it_and_allowed_values(
 def test_wrong_env_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong value from the environment is reported under the setting's name."""
     monkeypatch.setenv("REANALYZER_CONCURRENCY", "many")
-    with pytest.raises(UsageError, match="setting concurrency:"):
+    named = r"setting concurrency \(--concurrency, REANALYZER_CONCURRENCY\):"
+    with pytest.raises(UsageError, match=named):
         load_settings({})
 
 

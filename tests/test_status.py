@@ -89,7 +89,7 @@ def test_last_run_comes_from_the_summary(tmp_path: Path) -> None:
     (job / SUMMARY_FILE).write_text(json.dumps(summary))
     st = status.job_status(job, now=NOW)
     assert st.last_run == summary
-    assert "stopped (SIGTERM) in 12.5 s, 80.0 hashes/s" in status.render_text(st)
+    assert "stopped (SIGTERM) in 12.5 s, 80.0 records/s" in status.render_text(st)
     (job / SUMMARY_FILE).write_text('{"finished": tr')
     assert status.job_status(job, now=NOW).last_run is None
 

@@ -194,8 +194,20 @@ def run(args: argparse.Namespace) -> int:
         world.save(args.save_world)
     if args.write_input:
         counts = write_input(args.write_input, world, args.lines, seed=config.seed)
-        print(f"wrote {counts.lines} lines to {args.write_input}: {counts}", file=sys.stderr)
-    asyncio.run(_serve(replace(config, world_file=None), world))
+        print(
+            f"wrote {counts.lines:,} lines to {args.write_input}: {counts.distinct:,} distinct "
+            f"hashes ({counts.queueable:,} to queue, {counts.already_queued:,} already queued, "
+            f"{counts.extracted:,} extracted, {counts.absent:,} absent), "
+            f"{counts.duplicates:,} repeats, {counts.invalid:,} invalid, "
+            f"{counts.blank + counts.comments:,} blank or comment",
+            file=sys.stderr,
+        )
+    try:
+        asyncio.run(_serve(replace(config, world_file=None), world))
+    except OSError as exc:  # the port is taken, or the address is not ours
+        print(f"reanalyzer simulate: cannot listen on {config.host}:{config.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
