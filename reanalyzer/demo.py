@@ -17,7 +17,6 @@ from reanalyzer.journal import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator.config import SimulatorConfig
 from reanalyzer.simulator.inputs import write_input
-from reanalyzer.simulator.server import start_simulator
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +28,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 async def _demo(args: argparse.Namespace) -> int:
     from reanalyzer.job import send_job
+    from reanalyzer.simulator.server import start_simulator
 
     token = secrets.token_urlsafe(24)  # lives only in this process: never on a command line
     faults = {} if args.no_faults else {

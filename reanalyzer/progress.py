@@ -14,10 +14,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import structlog
-from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = structlog.get_logger("reanalyzer.progress")
 
@@ -43,7 +45,7 @@ def clear_for_output() -> Iterator[None]:
     if _active_bar is None:
         yield
         return
-    with tqdm.external_write_mode(file=sys.stderr):
+    with type(_active_bar).external_write_mode(file=sys.stderr):
         yield
 
 
@@ -67,6 +69,8 @@ class ProgressReporter:
     async def __aenter__(self) -> ProgressReporter:
         global _active_bar
         if self._on_terminal:
+            from tqdm import tqdm  # imported only for a terminal: the CLI starts faster
+
             bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
                 total=None, unit=" lines", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
                 desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reanalyzer import jobdir
 from reanalyzer.batching import Chunk
@@ -26,10 +26,11 @@ from reanalyzer.inputs import position
 from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.logs import configure_logging, say
 from reanalyzer.outcomes import Status
-from reanalyzer.recording import SendingSink
 from reanalyzer.report import final_records
-from reanalyzer.sender import Sender
 from reanalyzer.settings import load_settings
+
+if TYPE_CHECKING:
+    from reanalyzer.recording import SendingSink
 
 _PACE_OPTIONS = ("concurrency", "rate_limit", "max_retries", "batch_size", "token_file", "url",
                  "ca_bundle", "insecure", "trust_env", "log_format", "log_level")
@@ -77,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _retry(job_dir: Path, settings: Any) -> int:
-    from reanalyzer.job import send_config
+    from reanalyzer.recording import SendingSink  # the sending stack: only when sending
+    from reanalyzer.running import send_config
+    from reanalyzer.sender import Sender
 
     config = send_config(settings)
     lock = jobdir.JobLock(job_dir)

@@ -341,6 +341,52 @@ def bench_rate(rate: float = 50.0, seconds: float = 10.0) -> None:
     )
 
 
+def bench_resume(lines: int = 1_000_000) -> None:
+    """Resuming a finished job: no request, and a small fraction of the front's time."""
+    import tempfile
+
+    from reanalyzer.job import send_job
+    from reanalyzer.logs import configure_logging
+    from reanalyzer.settings import load_settings
+
+    print(f"resume: a finished {lines:,}-line job, run again, vs the front of the pipeline")
+    path = front_input(lines)
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        request_log = Path(tmp) / "requests.jsonl"
+        sim = Simulator(1000, "--request-log", str(request_log))
+        try:
+            job_dir = Path(tmp) / "job"
+            env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
+            argv = [sys.executable, "-m", "reanalyzer", "run", "--url", sim.url, "--job-dir",
+                    str(job_dir), "--concurrency", "8", "--log-level", "warning", str(path)]
+            started = time.perf_counter()
+            first = subprocess.run(argv, env=env, capture_output=True, text=True)
+            print(f"  the job itself: exit {first.returncode} in {time.perf_counter() - started:.1f}"
+                  " s")
+            requests_before = sum(1 for _ in request_log.open())
+
+            dry, dry_wall, _ = run_measured([sys.executable, "-m", "reanalyzer", "run",
+                                             "--dry-run", "--report-format", "json", str(path)])
+            started = time.perf_counter()
+            again = subprocess.run(argv, env=env, capture_output=True, text=True)
+            resume_wall = time.perf_counter() - started
+            configure_logging("json", "warning")
+            settings = load_settings({"url": sim.url, "token": SEND_TOKEN, "job_dir": job_dir})
+            started = time.perf_counter()
+            code = asyncio.run(send_job(settings, [str(path)]))
+            resume_in_process = time.perf_counter() - started
+            requests_after = sum(1 for _ in request_log.open())
+        finally:
+            sim.close()
+    front_s = float(dry["elapsed_s"])  # type: ignore[arg-type]
+    print(f"  front (--dry-run):     {front_s:6.2f} s in the process, {dry_wall:5.2f} s wall")
+    print(f"  resume (run again):    {resume_in_process:6.3f} s in the process, {resume_wall:5.2f} s"
+          f" wall; exit {again.returncode} and {code}")
+    print(f"  ratio resume / front:  {resume_in_process / front_s:6.3f} in the process, "
+          f"{resume_wall / dry_wall:5.2f} wall (target < 0.10)")
+    print(f"  requests during the resumes: {requests_after - requests_before}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -349,7 +395,7 @@ def main() -> None:
         "what",
         nargs="*",
         default=["front"],
-        choices=["front", "simulator", "send", "overhead", "rate"],
+        choices=["front", "simulator", "send", "overhead", "rate", "resume"],
     )
     parser.add_argument(
         "--lines",
@@ -368,6 +414,8 @@ def main() -> None:
         bench_overhead()
     if "rate" in args.what:
         bench_rate()
+    if "resume" in args.what:
+        bench_resume()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reanalyzer import job
+from reanalyzer import job, running
 from reanalyzer.client import SendConfig
 from reanalyzer.errors import ExitCode, MisconfiguredError, UnreachableError
 from reanalyzer.journal import OUTCOMES_FILE, read_records
@@ -389,15 +389,12 @@ async def test_unreachable_appliance_exits_5_without_failing_every_hash(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setattr(
-        job,
-        "SendConfig",
-        functools.partial(SendConfig, unreachable_window=1.0, backoff_base=0.05, backoff_cap=0.2),
+        running, "SendConfig", functools.partial(SendConfig, backoff_base=0.05, backoff_cap=0.2)
     )
     path = tmp_path / "hashes.txt"
     path.write_text("\n".join(f"{i:040x}" for i in range(3000)) + "\n")
-    settings = load_settings(
-        {"url": f"http://127.0.0.1:{port}", "token": TOKEN, "job_dir": tmp_path / "job"}
-    )
+    settings = load_settings({"url": f"http://127.0.0.1:{port}", "token": TOKEN,
+                              "job_dir": tmp_path / "job", "unreachable_timeout": 1.0})
     with pytest.raises(UnreachableError) as stopped:
         await job.send_job(settings, [str(path)])
     assert stopped.value.exit_code == ExitCode.UNREACHABLE

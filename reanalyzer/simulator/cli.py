@@ -12,7 +12,6 @@ from pathlib import Path
 
 from reanalyzer.simulator.config import AbsentMode, ExtractedMode, SimulatorConfig
 from reanalyzer.simulator.inputs import write_input
-from reanalyzer.simulator.server import make_world, start_simulator
 from reanalyzer.simulator.world import World
 
 TOKEN_ENV = "REANALYZER_TOKEN"
@@ -184,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
             f"reanalyzer simulate: set {TOKEN_ENV} to the token clients must send", file=sys.stderr
         )
         return 2
+    from reanalyzer.simulator.server import make_world  # aiohttp.web: only when serving
+
     try:
         config = config_from_args(args, token)
         world = make_world(config)
@@ -212,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: SimulatorConfig, world: World) -> None:
+    from reanalyzer.simulator.server import start_simulator
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

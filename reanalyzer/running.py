@@ -1,0 +1,319 @@
+"""A run of a job: the front feeding the sender, outcomes recorded, stops, progress, summary.
+
+``job.send_job`` decides whether there is anything to do and prepares the job directory; this
+module carries a run out, and is imported only then (it brings aiohttp and the sending stack).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from reanalyzer import jobdir
+from reanalyzer.batching import Chunk
+from reanalyzer.budget import Budget
+from reanalyzer.checkpoint import Watermark
+from reanalyzer.client import SendConfig
+from reanalyzer.errors import ExitCode, ReanalyzerError, UsageError
+from reanalyzer.front import FrontStats, run_front
+from reanalyzer.hashes import HashType
+from reanalyzer.inputs import STDIN
+from reanalyzer.job import STDIN_SPOOL, STOP_DEADLINE, blocks_of
+from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
+from reanalyzer.logs import say
+from reanalyzer.outcomes import Status
+from reanalyzer.progress import ProgressReporter, Snapshot
+from reanalyzer.recording import SendingSink
+from reanalyzer.resume import ResumeState
+from reanalyzer.sender import Sender, SenderStats
+from reanalyzer.settings import Settings
+
+log = structlog.get_logger("reanalyzer.job")
+
+
+def send_config(settings: Settings) -> SendConfig:
+    if not settings.url:
+        raise UsageError(
+            "setting url: missing; give --url or REANALYZER_URL (or try `reanalyzer demo`)"
+        )
+    token = settings.resolved_token()
+    if token is None:
+        raise UsageError("setting token: missing; set REANALYZER_TOKEN or --token-file")
+    return SendConfig(
+        url=settings.url,
+        token=token.get_secret_value(),
+        analysis=settings.analyses,
+        endpoint=settings.endpoint,
+        api=settings.api,
+        sandbox_platform=settings.sandbox_platform,
+        concurrency=settings.concurrency,
+        rate_limit=settings.rate_limit,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        total_timeout=settings.total_timeout,
+        ca_bundle=settings.ca_bundle,
+        insecure=settings.insecure,
+        trust_env=settings.trust_env,
+        max_retries=settings.max_retries,
+        unreachable_window=settings.unreachable_timeout,
+        unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
+    )
+
+
+class Run:
+    """One run of a job: the front feeding the sender, the outcome log, stops and the summary."""
+
+    def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
+                 sources: list[str], paths: list[str], state: ResumeState) -> None:
+        self.settings = settings
+        self.config = config
+        self.job_dir = job_dir
+        self.sources = sources
+        self.paths = paths
+        self.state = state
+        self.stats = FrontStats()
+        self.budget = Budget(settings.max_requests, settings.max_failure_rate,
+                             settings.failure_sample)
+        self.stopped_by: str | None = None  # why the run stopped before the end of its input
+        self.started = time.monotonic()
+        self._front_task: asyncio.Task[None] | None = None
+        self._sink: SendingSink | None = None
+        self._sender: Sender | None = None
+        self._signals = 0
+        self._sizes = _plain_sizes(paths)
+
+    async def execute(self) -> int:
+        journal = OutcomeLog(self.job_dir / OUTCOMES_FILE)
+        error: BaseException | None = None
+        finished = False
+        loop = asyncio.get_running_loop()
+        # Our handlers stay until the end: a second signal during the drain must exit at once.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        try:
+            async with Sender(self.config) as sender:
+                watermark = Watermark(self.state.start)
+                sink = SendingSink(
+                    sender, journal, self.sources, window=self.config.concurrency * 2,
+                    job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
+                    failure_sample=self.settings.failure_sample, on_recorded=self._check_budget)
+                self._sink, self._sender = sink, sender
+                async with self._progress():
+                    try:
+                        finished = await self._feed(sink, watermark)
+                    except ReanalyzerError as exc:
+                        error = exc
+                    deadline = STOP_DEADLINE if (self.stopped_by or error) else None
+                    drained = await sink.drain(deadline)
+                error = error or sink.error
+                # A stop that came after the last line was read, and whose requests all
+                # finished, leaves nothing to resume: the run is done.
+                finished = finished and drained
+                if finished and error is None:
+                    self.stopped_by = None
+                try:
+                    sink.checkpoint()
+                except ReanalyzerError as exc:  # the disk: the log stays readable
+                    error = error or exc
+                self._summarize(sink, sender.stats, finished and error is None, error)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            try:
+                journal.close()
+            except ReanalyzerError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        if self.stopped_by:
+            hint = f" (with --job-dir {self.job_dir})" if "<stdin>" in self.sources else ""
+            say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
+                f"resume{hint}", "job.resumable", reason=self.stopped_by)
+            return int(ExitCode.INTERRUPTED)
+        return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
+
+    def _progress(self) -> ProgressReporter:
+        mode = self.settings.progress
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        interval = 0.5 if mode == "bar" else self.settings.progress_interval
+        if mode == "off":
+            interval = math.inf
+        return ProgressReporter(self._snapshot, on_terminal=mode == "bar", interval=interval)
+
+    def _snapshot(self) -> Snapshot:
+        assert self._sink is not None
+        assert self._sender is not None
+        stats = self._sender.stats
+        return Snapshot(
+            recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
+            requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
+            pace=stats.rate, in_flight=self._sink.in_flight)
+
+    def _estimated_total(self) -> int | None:
+        """The records this run will write: records read so far, scaled by the share of the
+        bytes read (the reader is ahead of the records, so both are taken from it)."""
+        fraction = self._fraction()
+        if fraction is None or fraction < 0.001:
+            return None
+        return round((self.stats.records + len(self.state.failed_below)) / fraction)
+
+    def _fraction(self) -> float | None:
+        """How much of what this run has to read is read, when the inputs' sizes are known."""
+        if self._sizes is None or self.stats.offset is None:
+            return None
+        def at(source_index: int, offset: int) -> int:
+            return sum(self._sizes[:source_index]) + offset if self._sizes else 0
+        start = at(self.state.start.source_index, self.state.start.offset or 0)
+        total = at(len(self._sizes), 0) - start
+        done = at(self.stats.source_index, self.stats.offset) - start
+        return min(1.0, done / total) if total > 0 else None
+
+    def request_stop(self, reason: str, hint: str = "") -> None:
+        """Stop reading input; what is in flight is finished and recorded. Idempotent."""
+        if self.stopped_by is not None:
+            return
+        self.stopped_by = reason
+        say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
+            f"to finish{hint}", "job.stopping", "warning", reason=reason)
+        if self._front_task is not None:
+            self._front_task.cancel()
+
+    def _on_signal(self, signame: str) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            # A second signal: out at once. Each record and checkpoint is written whole, so
+            # nothing is corrupted; what was in flight is sent again by the resume.
+            say(f"reanalyzer: {signame} again: exiting now; the same command resumes",
+                "job.exiting_now", "warning", signal=signame)
+            os._exit(int(ExitCode.INTERRUPTED))
+        self.request_stop(signame, hint=" (again to exit at once)")
+
+    def _check_budget(self) -> None:
+        sink, sender = self._sink, self._sender
+        if sink is None or sender is None or self.stopped_by is not None:
+            return
+        reason = self.budget.exceeded(sender.stats.requests, sink.sample_answered,
+                                      sink.sample_failed)
+        if reason is not None:
+            self.request_stop(reason)
+
+    async def _feed(self, sink: SendingSink, watermark: Watermark) -> bool:
+        """Send the earlier failures again, then the input; True if all of it was read."""
+        loop = asyncio.get_running_loop()
+        front = self._front_task = asyncio.create_task(self._front(sink, watermark))
+        timer = None
+        if self.settings.max_duration is not None:
+            window = self.settings.max_duration
+            timer = loop.call_later(window, self.request_stop, f"max-duration: {window:g} s")
+        try:
+            await front
+            return True
+        except asyncio.CancelledError:
+            if self.stopped_by is None:
+                raise
+            return False
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not front.done():
+                front.cancel()
+
+    async def _front(self, sink: SendingSink, watermark: Watermark) -> None:
+        batch_size = self.settings.batch_size
+        by_type: dict[HashType, list[tuple[str, int]]] = {}
+        for pos, (hash_type, value) in sorted(self.state.failed_below.items()):
+            by_type.setdefault(hash_type, []).append((value, pos))
+        for hash_type, items in by_type.items():
+            for i in range(0, len(items), batch_size):
+                part = items[i : i + batch_size]
+                await sink.retry(Chunk(hash_type, tuple(v for v, _ in part),
+                                       tuple(p for _, p in part)))
+        start = self.state.start
+        blocks = blocks_of(self.settings, self.paths, start, self.job_dir / STDIN_SPOOL)
+        await run_front(
+            blocks, sink, batch_size, dedupe=self.settings.dedupe,
+            idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
+            watermark=watermark, skip_below=start.position if start.offset is None else 0)
+        watermark.finish(len(self.paths))
+
+    def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
+                   error: BaseException | None) -> None:
+        elapsed = time.monotonic() - self.started
+        counts = sink.counts
+        recorded = sum(counts.values())
+        summary = {
+            "job_dir": str(self.job_dir),
+            "state": "done" if finished else ("aborted" if error else "stopped"),
+            "stopped_by": self.stopped_by, "error": str(error) if error else None,
+            "elapsed_s": round(elapsed, 2),
+            "recorded": {s.value: counts[s] for s in Status if counts[s]},
+            "recorded_by_type": dict(sorted(sink.by_type.items())),
+            "recorded_total": recorded,
+            "already_recorded": max(sink.skipped_done, self.state.records),
+            "requests": sender_stats.requests, "retries": sender_stats.retries,
+            "throttled": sender_stats.throttled,
+            "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
+            "left_to_do": _left_to_do(finished, counts[Status.FAILED], self.stopped_by, error),
+        }
+        try:
+            (self.job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        except OSError as exc:
+            log.warning("job.summary_not_written", error=str(exc))
+        say(_summary_text(summary), "job.finished", **summary)
+
+
+def _plain_sizes(paths: Sequence[str]) -> list[int] | None:
+    """The byte sizes of the inputs, if all are plain files (not stdin, not gzip)."""
+    sizes = []
+    for path in paths:
+        if path == STDIN:
+            return None
+        try:
+            with open(path, "rb") as f:
+                if f.read(2) == b"\x1f\x8b":
+                    return None
+                sizes.append(os.fstat(f.fileno()).st_size)
+        except OSError:
+            return None
+    return sizes
+
+
+def _left_to_do(finished: bool, failed: int, stopped_by: str | None,
+                error: BaseException | None) -> str:
+    if finished and not failed:
+        return "nothing: every input line has its final outcome"
+    if finished:
+        return f"{failed:,} hashes failed: run the same command again to retry them"
+    if error is not None:
+        return "fix the error shown last, then run the same command again to resume"
+    return "the rest of the input: run the same command again to resume"
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    lines = [f"reanalyzer: {summary['state']} in {summary['elapsed_s']} s "
+             f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
+             f"{summary['job_dir']}/{OUTCOMES_FILE}"]
+    for status, count in summary["recorded"].items():
+        lines.append(f"  {status:<15} {count:>12,}")
+    if summary["already_recorded"]:
+        lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
+    if summary["recorded_by_type"]:
+        lines.append("  by type: " + ", ".join(
+            f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
+    lines.append(f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
+                 f"429s {summary['throttled']:,}")
+    lines.append(f"  left to do: {summary['left_to_do']}")
+    return "\n".join(lines)
+
+
