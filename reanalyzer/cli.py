@@ -200,6 +200,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     _setting(
         job,
+        "--precheck",
+        "precheck",
+        "ask the appliance's status endpoint which hashes it holds first; queue only those and "
+        "record the rest not_found (one more request per batch)",
+        action="store_true",
+    )
+    _setting(
+        job,
         "--fresh",
         "fresh",
         "start the job over: discard the job directory's earlier outcomes instead of resuming",

@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import structlog
+
 from reanalyzer import failpoints
 from reanalyzer.batching import Chunk
 from reanalyzer.checkpoint import Checkpoint, Watermark, write_checkpoint
@@ -26,6 +28,9 @@ from reanalyzer.outcomes import Status, Verdict, Verdicts
 from reanalyzer.sender import Sender
 
 CHECKPOINT_INTERVAL = 1.0
+_NOT_HELD = Verdict(
+    Status.NOT_FOUND, attempts=1, reason="not on the appliance (status pre-check); not queued"
+)
 _status_of = operator.attrgetter("status")
 
 
@@ -45,6 +50,7 @@ class SendingSink:
         checkpoint_interval: float = CHECKPOINT_INTERVAL,
         failure_sample: int = 1000,
         on_recorded: Callable[[], None] | None = None,
+        precheck: bool = False,
     ) -> None:
         self.sender = sender
         self.journal = journal
@@ -62,6 +68,8 @@ class SendingSink:
         self.sample_failed = 0
         self.on_recorded = on_recorded
         self.error: BaseException | None = None
+        self.precheck = precheck
+        self._batches = 0
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_checkpoint = time.monotonic()
@@ -118,9 +126,24 @@ class SendingSink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _answers(self, chunk: Chunk) -> Mapping[str, Verdict]:
+        """The appliance's verdict on every hash of a chunk; with the pre-check, hashes the
+        appliance does not hold are `not_found` without being queued."""
+        if not self.precheck:
+            return await self.sender.send(chunk.hash_type, chunk.hashes)
+        held = await self.sender.precheck(chunk.hash_type, chunk.hashes)
+        verdicts = Verdicts({h: _NOT_HELD for h in chunk.hashes if h not in held})
+        to_send = [h for h in chunk.hashes if h in held]
+        if to_send:
+            verdicts.update(await self.sender.send(chunk.hash_type, to_send))
+        return verdicts
+
     async def _send(self, chunk: Chunk, tracked: bool) -> None:
+        # Every log event of this request names its batch, whatever task logs it.
+        self._batches += 1
+        structlog.contextvars.bind_contextvars(batch_id=self._batches)
         try:
-            verdicts = await self.sender.send(chunk.hash_type, chunk.hashes)
+            verdicts = await self._answers(chunk)
             failpoints.hit("sender.after_response")
             lines, failed = self._chunk_lines(chunk, verdicts)
             self.journal.write_lines(lines)

@@ -106,7 +106,8 @@ class Run:
                 sink = SendingSink(
                     sender, journal, self.sources, window=self.config.concurrency * 2,
                     job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
-                    failure_sample=self.settings.failure_sample, on_recorded=self._check_budget)
+                    failure_sample=self.settings.failure_sample, on_recorded=self._check_budget,
+                    precheck=self.settings.precheck)
                 self._sink, self._sender = sink, sender
                 async with self._progress():
                     try:

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     dedupe: bool = Field(True, description="record repeated hashes as duplicate, send once")
     idle_flush: float = Field(0.5, gt=0, le=60, description="seconds before a partial batch goes")
     dry_run: bool = Field(False, description="read and report, send nothing")
+    precheck: bool = Field(
+        False, description="ask the status endpoint first; queue only what the appliance holds"
+    )
     fresh: bool = Field(False, description="start the job over, discarding earlier outcomes")
 
     # Logs and progress
