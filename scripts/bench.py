@@ -361,8 +361,8 @@ def bench_resume(lines: int = 1_000_000) -> None:
                     str(job_dir), "--concurrency", "8", "--log-level", "warning", str(path)]
             started = time.perf_counter()
             first = subprocess.run(argv, env=env, capture_output=True, text=True)
-            print(f"  the job itself: exit {first.returncode} in {time.perf_counter() - started:.1f}"
-                  " s")
+            took = time.perf_counter() - started
+            print(f"  the job itself: exit {first.returncode} in {took:.1f} s")
             requests_before = sum(1 for _ in request_log.open())
 
             dry, dry_wall, _ = run_measured([sys.executable, "-m", "reanalyzer", "run",
@@ -380,8 +380,8 @@ def bench_resume(lines: int = 1_000_000) -> None:
             sim.close()
     front_s = float(dry["elapsed_s"])  # type: ignore[arg-type]
     print(f"  front (--dry-run):     {front_s:6.2f} s in the process, {dry_wall:5.2f} s wall")
-    print(f"  resume (run again):    {resume_in_process:6.3f} s in the process, {resume_wall:5.2f} s"
-          f" wall; exit {again.returncode} and {code}")
+    print(f"  resume (run again):    {resume_in_process:6.3f} s in the process, "
+          f"{resume_wall:5.2f} s wall; exit {again.returncode} and {code}")
     print(f"  ratio resume / front:  {resume_in_process / front_s:6.3f} in the process, "
           f"{resume_wall / dry_wall:5.2f} wall (target < 0.10)")
     print(f"  requests during the resumes: {requests_after - requests_before}")
