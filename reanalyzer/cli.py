@@ -7,6 +7,7 @@ environment, ``.env`` or config file in charge (see settings.py for the preceden
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -281,7 +282,21 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.run(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _module_options(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    """A command's options, from its module, imported only when that command is built."""
+
+    def configure(parser: argparse.ArgumentParser) -> None:
+        module = importlib.import_module(name)
+        module.configure_parser(parser)
+        if hasattr(module, "run") and name != "reanalyzer.demo":
+            parser.set_defaults(handler=module.run)
+
+    return configure
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that command gets its options (the others' modules are
+    not imported, so that a command starts fast)."""
     parser = argparse.ArgumentParser(
         prog="reanalyzer",
         description="Ask ReversingLabs Spectra Analyze appliances to reanalyze samples in bulk: "
@@ -301,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_run_options(run)
+    if only in (None, "run"):
+        _add_run_options(run)
     run.set_defaults(handler=_run)
 
     simulate = commands.add_parser(
@@ -310,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the appliance's reanalysis API with a generated world of samples and "
         "faults on demand. Takes its token from REANALYZER_TOKEN, like run.",
     )
-    _configure_simulator(simulate)
+    if only in (None, "simulate"):
+        _configure_simulator(simulate)
     simulate.set_defaults(handler=_simulate)
 
     demo = commands.add_parser(
@@ -319,12 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the appliance simulator in this process, write a realistic input "
         "(mixed types, junk, repeats) and run the real job on it, faults and all.",
     )
-    from reanalyzer import demo as demo_module
-
-    demo_module.configure_parser(demo)
+    if only in (None, "demo"):
+        _module_options("reanalyzer.demo")(demo)
     demo.set_defaults(handler=_demo)
-
-    from reanalyzer import retry_failed
 
     retry = commands.add_parser(
         "retry",
@@ -334,10 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    retry_failed.configure_parser(retry)
-    retry.set_defaults(handler=retry_failed.run)
-
-    from reanalyzer import report, status
+    if only in (None, "retry"):
+        _module_options("reanalyzer.retry_failed")(retry)
 
     status_parser = commands.add_parser(
         "status",
@@ -345,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show a job directory's progress (running or not): its inputs, the "
         "checkpoint, final counts per status and hash type, speed, and the run holding it.",
     )
-    status.configure_parser(status_parser)
-    status_parser.set_defaults(handler=status.run)
+    if only in (None, "status"):
+        _module_options("reanalyzer.status")(status_parser)
 
     report_parser = commands.add_parser(
         "report",
@@ -354,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the final outcome of every input line of JOB_DIR, optionally only "
         "some statuses; --format list prints bare hashes to feed back in.",
     )
-    report.configure_parser(report_parser)
-    report_parser.set_defaults(handler=report.run)
+    if only in (None, "report"):
+        _module_options("reanalyzer.report")(report_parser)
     return parser
 
 
@@ -365,9 +377,14 @@ def _configure_simulator(parser: argparse.ArgumentParser) -> None:
     simulator_cli.configure_parser(parser)
 
 
+_COMMANDS = ("run", "simulate", "demo", "retry", "status", "report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command if command in _COMMANDS else None)
+    args = parser.parse_args(args_list)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
