@@ -88,8 +88,22 @@ def run_measured(argv: list[str]) -> tuple[dict[str, object], float, int]:
     return report, wall, usage.ru_maxrss // 1024
 
 
+def reference_speed() -> float:
+    """Nanoseconds per iteration of a fixed pure-Python loop: how fast this shared machine is
+    right now, so that figures of runs at different times can be compared."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        x = 0
+        for i in range(1_000_000):
+            x ^= (i * 7) >> 3
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def bench_front(line_counts: list[int]) -> None:
     print("front of the pipeline (reanalyzer run --dry-run), one process per row")
+    print(f"machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
     print("(lines/s over the front's own time; lines per CPU-second of the whole process, which")
     print(" other tenants of a shared machine disturb less than wall time)")
     print(
@@ -125,6 +139,8 @@ def bench_front(line_counts: list[int]) -> None:
         low, high = min(line_counts), max(line_counts)
         growth = results[(high, True)] - results[(low, True)]
         print(f"peak RSS growth from {low:,} to {high:,} lines, dedupe on: {growth} MiB")
+    print(f"machine speed now: a reference Python loop takes {reference_speed():.0f} ns per "
+          "iteration (lower is faster; compare runs by it)")
 
 
 def bench_simulator() -> None:
