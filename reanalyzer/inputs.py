@@ -213,10 +213,11 @@ def text_blocks(
             lines.append(REJECTED)
             rejects[next_line + len(lines) - 1] = f"line longer than {MAX_LINE_BYTES} bytes"
             tail, skipping_long_line = b"", True
-        for offset, line in enumerate(lines):
-            if len(line) > MAX_LINE_BYTES:
-                lines[offset] = REJECTED
-                rejects[next_line + offset] = f"line longer than {MAX_LINE_BYTES} bytes"
+        if lines and max(map(len, lines)) > MAX_LINE_BYTES:  # in C: most blocks have none
+            for offset, line in enumerate(lines):
+                if len(line) > MAX_LINE_BYTES:
+                    lines[offset] = REJECTED
+                    rejects[next_line + offset] = f"line longer than {MAX_LINE_BYTES} bytes"
         if lines:
             # Mid-way through an over-long line there is no line boundary to resume from.
             end_offset = None if skipping_long_line else consumed - len(tail)

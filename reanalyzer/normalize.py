@@ -8,6 +8,7 @@ works on bytes, checks hex with ``bytes.translate`` (C), and decodes each type's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from reanalyzer.hashes import TYPE_BY_LENGTH, HashType
@@ -47,28 +48,38 @@ def explain_invalid(raw: bytes) -> str:
 
 def sort_block(block: Block) -> SortedBlock:
     """Sort every line of a block into exactly one of: a hash of a type, invalid, or skipped."""
-    by_length: dict[int, list[bytes]] = {n: [] for n in TYPE_BY_LENGTH}
-    pos_by_length: dict[int, list[int]] = {n: [] for n in TYPE_BY_LENGTH}
+    # The loop runs once per input line, so it does the least it can: C-level strip (map),
+    # one dict lookup that yields both appenders, and positions offset in bulk afterwards.
+    hashes_by: dict[int, list[bytes]] = {n: [] for n in TYPE_BY_LENGTH}
+    lines_by: dict[int, list[int]] = {n: [] for n in TYPE_BY_LENGTH}
+    appenders = {n: (hashes_by[n].append, lines_by[n].append) for n in TYPE_BY_LENGTH}
+    get = appenders.get
+    hex_bytes = _HEX_BYTES
     invalid: list[tuple[int, str]] = []
     skipped = 0
     base = position(block.source_index, 0)
-    hex_bytes = _HEX_BYTES
-    for line_number, raw in block.numbered():
-        stripped = raw.strip()
-        hashes = by_length.get(len(stripped))
-        if hashes is not None and not stripped.translate(None, hex_bytes):
-            hashes.append(stripped)
-            pos_by_length[len(stripped)].append(base + line_number)
+    strips = map(bytes.strip, block.lines)
+    numbered: Iterator[tuple[int, bytes]] = (
+        zip(block.line_numbers, strips, strict=True)
+        if block.line_numbers
+        else enumerate(strips, block.first_line)
+    )
+    for line_number, stripped in numbered:
+        append = get(len(stripped))
+        if append is not None and not stripped.translate(None, hex_bytes):
+            append[0](stripped)
+            append[1](line_number)
         elif not stripped or stripped[0] == _COMMENT:
             skipped += 1
         else:
             reason = block.rejects.get(line_number) or explain_invalid(stripped)
             invalid.append((base + line_number, reason))
     result = SortedBlock(invalid=invalid, skipped=skipped)
-    for length, raw_hashes in by_length.items():
+    for length, raw_hashes in hashes_by.items():
         if raw_hashes:
             hash_type = TYPE_BY_LENGTH[length]
             # One join, lower and decode per type instead of one per line.
             result.hashes[hash_type] = b"\n".join(raw_hashes).lower().decode("ascii").split("\n")
-            result.positions[hash_type] = pos_by_length[length]
+            lines = lines_by[length]
+            result.positions[hash_type] = [base + n for n in lines] if base else lines
     return result
