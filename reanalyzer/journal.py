@@ -322,8 +322,3 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         for raw in f:
             if raw.endswith(b"\n"):
                 yield json.loads(raw)
-
-
-def final_outcomes(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """The final record of each (source, line): the last one written."""
-    return {(r["source"], r["line"]): r for r in read_records(path)}

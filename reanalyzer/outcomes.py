@@ -7,8 +7,6 @@ import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from reanalyzer.hashes import HashType
-
 
 class Status(enum.StrEnum):
     QUEUED = "queued"  # 201: the appliance queued the sample for every requested analysis
@@ -23,14 +21,6 @@ class Status(enum.StrEnum):
     @property
     def accepted(self) -> bool:
         return self in (Status.QUEUED, Status.ALREADY_QUEUED, Status.PARTIAL)
-
-
-@dataclass(frozen=True, slots=True)
-class LineRef:
-    """Where an input line came from: the input's name and its 1-based line number."""
-
-    source: str
-    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +100,3 @@ class Verdicts(Mapping[str, Verdict]):
 
     def __repr__(self) -> str:
         return f"<Verdicts of {len(self.shared)} hashes, {len(self.details)} with a detail>"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The one recorded result of one input line."""
-
-    ref: LineRef
-    verdict: Verdict
-    hash: str | None = None  # normalized; None for a line that is not a hash
-    hash_type: HashType | None = None

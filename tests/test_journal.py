@@ -10,7 +10,6 @@ import pytest
 from reanalyzer.errors import JobError
 from reanalyzer.journal import (
     OutcomeLog,
-    final_outcomes,
     read_records,
     record,
     repair_torn_tail,
@@ -107,3 +106,8 @@ def test_record_schema_has_every_documented_field() -> None:
                ts=TS, reason="not hex")
     assert set(r) == {"hash", "hash_type", "status", "source", "line", "reason", "http_status",
                       "attempts", "analyses", "detail", "ts"}
+
+
+def final_outcomes(path: Path) -> dict[tuple[str, int], dict[str, object]]:
+    """The rule read plainly, all in memory: a line's final record is its last one."""
+    return {(r["source"], r["line"]): r for r in read_records(path)}

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from reanalyzer import report
 from reanalyzer.errors import ExitCode, JobError, UsageError
-from reanalyzer.journal import OUTCOMES_FILE, final_outcomes, record
+from reanalyzer.journal import OUTCOMES_FILE, read_records, record
 from reanalyzer.outcomes import Status
 
 TS = "2026-01-02T03:04:05.000Z"
@@ -223,3 +223,8 @@ def test_a_closed_pipe_ends_the_report_quietly(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=30) == 0
     assert err == b""
+
+
+def final_outcomes(path: Path) -> dict[tuple[str, int], dict[str, object]]:
+    """The rule read plainly, all in memory: a line's final record is its last one."""
+    return {(r["source"], r["line"]): r for r in read_records(path)}
