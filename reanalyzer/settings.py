@@ -8,6 +8,7 @@ The command line reaches this module as keyword arguments (pydantic-settings' in
 from __future__ import annotations
 
 import contextvars
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -213,6 +214,7 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
         config_file = Path(os.environ["REANALYZER_CONFIG"])
     if config_file is not None:
         _check_config_keys(config_file)
+    _check_environment_names()
     given = {key: value for key, value in cli_values.items() if value is not None}
     token = _config_file.set(config_file)
     try:
@@ -223,6 +225,20 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
         raise UsageError(f"cannot read the configuration: {exc}") from None
     finally:
         _config_file.reset(token)
+
+
+_OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT"}
+
+
+def _check_environment_names() -> None:
+    """A REANALYZER_* variable that names no setting is a typo a cron job would never show:
+    refuse it, and suggest the setting meant."""
+    known = {f"REANALYZER_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    for variable in sorted(os.environ):
+        if variable.upper().startswith("REANALYZER_") and variable.upper() not in known:
+            close = difflib.get_close_matches(variable.upper(), sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise UsageError(f"environment variable {variable} is not a setting{hint}")
 
 
 def _check_config_keys(config_file: Path) -> None:

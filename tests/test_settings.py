@@ -240,3 +240,10 @@ def test_dotenv_keys_of_other_tools_are_ignored(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DATABASE_URL=postgres://x\nREANALYZER_BATCH_SIZE=7\n",
                                    encoding="utf-8")
     assert load_settings({}).batch_size == 7
+
+
+def test_a_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REANALYZER_BATCHSIZE names no setting: refused with the likely one, not ignored."""
+    monkeypatch.setenv("REANALYZER_BATCHSIZE", "5")
+    with pytest.raises(UsageError, match="did you mean REANALYZER_BATCH_SIZE"):
+        load_settings({})
