@@ -19,7 +19,7 @@ import aiohttp
 import structlog
 
 from reanalyzer import __version__
-from reanalyzer.errors import UsageError
+from reanalyzer.errors import MisconfiguredError, UsageError
 from reanalyzer.hashes import HashType
 
 log = structlog.get_logger("reanalyzer.client")
@@ -195,6 +195,18 @@ class ApplianceClient:
             ) as response:
                 body = await response.read()
                 return Reply(response.status, body, response.headers.get("Retry-After"))
+        except aiohttp.ClientConnectorCertificateError as exc:
+            # Not transient: retrying cannot make an unverifiable certificate verifiable.
+            raise MisconfiguredError(
+                f"the certificate of {self._config.base_url} cannot be verified "
+                f"({exc.certificate_error}); give --ca-bundle with the CA that signed it, or "
+                "--insecure to skip verification"
+            ) from exc
+        except aiohttp.ClientSSLError as exc:
+            raise MisconfiguredError(
+                f"the TLS handshake with {self._config.base_url} failed ({exc}); is the scheme "
+                "right (https:// or http://)?"
+            ) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # The message names the kind of failure and the address, never a header.
             raise TransportError(_describe(exc)) from exc

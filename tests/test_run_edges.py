@@ -1,12 +1,14 @@
-"""`run --precheck` end to end: absent samples are recorded not_found and never sent to be
-queued; every other line gets its usual outcome."""
+"""`run --precheck` end to end (absent samples are recorded not_found and never sent to be
+queued), and a failed TLS handshake stopping the job at once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reanalyzer import job
-from reanalyzer.errors import ExitCode
+from reanalyzer.errors import ExitCode, MisconfiguredError
 from reanalyzer.journal import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import Endpoint, SampleKind, SimulatorConfig, start_simulator, write_input
@@ -37,5 +39,21 @@ async def test_precheck_sends_only_what_the_appliance_holds(tmp_path: Path) -> N
         assert any(rec.endpoint is Endpoint.STATUS for rec in sim.log.records)
         queued = sum(r["status"] in ("queued", "already_queued") for r in records)
         assert queued == counts.queueable + counts.already_queued
+    finally:
+        await sim.aclose()
+
+
+async def test_https_to_a_plain_http_appliance_stops_at_once(tmp_path: Path) -> None:
+    """A TLS handshake that fails (https:// to a plain-HTTP port) is a configuration error
+    (exit 2) naming the scheme, not an outage retried for the unreachable timeout."""
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=50, seed=8))
+    try:
+        path = tmp_path / "hashes.txt"
+        write_input(path, sim.world, 100, seed=8)
+        url = sim.url.replace("http://", "https://")
+        settings = load_settings({"url": url, "token": TOKEN, "job_dir": tmp_path / "job"})
+        with pytest.raises(MisconfiguredError, match="scheme") as stopped:
+            await job.send_job(settings, [str(path)])
+        assert stopped.value.exit_code == ExitCode.USAGE
     finally:
         await sim.aclose()
