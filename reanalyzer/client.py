@@ -121,7 +121,13 @@ class ApplianceClient:
             tls = False
             log.warning("client.tls_verification_disabled", url=config.base_url)
         elif config.ca_bundle is not None:
-            tls = ssl.create_default_context(cafile=str(config.ca_bundle))
+            try:
+                tls = ssl.create_default_context(cafile=str(config.ca_bundle))
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(
+                    f"setting ca_bundle: cannot load {config.ca_bundle} as PEM certificates "
+                    f"({getattr(exc, 'strerror', None) or exc})"
+                ) from None
         else:
             tls = True
         self._session = aiohttp.ClientSession(

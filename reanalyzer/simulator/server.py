@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from types import TracebackType
 
@@ -64,11 +65,13 @@ async def start_simulator(
     world: World | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> RunningSimulator:
     """Serve a simulated appliance until `aclose()`; use it as `async with await start_...`.
 
     `world` overrides the one the config describes (tests build small ones by hand); `clock`
     drives the rate limit and the log's times, and `sleep` the latency, so tests need not wait.
+    With `ssl_context` it serves HTTPS, as an appliance with its own certificate does.
     """
     appliance = Appliance(
         config,
@@ -81,14 +84,15 @@ async def start_simulator(
     runner = web.AppRunner(build_app(appliance), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
         await site.start()
     except BaseException:
         await runner.cleanup()
         appliance.log.close()
         raise
     host, port = runner.addresses[0][:2]
-    return RunningSimulator(runner, appliance, f"http://{_url_host(host)}:{port}")
+    scheme = "https" if ssl_context is not None else "http"
+    return RunningSimulator(runner, appliance, f"{scheme}://{_url_host(host)}:{port}")
 
 
 def _url_host(host: str) -> str:
