@@ -66,8 +66,8 @@ class PacedGate:
 
     Spacing alone keeps any one-second window at `rate`; `headroom` spaces grants a little wider
     (2% by default) so that network jitter between us and the appliance cannot push R+1 requests
-    into one of *its* one-second windows. The sliding-window caps (our window on `clock`, then
-    asyncio-throttle's on the real clock) are then only safety nets.
+    into one of *its* one-second windows. The sliding-window caps (R grants in any 1 s + `margin`,
+    ours on `clock`, then asyncio-throttle's on the real clock) are then only safety nets.
     """
 
     def __init__(
@@ -77,9 +77,13 @@ class PacedGate:
         *,
         window: float = 1.0,
         headroom: float = 0.02,
+        margin: float = 0.03,
     ) -> None:
         self._clock = clock or SystemClock()
         self._window = window
+        # At most rate*window grants in any window+margin span: what arrives at the appliance
+        # bunched by up to `margin` (an event-loop stall, a slow send) still fits its window.
+        self._span = window + margin
         self._headroom = headroom
         self._rate: float | None = None
         self._interval = 0.0
@@ -89,7 +93,9 @@ class PacedGate:
         self._lock = asyncio.Lock()  # FIFO: the waiter that came first is granted first
         # asyncio-throttle reads time.monotonic itself: usable only when that is our clock too.
         self._throttler = (
-            Throttler(rate_limit=1, period=window) if isinstance(self._clock, SystemClock) else None
+            Throttler(rate_limit=1, period=self._span)
+            if isinstance(self._clock, SystemClock)
+            else None
         )
         self.set_rate(rate)
 
@@ -121,8 +127,8 @@ class PacedGate:
 
     def observed_rate(self) -> float:
         """Grants per second over the last window (what we really sent, whatever the setting)."""
-        self._forget_before(self._clock.now() - self._window)
-        return len(self._granted) / self._window
+        horizon = self._clock.now() - self._window
+        return sum(1 for t in self._granted if t > horizon) / self._window
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -143,17 +149,17 @@ class PacedGate:
         base = self._next_slot if now - self._next_slot < self._interval else now
         self._next_slot = base + self._interval
         self._granted.append(now)
-        self._forget_before(now - self._window)
+        self._forget_before(now - self._span)
 
     def _window_wait(self, now: float) -> float:
         if self._rate is None:
             return 0.0
         cap = self._window_cap()
-        self._forget_before(now - self._window)
+        self._forget_before(now - self._span)
         if len(self._granted) < cap:
             return 0.0
-        # The grant `cap` places back must leave the window before another may enter it.
-        return self._granted[-cap] + self._window - now
+        # The grant `cap` places back must leave the span before another may enter it.
+        return self._granted[-cap] + self._span - now
 
     def _window_cap(self) -> int:
         return max(1, math.floor((self._rate or 0.0) * self._window))
