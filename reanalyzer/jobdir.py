@@ -83,11 +83,8 @@ class JobLock:
 
 
 def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool) -> bool:
-    """Create or check the job directory; True when an earlier run's outcomes are continued."""
-    try:
-        job_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise JobError(f"cannot create job directory {job_dir}: {exc.strerror}") from exc
+    """Check (or start) the job in its directory, which exists and whose lock this run holds;
+    True when an earlier run's outcomes are continued."""
     job_file = job_dir / JOB_FILE
     if job_file.exists() and not fresh:
         try:

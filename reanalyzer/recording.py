@@ -85,7 +85,8 @@ class SendingSink:
                 lines.append(encode_record(hash_value=None, hash_type=None,
                                           status=Status.INVALID, source=source, line=line,
                                           ts=ts, reason=reason))
-        self._count(Status.INVALID, None, len(lines))
+        self.counts[Status.INVALID] += len(lines)
+        self.by_type["none"] += len(lines)
         duplicates = 0
         for hash_type, value, pos in outcomes.duplicates:
             if self._fresh(pos):
@@ -189,9 +190,6 @@ class SendingSink:
                                   utc_now(), own)
         return encoded, counted[Status.FAILED]
 
-    def _count(self, status: Status, hash_type: str | None, n: int) -> None:
-        self.counts[status] += n
-        self.by_type[hash_type or "none"] += n
 
     def _ref(self, pos: int) -> tuple[str, int]:
         source_index, line = unpack_position(pos)
