@@ -159,6 +159,27 @@ def test_many_blocks_recorded_in_reverse_keep_positions_right() -> None:
         assert mark.mark == expected
 
 
+@pytest.mark.parametrize("order", ["ascending", "shuffled"])
+def test_one_chunk_spanning_blocks_counts_each_block_its_own_hashes(order: str) -> None:
+    """A chunk's positions usually ascend (counted a block at a time); in any order, each
+    position still counts against its own block, past the lazy trim of block starts too."""
+    mark = Watermark()
+    for n in range(120):  # blocks of 10 lines, 4 hashes each at lines +1, +3, +5, +7
+        mark.open_block(block(10 * n + 1, 10 * n + 10, offset=100 * (n + 1)))
+        mark.register(4)
+    lines = [10 * n + k for n in range(120) for k in (1, 3, 5, 7)]
+    if order == "shuffled":
+        lines = lines[::-1]
+    # blocks 0..99 whole, and three of the four hashes of block 100
+    chunk = [line for line in lines if line < 1000] + [1001, 1003, 1005]
+    mark.recorded([pos(line) for line in chunk])
+    assert mark.mark == ResumePoint(0, 1001, 10000)
+    mark.recorded([pos(line) for line in lines if line > 1010])  # blocks 101..119
+    assert mark.mark == ResumePoint(0, 1001, 10000)  # block 100 still waits for line 1007
+    mark.recorded([pos(1007)])
+    assert mark.mark == ResumePoint(0, 1201, 12000)
+
+
 # --- the checkpoint file --------------------------------------------------------------------
 
 
