@@ -54,7 +54,7 @@ def parse_body(raw: bytes) -> object | None:
     64 bits, NaN) is left to json, so nothing parses differently.
     """
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw)  # type: ignore[no-any-return]  # JSON is untyped by nature
     except orjson.JSONDecodeError:
         pass
     try:
