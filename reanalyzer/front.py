@@ -1,27 +1,26 @@
 """The front of the pipeline: inputs → normalize → dedupe → batching, as one async stream.
 
-Reading runs in a thread (files and pipes block; a trickle on stdin must not stall the loop's
-idle flush); sorting, dedupe and batching run on the loop, block by block. What the front decides
+Reading, sorting and dedupe run ahead of the loop, in a child process or a thread (see
+`readahead`: files and pipes block, and a trickle on stdin must not stall the loop's idle
+flush); batching runs on the loop, block by block. What the front decides
 on its own (invalid lines, duplicates) and the chunks to send both go to a ``FrontSink``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from reanalyzer import readahead
 from reanalyzer.batching import Batcher, Chunk
 from reanalyzer.checkpoint import Watermark
 from reanalyzer.dedupe import SeenSet
 from reanalyzer.hashes import HashType
 from reanalyzer.inputs import Block, position
 from reanalyzer.normalize import SortedBlock, sort_block
-
-_QUEUE_BLOCKS = 4  # blocks read ahead: enough to keep the loop busy, little memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +59,13 @@ class FrontSink(Protocol):
     async def chunk(self, chunk: Chunk) -> None: ...
 
 
-class _End:
-    pass
-
-
-_END = _End()
-
-
 @dataclass(slots=True)
 class _Prepared:
-    """A block sorted and deduplicated: the CPU-heavy part, done in the reader thread so that
-    the event loop stays free to read answers and send requests on time."""
+    """A block sorted and deduplicated: the CPU-heavy part, done ahead of the loop (see
+    `readahead`) so that the loop stays free to read answers and send requests on time."""
 
-    block: Block
+    block: Block  # where the block sits (its lines are dropped: they are sorted already)
+    lines: int  # how many lines it had
     sorted_block: SortedBlock  # its hashes and positions without the repeats
     duplicates: list[tuple[HashType, str, int]]
 
@@ -95,53 +88,11 @@ def _prepare(block: Block, seen: SeenSet | None) -> _Prepared:
             sorted_block.positions[hash_type] = [
                 p for p, r in zip(positions, repeats, strict=True) if not r
             ]
-    return _Prepared(block, sorted_block, duplicates)
-
-
-class _Reader:
-    """A thread that reads and prepares blocks into the loop's queue, at most _QUEUE_BLOCKS ahead.
-
-    The thread never creates a coroutine: it hands items over with call_soon_threadsafe and waits
-    for room on a semaphore that the loop releases as it takes items, so stopping is always clean.
-    """
-
-    def __init__(self, blocks: Iterator[_Prepared]) -> None:
-        self.queue: asyncio.Queue[_Prepared | BaseException | _End] = asyncio.Queue()
-        self._blocks = blocks
-        self._loop = asyncio.get_running_loop()
-        self._room = threading.Semaphore(_QUEUE_BLOCKS)
-        self._stop = threading.Event()
-        threading.Thread(target=self._work, name="reanalyzer-reader", daemon=True).start()
-
-    async def get(self) -> _Prepared | BaseException | _End:
-        item = await self.queue.get()
-        self._room.release()
-        return item
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _put(self, item: _Prepared | BaseException | _End) -> bool:
-        while not self._room.acquire(timeout=0.1):
-            if self._stop.is_set():
-                return False
-        if self._stop.is_set():
-            return False
-        try:
-            self._loop.call_soon_threadsafe(self.queue.put_nowait, item)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            return False
-        return True
-
-    def _work(self) -> None:
-        try:
-            for block in self._blocks:
-                if not self._put(block):
-                    return
-        except BaseException as exc:  # handed to the loop, which raises it there
-            self._put(exc)
-            return
-        self._put(_END)
+    # Only where the block sits goes on to the loop (from a child process, pickled).
+    where = Block(block.source_index, [], block.first_line,
+                  block.line_numbers[:1] if block.line_numbers else None,
+                  end_line=block.end_line, end_offset=block.end_offset)
+    return _Prepared(where, len(block.lines), sorted_block, duplicates)
 
 
 async def run_front(
@@ -165,9 +116,9 @@ async def run_front(
     dedupe_set = (seen if seen is not None else SeenSet()) if dedupe else None
     front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
                    watermark, skip_below)
-    # The SeenSet is touched by the reader thread only, block after block, in input order.
-    reader = _Reader(_prepare(block, dedupe_set) for block in blocks)
-    getter: asyncio.Future[_Prepared | BaseException | _End] | None = None
+    # The SeenSet is touched by the reader only, block after block, in input order.
+    reader = readahead.start(_prepare(block, dedupe_set) for block in blocks)
+    getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
     try:
         while True:
             # asyncio.wait, unlike wait_for, never cancels the getter: no block can be lost
@@ -180,7 +131,7 @@ async def run_front(
                 await front.send(front.batcher.flush())
                 continue
             item, getter = getter.result(), None
-            if isinstance(item, _End):
+            if isinstance(item, readahead.End):
                 break
             if isinstance(item, BaseException):
                 raise item
@@ -206,7 +157,7 @@ class _Front:
         if self.watermark is not None:
             self.watermark.open_block(block)
         stats = self.stats
-        stats.lines += len(block.lines)
+        stats.lines += prepared.lines
         stats.source_index, stats.offset = block.source_index, block.end_offset
         stats.skipped += sorted_block.skipped
         invalid, duplicates = sorted_block.invalid, prepared.duplicates

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
-import operator
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 from reanalyzer import failpoints
@@ -69,6 +68,7 @@ def record(
 # Encoding a record is the hottest step of recording, so the parts that repeat (sources,
 # reasons, messages, analyses) are encoded once and cached; json.dumps per record was ~14 µs.
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_orjson_dumps = orjson.dumps
 
 
 @functools.lru_cache(maxsize=8192)
@@ -81,54 +81,18 @@ def _json_analyses(analyses: tuple[AnalysisResult, ...]) -> str:
     return _dumps([{"name": a.name, "code": a.code, "message": a.message} for a in analyses])
 
 
-@functools.lru_cache(maxsize=256)
-def _detail_template(keys: tuple[str, ...]) -> str | None:
-    if not all(key.isascii() and key.isalnum() for key in keys):
-        return None
-    return "{" + ",".join(f'"{key}":"%s"' for key in keys) + "}"
-
-
 def _json_detail(detail: dict[str, str]) -> str:
-    if not detail:
-        return "{}"
-    template = _detail_template(tuple(detail))
-    values = tuple(detail.values())
-    # ASCII letters and digits need no escaping in JSON; an appliance sends hex here. (bytes'
-    # isalnum is ~20x faster than str's, which consults Unicode tables.)
-    if template is not None and _plain(values):
-        return template % values
-    return _dumps(detail)
-
-
-def _plain(values: Iterable[object]) -> bool:
-    """True if every value is a str of ASCII letters and digits only (no escaping in JSON)."""
-    try:
-        joined = "".join(values)  # type: ignore[arg-type]  # a TypeError says: not all str
-    except TypeError:
-        return False
-    return joined.isascii() and joined.encode().isalnum()
+    return _json_details([detail])[0] if detail else "{}"
 
 
 def _json_details(details: Sequence[dict[str, str]]) -> list[str]:
-    """The JSON text of each detail. Those of one answer mostly have the same keys in the same
-    order and hex values: then one check over all of them and a template per detail will do."""
-    if not details:
-        return []
-    keys = tuple(details[0])
-    template = _detail_template(keys) if len(keys) > 1 else None
-    if template is not None:
-        get = operator.itemgetter(*keys)
-        try:
-            values: list[tuple[str, ...]] = [get(d) for d in details]
-        except (KeyError, TypeError):
-            values = []
-        if (
-            values
-            and set(map(len, details)) == {len(keys)}  # no detail has keys beyond these
-            and _plain(itertools.chain.from_iterable(values))
-        ):
-            return [template % v for v in values]
-    return [_json_detail(d) for d in details]
+    """The JSON text of each detail, as _dumps writes it. orjson writes the same text ~5x
+    faster; what it cannot encode (integers beyond 64 bits, lone surrogates, which only json's
+    lenient parse lets in) goes to _dumps."""
+    try:
+        return [_orjson_dumps(d).decode() for d in details]
+    except TypeError:
+        return [_dumps(d) for d in details]
 
 
 _RECORD = (

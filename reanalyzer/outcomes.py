@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -51,17 +51,61 @@ class Verdicts(Mapping[str, Verdict]):
     share (built once per judgement, its detail empty) and `details` holds each hash's own
     detail beside it: building a frozen Verdict per hash cost ~1 µs, a fair share of the
     runner's CPU. Reading `verdicts[h]` joins the two; the recording reads the parts.
+
+    An answer that lists its results in the order the hashes were sent (the usual case) is kept
+    `in_order`: lists aligned with the hashes sent, which the recording takes as they are. The
+    two dicts are then built only if someone asks for them.
     """
 
-    __slots__ = ("details", "shared")
+    __slots__ = ("_details", "_in_order", "_shared")
 
     def __init__(
         self,
         shared: dict[str, Verdict] | None = None,
         details: dict[str, dict[str, str]] | None = None,
     ) -> None:
-        self.shared: dict[str, Verdict] = shared if shared is not None else {}
-        self.details: dict[str, dict[str, str]] = details if details is not None else {}
+        self._shared: dict[str, Verdict] | None = shared if shared is not None else {}
+        self._details: dict[str, dict[str, str]] | None = details if details is not None else {}
+        self._in_order: tuple[Sequence[str], list[Verdict], list[dict[str, str]]] | None = None
+
+    @classmethod
+    def in_order(
+        cls, hashes: Sequence[str], verdicts: list[Verdict], details: list[dict[str, str]]
+    ) -> Verdicts:
+        """The verdict and detail of `hashes[i]` are `verdicts[i]` and `details[i]`."""
+        made = cls()
+        made._shared = made._details = None
+        made._in_order = (hashes, verdicts, details)
+        return made
+
+    def aligned_with(
+        self, hashes: Sequence[str]
+    ) -> tuple[list[Verdict], list[dict[str, str]]] | None:
+        """The verdicts and details of `hashes`, in their order, if kept that way; else None."""
+        if self._in_order is None:
+            return None
+        sent, verdicts, details = self._in_order
+        return (verdicts, details) if sent is hashes or sent == hashes else None
+
+    @property
+    def shared(self) -> dict[str, Verdict]:
+        if self._shared is None:
+            self._materialize()
+        assert self._shared is not None
+        return self._shared
+
+    @property
+    def details(self) -> dict[str, dict[str, str]]:
+        if self._details is None:
+            self._materialize()
+        assert self._details is not None
+        return self._details
+
+    def _materialize(self) -> None:
+        assert self._in_order is not None
+        hashes, verdicts, details = self._in_order
+        self._shared = dict(zip(hashes, verdicts, strict=True))
+        self._details = dict(zip(hashes, details, strict=True))
 
     def __getitem__(self, hash_value: str) -> Verdict:
         verdict = self.shared[hash_value]
@@ -79,15 +123,17 @@ class Verdicts(Mapping[str, Verdict]):
 
     def update(self, other: Mapping[str, Verdict]) -> None:
         """Add (or replace) the verdicts of `other`."""
+        shared, details = self.shared, self.details
+        self._in_order = None  # no longer the answer to one request
         if isinstance(other, Verdicts):
-            for hash_value in other.shared.keys() & self.details.keys():
-                del self.details[hash_value]  # a replaced verdict's old detail is not its own
-            self.shared.update(other.shared)
-            self.details.update(other.details)
+            for hash_value in other.shared.keys() & details.keys():
+                del details[hash_value]  # a replaced verdict's old detail is not its own
+            shared.update(other.shared)
+            details.update(other.details)
             return
         for hash_value, verdict in other.items():
-            self.shared[hash_value] = verdict
-            self.details.pop(hash_value, None)
+            shared[hash_value] = verdict
+            details.pop(hash_value, None)
 
     def __or__(self, other: Mapping[str, Verdict]) -> Verdicts:
         merged = Verdicts(dict(self.shared), dict(self.details))

@@ -168,15 +168,19 @@ class SendingSink:
         self, chunk: Chunk, verdicts: Mapping[str, Verdict]
     ) -> tuple[list[str], int]:
         """The encoded records of a chunk's hashes, counted; and how many failed."""
-        no_answer = Verdict(Status.FAILED, reason="no answer for it")
-        if isinstance(verdicts, Verdicts):  # shared verdicts, each hash's detail beside them
-            shared, details = verdicts.shared, verdicts.details
-        else:
-            shared, details = dict(verdicts), {}
         hashes = chunk.hashes
-        # map runs in C; `None in` a list of Verdicts would call their Python __eq__ per item.
-        ordered = list(map(shared.get, hashes, itertools.repeat(no_answer, len(hashes))))
-        own = [details.get(h) or v.detail for h, v in zip(hashes, ordered, strict=True)]
+        aligned = verdicts.aligned_with(hashes) if isinstance(verdicts, Verdicts) else None
+        if aligned is not None:  # one answer, in the order sent: the usual case
+            ordered, own = aligned
+        else:
+            if isinstance(verdicts, Verdicts):  # shared verdicts, each hash's detail beside them
+                shared, details = verdicts.shared, verdicts.details
+            else:
+                shared, details = dict(verdicts), {}
+            no_answer = Verdict(Status.FAILED, reason="no answer for it")
+            # map runs in C; `None in` a list of Verdicts would call their Python __eq__ per item.
+            ordered = list(map(shared.get, hashes, itertools.repeat(no_answer, len(hashes))))
+            own = [details.get(h) or v.detail for h, v in zip(hashes, ordered, strict=True)]
         positions = chunk.positions
         if positions[0] >> SOURCE_SHIFT == positions[-1] >> SOURCE_SHIFT:  # the usual case
             sources: Sequence[str] = [self.sources[positions[0] >> SOURCE_SHIFT]] * len(positions)

@@ -284,3 +284,33 @@ def test_every_hash_sent_gets_exactly_one_verdict(hashes: list[str], answered: s
     items = [item(h, *QUEUED) for i, h in enumerate(hashes) if i in answered]
     verdicts = match_results(items, HashType.SHA1, hashes)
     assert list(verdicts) == hashes
+
+
+def lower_item(hash_value: str, analyses: tuple[tuple[str, int, str], ...]) -> Any:
+    """A result item as appliances write them: the hash lowercase, as sent."""
+    return {"analysis": [{"name": n, "code": c, "message": m} for n, c, m in analyses],
+            "detail": {"sha1": hash_value, "md5": "0" * 32}}
+
+
+SAYINGS = [QUEUED, ALREADY, (("cloud", 201, "Queued."), ("core", 405, "Not allowed.")),
+           (("core", 404, "Not found."),)]
+
+
+@given(hash_lists, st.lists(st.integers(0, len(SAYINGS) - 1), min_size=201, max_size=201),
+       st.randoms())
+def test_results_in_the_order_sent_read_as_results_in_any_order(
+    hashes: list[str], sayings: list[int], rand: Any
+) -> None:
+    """The shortcut for results in the order sent gives each hash the verdict and detail that
+    matching by value gives the same results shuffled."""
+    items = [lower_item(h, SAYINGS[sayings[i % len(sayings)]]) for i, h in enumerate(hashes)]
+    in_order = match_results(items, HashType.SHA1, hashes, attempts=2)
+    shuffled = items[:]
+    rand.shuffle(shuffled)
+    by_value = match_results(shuffled, HashType.SHA1, hashes, attempts=2)
+    assert dict(in_order) == dict(by_value)
+    aligned = in_order.aligned_with(hashes)
+    assert aligned is not None
+    verdicts, details = aligned
+    assert [d["sha1"] for d in details] == hashes
+    assert [v.status for v in verdicts] == [by_value[h].status for h in hashes]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
+import os
+import select
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,27 @@ class FakeSink:
     @property
     def duplicates(self) -> list[tuple[HashType, str, int]]:
         return [d for o in self.settled_outcomes for d in o.duplicates]
+
+
+class Release:
+    """A one-way signal from the test to an input generator, which may run in a thread or in a
+    forked child of the test (see `readahead`): a pipe crosses both."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        self._set = False
+
+    def wait(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        return bool(ready)
+
+    def set(self) -> None:
+        if not self._set:
+            os.write(self._write, b"x")
+            self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 def md5(i: int) -> str:
@@ -119,7 +141,7 @@ async def test_idle_flush_sends_a_partial_chunk_of_a_slow_trickle() -> None:
     """A partial chunk goes out after idle_flush while the input is still open, before the rest
     arrives.
     """
-    release = threading.Event()
+    release = Release()
 
     def trickle() -> Iterator[Block]:
         yield Block(0, [md5(1).encode(), sha1(1).encode()], 1)
@@ -145,7 +167,7 @@ async def test_idle_flush_sends_a_partial_chunk_of_a_slow_trickle() -> None:
 
 async def test_no_flush_while_nothing_is_pending() -> None:
     """With nothing pending the front waits for input without sending empty chunks."""
-    release = threading.Event()
+    release = Release()
 
     def slow() -> Iterator[Block]:
         release.wait(timeout=10)
@@ -185,7 +207,7 @@ async def test_reader_error_after_some_blocks_propagates() -> None:
 
 async def test_full_chunks_leave_before_the_end() -> None:
     """Full chunks are sent while input is still being read."""
-    release = threading.Event()
+    release = Release()
 
     def two_parts() -> Iterator[Block]:
         yield Block(0, [md5(i).encode() for i in range(4)], 1)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from reanalyzer.journal import encode_record, encode_verdicts, record
+from reanalyzer.journal import _json_details, encode_record, encode_verdicts, record
 from reanalyzer.outcomes import AnalysisResult, Status, Verdict
 
 texts = st.none() | st.text(max_size=30)
@@ -73,3 +73,21 @@ def test_a_batch_encodes_as_its_records_would(
         for h, src, line, v in rows
     ]
     assert batch == one_by_one
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(st.characters(exclude_categories=())),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.lists(st.dictionaries(st.text(max_size=8), json_values, max_size=4), max_size=5))
+@example([{"sha1": "ab" * 20}, {"n": 2**70}])
+@example([{"s": "\ud800"}, {"md5": "cd" * 16}])
+def test_details_encode_as_json_writes_them(details: list[dict[str, object]]) -> None:
+    """Any detail an appliance can send (json's lenient parse lets in integers beyond 64 bits
+    and lone surrogates, which orjson refuses) is written as json itself would write it."""
+    expected = [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in details]
+    assert _json_details(details) == expected  # type: ignore[arg-type]
