@@ -71,6 +71,9 @@ class ProgressReporter:
         if self._on_terminal:
             from tqdm import tqdm  # imported only for a terminal: the CLI starts faster
 
+            # No monitor thread (this loop refreshes the bar): a second thread would keep the
+            # front from reading ahead in a forked child (see `readahead`).
+            tqdm.monitor_interval = 0
             bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
                 total=None, unit=" lines", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
                 desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,

@@ -244,10 +244,13 @@ async def test_combined_faults_through_the_cli(start: StartSim, tmp_path: Path) 
     path = tmp_path / "hashes.txt"
     write_input(path, sim.world, 800, seed=5)
     code, stderr = await run_subprocess(
-        sim.url, [path], tmp_path / "job", "--batch-size", "20", "--concurrency", "8"
+        sim.url, [path], tmp_path / "job", "--batch-size", "20", "--concurrency", "8",
+        "--log-level", "debug",
     )
     assert code == ExitCode.OK, stderr
     assert_every_line_right(path, tmp_path / "job", sim)
+    # The CLI is single-threaded when the front starts: the inputs were read in a child process.
+    assert '"where": "process", "event": "front.reading_ahead"' in stderr
     assert sim.log.by_fault[Fault.SERVER_ERROR]
     assert sim.log.by_fault[Fault.DROPPED]
     assert '"sender.retry_scheduled"' in stderr  # the JSON logs did show the failures
