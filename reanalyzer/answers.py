@@ -221,7 +221,7 @@ def match_results(
 ) -> Verdicts:
     """One verdict per hash sent: results matched by `detail[<type>]` case-insensitively, in any
     order; a hash with no result is `not_found`. Results for hashes not sent are ignored."""
-    if len(items) == len(hashes):
+    if items and len(items) == len(hashes):
         in_order = _match_in_order(items, hash_type.value, hashes, attempts)
         if in_order is not None:
             return in_order
@@ -247,10 +247,7 @@ def match_results(
             continue
         saying = (item.get("analysis"), item.get("code"), item.get("message"))
         if verdict is None or saying != last:
-            judgement, last = _judge(item, None), saying
-            verdict = Verdict(
-                judgement.status, judgement.code, attempts, judgement.analyses, {}, judgement.reason
-            )
+            verdict, last = _shared_verdict(item, attempts), saying
         found[key] = verdict
         details[key] = detail
     if len(found) < len(wanted):
@@ -265,25 +262,37 @@ def _match_in_order(
     items: Sequence[Mapping[str, object]], type_key: str, hashes: Sequence[str], attempts: int
 ) -> Verdicts | None:
     """The verdicts when result i is the hash sent i, each exactly as sent (lowercase): what
-    appliances do. None at the first result that is not, for match_results to match by value.
-    The same shortcut as there: judge again only when an item says something new."""
-    verdicts: list[Verdict] = []
-    details: list[dict[str, str]] = []
-    last: tuple[object, object, object] | None = None
-    verdict: Verdict | None = None
-    for item, sent in zip(items, hashes, strict=True):
-        detail = item.get("detail")
-        if detail.__class__ is not dict or detail.get(type_key) != sent:
-            return None
-        saying = (item.get("analysis"), item.get("code"), item.get("message"))
-        if verdict is None or saying != last:
-            judgement, last = _judge(item, None), saying
-            verdict = Verdict(
-                judgement.status, judgement.code, attempts, judgement.analyses, {}, judgement.reason
-            )
-        verdicts.append(verdict)
-        details.append(detail)  # a dict, checked above
-    return Verdicts.in_order(hashes, verdicts, details)
+    appliances do. None if any result is not, for match_results to match by value.
+
+    This runs once per hash of the job, so it works a list at a time (comprehensions and list
+    comparisons run in C) and judges once per run of items that say the same thing.
+    """
+    details = [item.get("detail") for item in items]
+    try:
+        named = [detail[type_key] for detail in details]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):  # a detail that is no dict, or lacks the type
+        return None
+    if named != list(hashes) or not all(detail.__class__ is dict for detail in details):
+        return None
+    sayings = [(item.get("analysis"), item.get("code"), item.get("message")) for item in items]
+    if sayings.count(sayings[0]) == len(sayings):  # all alike: the usual case
+        verdicts = [_shared_verdict(items[0], attempts)] * len(items)
+    else:
+        verdicts = []
+        last: tuple[object, object, object] | None = None
+        verdict: Verdict | None = None
+        for item, saying in zip(items, sayings, strict=True):
+            if verdict is None or saying != last:
+                verdict, last = _shared_verdict(item, attempts), saying
+            verdicts.append(verdict)
+    return Verdicts.in_order(hashes, verdicts, details)  # type: ignore[arg-type]  # dicts
+
+
+def _shared_verdict(item: Mapping[str, object], attempts: int) -> Verdict:
+    judgement = _judge(item, None)
+    return Verdict(
+        judgement.status, judgement.code, attempts, judgement.analyses, {}, judgement.reason
+    )
 
 
 def classify_item(

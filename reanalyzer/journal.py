@@ -153,9 +153,14 @@ def encode_verdicts(
     if details is None:
         details = [verdict.detail for verdict in verdicts]
     detail_texts = _json_details(details)
-    heads: dict[tuple[Status, str], str] = {}
-    tails: dict[tuple[Status, str | None, int | None, int, int], str] = {}
     end = f',"ts":"{ts}"}}\n'
+    if verdicts and (verdicts.count(verdicts[0]) == len(verdicts)  # identity first: C speed
+                     and sources.count(sources[0]) == len(sources)):
+        # One verdict and one source for all (the usual case): no checks per hash. (An f-string
+        # builds a record in less than half the time %-formatting takes.)
+        head, tail = _head(hash_type, verdicts[0].status, sources[0]), _tail(verdicts[0])
+        return [f'{{"hash":"{value}{head}{line}{tail}{detail}{end}'
+                for value, line, detail in zip(hashes, lines, detail_texts, strict=True)]
     out = []
     last_verdict: Verdict | None = None
     last_source: str | None = None
@@ -165,29 +170,33 @@ def encode_verdicts(
     ):
         if verdict is not last_verdict or source is not last_source:
             last_verdict, last_source = verdict, source
-            status = verdict.status
-            cached = heads.get((status, source))
-            if cached is None:
-                cached = heads[(status, source)] = (
-                    f'","hash_type":"{hash_type}","status":"{status}","source":'
-                    f'{_json_text(source)},"line":'
-                )
-            head = cached
-            # The analyses tuple of hashes judged alike is one object: its id is a cheap key.
-            key = (
-                status, verdict.reason, verdict.http_status, verdict.attempts, id(verdict.analyses)
-            )
-            cached = tails.get(key)
-            if cached is None:
-                cached = tails[key] = (
-                    f',"reason":{_json_text(verdict.reason)},"http_status":'
-                    f'{"null" if verdict.http_status is None else verdict.http_status},'
-                    f'"attempts":{verdict.attempts},"analyses":'
-                    f'{_json_analyses(verdict.analyses) if verdict.analyses else "[]"},"detail":'
-                )
-            tail = cached
+            head, tail = _head(hash_type, verdict.status, source), _tail(verdict)
         out.append(f'{{"hash":"{value}{head}{line}{tail}{detail}{end}')
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _head(hash_type: str, status: Status, source: str) -> str:
+    """A record's text from after its hash to its line number."""
+    return (f'","hash_type":"{hash_type}","status":"{status}","source":'
+            f'{_json_text(source)},"line":')
+
+
+def _tail(verdict: Verdict) -> str:
+    """A record's text from after its line number to its detail."""
+    # The analyses tuple of hashes judged alike is one object: its id is a cheap key.
+    return _tail_of(verdict.reason, verdict.http_status, verdict.attempts, verdict.analyses)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tail_of(reason: str | None, http_status: int | None, attempts: int,
+             analyses: tuple[AnalysisResult, ...]) -> str:
+    return (
+        f',"reason":{_json_text(reason)},"http_status":'
+        f'{"null" if http_status is None else http_status},'
+        f'"attempts":{attempts},"analyses":'
+        f'{_json_analyses(analyses) if analyses else "[]"},"detail":'
+    )
 
 
 def _storage_error(path: Path, exc: OSError) -> JobError:

@@ -187,7 +187,10 @@ class SendingSink:
         else:
             sources = [self.sources[pos >> SOURCE_SHIFT] for pos in positions]
         lines = [pos & LINE_MASK for pos in positions]
-        counted = Counter(map(_status_of, ordered))
+        if ordered.count(ordered[0]) == len(ordered):  # one verdict for all: the usual case
+            counted = Counter({ordered[0].status: len(ordered)})
+        else:
+            counted = Counter(map(_status_of, ordered))
         self.counts.update(counted)
         self.by_type[chunk.hash_type.value] += len(ordered)
         encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered,
