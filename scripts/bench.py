@@ -287,7 +287,7 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100, concurrency: int = 8)
         f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; "
         "reanalyzer run (subprocess) vs Little's law (concurrency x batch / RTT)"
     )
-    seconds = 6.0
+    seconds = 12.0
     sim = Simulator(
         int(concurrency * batch / (latency_ms / 1000) * seconds * 2.3),
         "--latency-ms",
