@@ -7,6 +7,7 @@ module carries a run out, and is imported only then (it brings aiohttp and the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -231,6 +232,26 @@ class Run:
                 front.cancel()
 
     async def _front(self, sink: SendingSink, watermark: Watermark) -> None:
+        start = self.state.start
+        blocks = blocks_of(self.settings, self.paths, start, self.job_dir / STDIN_SPOOL)
+        # The failed records of earlier runs go again beside the inputs' lines. Their task runs
+        # only once the front has forked its reader (run_front does so before it first waits):
+        # a request can start a resolver thread, and a process with threads reads in a thread.
+        retries = asyncio.create_task(self._send_failed(sink))
+        try:
+            await run_front(
+                blocks, sink, self.settings.batch_size, dedupe=self.settings.dedupe,
+                idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
+                watermark=watermark, skip_below=start.position if start.offset is None else 0)
+            await retries
+        finally:
+            if not retries.done():
+                retries.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retries
+        watermark.finish(len(self.paths))
+
+    async def _send_failed(self, sink: SendingSink) -> None:
         batch_size = self.settings.batch_size
         by_type: dict[HashType, list[tuple[str, int]]] = {}
         for pos, (hash_type, value) in sorted(self.state.failed_below.items()):
@@ -240,13 +261,6 @@ class Run:
                 part = items[i : i + batch_size]
                 await sink.retry(Chunk(hash_type, tuple(v for v, _ in part),
                                        tuple(p for _, p in part)))
-        start = self.state.start
-        blocks = blocks_of(self.settings, self.paths, start, self.job_dir / STDIN_SPOOL)
-        await run_front(
-            blocks, sink, batch_size, dedupe=self.settings.dedupe,
-            idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
-            watermark=watermark, skip_below=start.position if start.offset is None else 0)
-        watermark.finish(len(self.paths))
 
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
                    error: BaseException | None) -> None:

@@ -404,3 +404,23 @@ async def test_unreachable_appliance_exits_5_without_failing_every_hash(
     assert f"127.0.0.1:{port}" in str(stopped.value)
     assert not any(r["status"] == "failed" for r in outcomes(tmp_path / "job"))
     assert TOKEN not in str(stopped.value)
+
+
+async def test_a_resume_with_failures_still_reads_ahead_in_a_process(
+    start: StartSim, tmp_path: Path
+) -> None:
+    """A resume sends earlier failures again beside the inputs; a request to a host name may
+    start a resolver thread, so the front must fork its reader before any of them goes."""
+    sim = await start(error_rate=0.5, samples=300, fault_seed=3)
+    path = tmp_path / "hashes.txt"
+    write_input(path, sim.world, 400, seed=3)
+    url = sim.url.replace("127.0.0.1", "localhost")
+    # More failed chunks than the sending window (2 x concurrency) holds: some must wait.
+    args = ("--max-retries", "0", "--batch-size", "10", "--concurrency", "1")
+    code, stderr = await run_subprocess(url, [path], tmp_path / "job", *args)
+    assert code == ExitCode.SOME_FAILED, stderr
+    code, stderr = await run_subprocess(url, [path], tmp_path / "job", *args,
+                                        "--log-level", "debug")
+    assert '"retrying": 0' not in stderr
+    assert '"retrying": ' in stderr
+    assert '"where": "process", "event": "front.reading_ahead"' in stderr
