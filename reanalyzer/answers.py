@@ -272,7 +272,7 @@ def _match_in_order(
         named = [detail[type_key] for detail in details]  # type: ignore[index]
     except (KeyError, TypeError, IndexError):  # a detail that is no dict, or lacks the type
         return None
-    if named != list(hashes) or not all(detail.__class__ is dict for detail in details):
+    if named != list(hashes):  # (a parsed JSON value indexed by a string is a dict)
         return None
     sayings = [(item.get("analysis"), item.get("code"), item.get("message")) for item in items]
     if sayings.count(sayings[0]) == len(sayings):  # all alike: the usual case
