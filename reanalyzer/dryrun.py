@@ -55,6 +55,10 @@ def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float) -> dict[st
         "accounted": stats.records == stats.to_send + stats.duplicates + stats.invalid,
         "elapsed_s": round(elapsed, 3),
         "lines_per_s": round(stats.lines / elapsed) if elapsed > 0 else None,
+        # Peak resident memory of this process and of the read-ahead child (None: a thread).
+        "peak_rss_mib": {"process": _own_peak_rss_mib(),
+                         "reader": None if stats.reader_peak_rss_kib is None
+                         else stats.reader_peak_rss_kib // 1024},
     }
 
 
@@ -85,3 +89,11 @@ def format_report(report: dict[str, Any], as_json: bool) -> str:
 
 def _by_type(counts: dict[str, int]) -> str:
     return "  (" + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + ")" if counts else ""
+
+
+def _own_peak_rss_mib() -> int | None:
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # Linux: KiB

@@ -43,6 +43,7 @@ class FrontStats:
     hashes: Counter[HashType] = field(default_factory=Counter)  # distinct, to be sent
     source_index: int = 0  # where reading is: the input ...
     offset: int | None = None  # ... and the byte offset in it (None: not known)
+    reader_peak_rss_kib: int | None = None  # of the read-ahead child, once it has ended
 
     @property
     def records(self) -> int:
@@ -141,6 +142,7 @@ async def run_front(
         reader.stop()
         if getter is not None:
             getter.cancel()
+    front.stats.reader_peak_rss_kib = getattr(reader, "peak_rss_kib", None)
     return front.stats
 
 

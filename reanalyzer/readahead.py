@@ -152,9 +152,12 @@ class ForkedReader(Generic[T]):
         self._pid: int | None = pid
         self._fd: int | None = read_fd
         os.set_blocking(read_fd, False)
-        self._buffer = bytearray()
+        self._header = bytearray(_FRAME.size)
+        self._frame: bytearray | None = None  # the frame being read, once its size is known
+        self._got = 0  # bytes of the header or frame read so far
         self._reading = False
         self._ended = False
+        self.peak_rss_kib: int | None = None  # the child's, once it has ended (Linux: KiB)
         self._resume()
 
     async def get(self) -> T | BaseException | End:
@@ -185,31 +188,37 @@ class ForkedReader(Generic[T]):
         self._reading = False
 
     def _readable(self) -> None:
+        # Each frame is read straight into a buffer of its own size and unpickled from there:
+        # no copies of a megabyte-sized block through an intermediate buffer.
         assert self._fd is not None
-        try:
-            data = os.read(self._fd, _PIPE_BYTES)
-        except BlockingIOError:
-            return
-        if not data:
-            self._finish(self._death())
-            return
-        buffer = self._buffer
-        buffer += data
-        start = 0
-        while len(buffer) - start >= _FRAME.size:
-            (size,) = _FRAME.unpack_from(buffer, start)
-            end = start + _FRAME.size + size
-            if len(buffer) < end:
-                break
-            item = pickle.loads(buffer[start + _FRAME.size : end])  # our child
-            start = end
+        while True:
+            if self._frame is None:
+                view = memoryview(self._header)[self._got :]
+            else:
+                view = memoryview(self._frame)[self._got :]
+            try:
+                got = os.readv(self._fd, [view])
+            except BlockingIOError:
+                return
+            if not got:
+                self._finish(self._death())
+                return
+            self._got += got
+            if got < len(view):
+                return  # the pipe is empty for now
+            self._got = 0
+            if self._frame is None:
+                self._frame = bytearray(_FRAME.unpack(self._header)[0])  # never 0: a pickle
+                continue
+            item = pickle.loads(self._frame)  # from our own child
+            self._frame = None
             if isinstance(item, (End, BaseException)):
                 self._finish(item)
                 return
             self.queue.put_nowait(item)
-        del buffer[:start]
-        if self.queue.qsize() >= self._depth:
-            self._pause()
+            if self.queue.qsize() >= self._depth:
+                self._pause()
+                return
 
     def _finish(self, last: BaseException | End) -> None:
         self._ended = True
@@ -235,13 +244,14 @@ class ForkedReader(Generic[T]):
         if self._pid is None:
             return None
         try:
-            pid, status = os.waitpid(self._pid, 0 if block else os.WNOHANG)
+            pid, status, usage = os.wait4(self._pid, 0 if block else os.WNOHANG)
         except ChildProcessError:  # reaped already
             self._pid = None
             return None
         if pid == 0:
             return None
         self._pid = None
+        self.peak_rss_kib = usage.ru_maxrss
         return status
 
 
