@@ -346,7 +346,8 @@ def read_blocks(
     start: ResumePoint | None = None,
     stdin_spool: Path | None = None,
 ) -> Iterator[Block]:
-    """Every input in order from ``start``, as blocks. Blocking: the front runs it in a thread.
+    """Every input in order from ``start``, as blocks. Blocking: the front runs it ahead of
+    the loop, in a child process or a thread (see `readahead`).
 
     Standard input is copied to ``stdin_spool`` as it is read (a resumed job reads the spool
     instead: pass the spool's path in place of ``-``).
