@@ -105,8 +105,9 @@ def _reading_paths(inputs: Sequence[str], job_dir: Path, resuming: bool) -> list
     if not spool.exists():
         raise JobError(f"job {job_dir} read standard input but has no spool of it; use --fresh")
     if not spool_complete_marker(spool).exists():
-        log.warning("job.stdin_cut_short", spool=str(spool), note="the earlier run was stopped "
-                    "before the end of stdin; the lines it never read are not in this job")
+        # An earlier run stopped before the end of stdin: read the spool, then the rest of the
+        # stdin given now (which must be the same input; see inputs._Continued).
+        return list(inputs)
     return [str(spool) if path == STDIN else path for path in inputs]
 
 

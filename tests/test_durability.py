@@ -7,6 +7,7 @@ simulator's request log to see what the appliance really accepted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -523,3 +524,78 @@ def test_resuming_a_finished_job_sends_nothing(fast_sim: Simulator, tmp_path: Pa
     assert "already done" in stderr
     assert fast_sim.requests() == requests
     assert (job_dir / "outcomes.jsonl").read_bytes() == log_before
+
+
+# --- standard input --------------------------------------------------------------------------
+
+
+def start_stdin_run(sim: Simulator, job_dir: Path, stdin: Any) -> Run:
+    """`python -m reanalyzer run ... -`: the job reads standard input (`stdin` of Popen)."""
+    stderr_path = job_dir.parent / f"run-{next(_runs)}.stderr"
+    with stderr_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reanalyzer", "run", "--url", sim.url,
+             "--job-dir", str(job_dir), "--log-format", "json", "--log-level", "warning",
+             "--idle-flush", "0.05", "--concurrency", str(CONCURRENCY),
+             "--batch-size", str(BATCH), "-"],
+            stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, env=env(), cwd=job_dir.parent)
+    return Run(proc, stderr_path)
+
+
+def stopped_before_the_end_of_stdin(sim: Simulator, job_dir: Path) -> bytes:
+    """A stdin job given the first 800 lines of the input, then stopped while stdin is still
+    open: its spool holds only part of the input. Returns the whole input."""
+    data = (sim.input or Path()).read_bytes()
+    first = b"".join(data.splitlines(keepends=True)[:800])
+    started = start_stdin_run(sim, job_dir, subprocess.PIPE)
+    assert started.proc.stdin is not None
+    started.proc.stdin.write(first)
+    started.proc.stdin.flush()
+    wait_for(lambda: records_written(job_dir) > 100, "records of the first lines")
+    started.proc.send_signal(signal.SIGINT)
+    assert started.wait() == ExitCode.INTERRUPTED, started.stderr
+    started.proc.stdin.close()
+    assert not (job_dir / "stdin.spool.complete").exists()
+    return data
+
+
+def test_a_stdin_job_stopped_early_goes_on_with_the_same_input_piped_again(
+    fast_sim: Simulator, tmp_path: Path
+) -> None:
+    """The same command, the same input on stdin: the lines the first run never read are read
+    now and recorded once each; none is lost, none recorded twice."""
+    job_dir = tmp_path / "job"
+    data = stopped_before_the_end_of_stdin(fast_sim, job_dir)
+
+    # Nothing more on stdin: the spool's lines are finished, then it says how to go on.
+    empty = start_stdin_run(fast_sim, job_dir, subprocess.DEVNULL)
+    assert empty.wait() == ExitCode.INPUT, empty.stderr
+    assert "pipe the whole input in again" in empty.stderr
+    assert records_written(job_dir) == len(log_lines(job_dir)) > 100
+
+    rerun = start_stdin_run(fast_sim, job_dir, subprocess.PIPE)
+    assert rerun.proc.stdin is not None
+    rerun.proc.stdin.write(data)
+    rerun.proc.stdin.close()
+    assert rerun.wait() == ExitCode.OK, rerun.stderr
+    assert (job_dir / "stdin.spool").read_bytes() == data
+    records = log_lines(job_dir)
+    per_line = Counter((r["source"], r["line"]) for r in records)
+    assert max(per_line.values()) == 1
+    assert set(per_line) == {("<stdin>", n) for n in record_lines(fast_sim.input or Path())}
+    assert not [r for r in records if r["status"] == "failed"]
+
+
+def test_a_stdin_job_refuses_to_go_on_with_another_input(
+    fast_sim: Simulator, tmp_path: Path
+) -> None:
+    job_dir = tmp_path / "job"
+    data = stopped_before_the_end_of_stdin(fast_sim, job_dir)
+    rerun = start_stdin_run(fast_sim, job_dir, subprocess.PIPE)
+    assert rerun.proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it may stop reading as soon as it differs
+        rerun.proc.stdin.write(data.replace(b"a", b"b"))
+    with contextlib.suppress(BrokenPipeError):
+        rerun.proc.stdin.close()
+    assert rerun.wait() == ExitCode.JOB
+    assert "standard input differs" in rerun.stderr
