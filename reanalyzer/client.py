@@ -60,6 +60,7 @@ class SendConfig:
     # lone request cannot give up before the outage is recognized) ...
     unreachable_after: int = 5
     unreachable_window: float = 60.0  # ... once no answer came for this many seconds: stop
+    max_requests: int | None = None  # requests this run may send at most (--max-requests)
     unreachable_window_at_start: float = 15.0  # the same, before the appliance ever answered
 
     def __post_init__(self) -> None:

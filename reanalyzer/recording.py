@@ -25,7 +25,7 @@ from reanalyzer.front import LocalOutcomes
 from reanalyzer.inputs import LINE_MASK, SOURCE_SHIFT, unpack_position
 from reanalyzer.journal import OutcomeLog, encode_record, encode_verdicts, utc_now
 from reanalyzer.outcomes import Status, Verdict, Verdicts
-from reanalyzer.sender import Sender
+from reanalyzer.sender import Sender, SendingStopped
 
 CHECKPOINT_INTERVAL = 1.0
 _NOT_HELD = Verdict(
@@ -66,6 +66,7 @@ class SendingSink:
         self.failure_sample = failure_sample
         self.sample_answered = 0
         self.sample_failed = 0
+        self.unsent = 0  # hashes of chunks not sent because the run was stopping
         self.on_recorded = on_recorded
         self.error: BaseException | None = None
         self.precheck = precheck
@@ -158,6 +159,8 @@ class SendingSink:
                 self.on_recorded()
         except asyncio.CancelledError:
             raise
+        except SendingStopped:
+            self.unsent += len(chunk.hashes)  # not recorded: the resume sends them
         except BaseException as exc:  # the first error stops the job; the front sees it
             if self.error is None:
                 self.error = exc

@@ -66,6 +66,7 @@ def send_config(settings: Settings) -> SendConfig:
         insecure=settings.insecure,
         trust_env=settings.trust_env,
         max_retries=settings.max_retries,
+        max_requests=settings.max_requests,
         unreachable_window=settings.unreachable_timeout,
         unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
     )
@@ -120,7 +121,7 @@ class Run:
                 error = error or sink.error
                 # A stop that came after the last line was read, and whose requests all
                 # finished, leaves nothing to resume: the run is done.
-                finished = finished and drained
+                finished = finished and drained and not sink.unsent
                 if finished and error is None:
                     self.stopped_by = None
                 try:
@@ -186,6 +187,8 @@ class Run:
         if self.stopped_by is not None:
             return
         self.stopped_by = reason
+        if self._sender is not None:  # what has not gone out by now stays for the resume
+            self._sender.stop_new_requests()
         say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
             f"to finish{hint}", "job.stopping", "warning", reason=reason)
         if self._front_task is not None:

@@ -93,6 +93,11 @@ class SenderStats:
     max_batch: int | None  # the largest bulk request the job still sends; None: as given
 
 
+class SendingStopped(Exception):  # a state, not a failure
+    """The run is stopping (or --max-requests is spent): this request was not sent. Its hashes
+    get no outcome from this run; the resume sends them."""
+
+
 class Sender:
     """Sends hashes for reanalysis; `send` returns a verdict for every hash it was given.
 
@@ -128,6 +133,7 @@ class Sender:
         # behind it would otherwise reach the appliance bunched up, R+1 in one of its seconds.
         self._first_answered = asyncio.Event()
         self._first_taken = False
+        self._no_new_requests = False  # the run is stopping: send nothing more
         # The largest batch each kind of request may still send (413 lowers it); None: as given.
         self._max_batch: dict[str, int | None] = {
             "reanalyze": 1 if config.endpoint == "single" else max_batch,
@@ -281,6 +287,10 @@ class Sender:
             self._raise_if_stopped()
             await self._gate.acquire()
             self._raise_if_stopped()
+            cap = self._config.max_requests
+            if self._no_new_requests or (cap is not None and self._requests >= cap):
+                self._first_answered.set()  # no request waits for a first that never goes
+                raise SendingStopped
             epoch = self._gate.epoch
             self._requests += 1
             self._in_flight += 1
@@ -410,6 +420,11 @@ class Sender:
             self._fatal = error
             bound.error("sender.stopped", error=type(error).__name__, message=str(error))
         raise error
+
+    def stop_new_requests(self) -> None:
+        """From now on every request not yet sent raises SendingStopped instead of going out;
+        those in flight still finish. For a clean stop: what was not sent waits for a resume."""
+        self._no_new_requests = True
 
     def _raise_if_stopped(self) -> None:
         if self._fatal is not None:

@@ -72,3 +72,22 @@ async def test_a_budget_stops_cleanly_and_the_job_resumes(
     finally:
         await sim.aclose()
         await healthy.aclose()
+
+
+async def test_max_requests_is_a_hard_cap_at_any_concurrency(tmp_path: Path) -> None:
+    """However many requests may be in flight, no more than --max-requests reach the
+    appliance; what was not sent is not recorded, and the resume sends it."""
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=2000, seed=4, latency_ms=20))
+    try:
+        path = tmp_path / "hashes.txt"
+        counts = write_input(path, sim.world, 4000, seed=4)
+        common = {"token": TOKEN, "job_dir": tmp_path / "job", "batch_size": 20,
+                  "url": sim.url, "concurrency": 16}
+        settings = load_settings({**common, "max_requests": 10})
+        assert await job.send_job(settings, [str(path)]) == ExitCode.INTERRUPTED
+        assert len(sim.log.records) == 10
+        assert await job.send_job(load_settings(common), [str(path)]) == ExitCode.OK
+        final = {(r["source"], r["line"]) for r in read_records(tmp_path / "job" / OUTCOMES_FILE)}
+        assert len(final) == counts.lines - counts.blank - counts.comments
+    finally:
+        await sim.aclose()
