@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -386,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(command if command in _COMMANDS else None)
     args = parser.parse_args(args_list)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if argv is None:  # the process's own command line: its signals are ours to handle
+        _interrupt_on_sigterm()
     try:
         return handler(args)
     except ReanalyzerError as exc:
@@ -398,3 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reanalyzer: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM, like SIGINT, interrupts (exit 4 with a message) also before a run installs its
+    own handlers: loading a big job's outcome log takes seconds, and systemd and Kubernetes
+    stop with SIGTERM. Python's default would end the process silently with 143."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)

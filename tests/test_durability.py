@@ -599,3 +599,22 @@ def test_a_stdin_job_refuses_to_go_on_with_another_input(
         rerun.proc.stdin.close()
     assert rerun.wait() == ExitCode.JOB
     assert "standard input differs" in rerun.stderr
+
+
+def test_sigterm_outside_a_run_s_own_handlers_is_an_interruption(tmp_path: Path) -> None:
+    """SIGTERM where no run has installed its handlers (here a dry run waiting on stdin; also
+    while a big job's log is loaded) exits 4 with a message, as SIGINT does, not 143."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "reanalyzer", "run", "--dry-run", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(),
+        cwd=tmp_path,
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stderr is not None
+        proc.stdin.write(b"d41d8cd98f00b204e9800998ecf8427e\n")  # and then nothing more
+        proc.stdin.flush()
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        wait_for(lambda: children.read_text().strip() != "", "the read-ahead child")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == ExitCode.INTERRUPTED
+        assert "interrupted" in proc.stderr.read().decode()
