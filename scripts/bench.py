@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -497,6 +498,9 @@ def bench_resume(lines: int = 1_000_000) -> None:
 
 
 def main() -> None:
+    # A bench stopped with SIGTERM unwinds like Ctrl-C: each `finally` stops its simulator
+    # rather than leaving it running, orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
