@@ -184,6 +184,7 @@ def start_run(
     failpoint: str | None = None,
     preexec_fn: Callable[[], None] | None = None,
     cwd: Path | None = None,
+    stdin: Any = subprocess.DEVNULL,
 ) -> Run:
     """`python -m reanalyzer run` on the simulator's input, in the job directory's parent."""
     cwd = cwd or job_dir.parent
@@ -196,7 +197,7 @@ def start_run(
              "--job-dir", str(job_dir), "--log-format", "json", "--log-level", "warning",
              "--idle-flush", "0.05", "--concurrency", str(CONCURRENCY),
              "--batch-size", str(BATCH), *args, *(str(p) for p in paths)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            stdin=stdin, stdout=subprocess.DEVNULL, stderr=err,
             env=env(**extra), cwd=cwd, preexec_fn=preexec_fn)
     return Run(proc, stderr_path)
 
@@ -531,15 +532,7 @@ def test_resuming_a_finished_job_sends_nothing(fast_sim: Simulator, tmp_path: Pa
 
 def start_stdin_run(sim: Simulator, job_dir: Path, stdin: Any) -> Run:
     """`python -m reanalyzer run ... -`: the job reads standard input (`stdin` of Popen)."""
-    stderr_path = job_dir.parent / f"run-{next(_runs)}.stderr"
-    with stderr_path.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reanalyzer", "run", "--url", sim.url,
-             "--job-dir", str(job_dir), "--log-format", "json", "--log-level", "warning",
-             "--idle-flush", "0.05", "--concurrency", str(CONCURRENCY),
-             "--batch-size", str(BATCH), "-"],
-            stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, env=env(), cwd=job_dir.parent)
-    return Run(proc, stderr_path)
+    return start_run(sim, job_dir, inputs=[Path("-")], stdin=stdin)
 
 
 def stopped_before_the_end_of_stdin(sim: Simulator, job_dir: Path) -> bytes:
