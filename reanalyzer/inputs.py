@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, cast
 from reanalyzer.errors import InputError, JobError
 
 BLOCK_BYTES = 1 << 20
+FIRST_BLOCK_BYTES = 1 << 14
 MAX_LINE_BYTES = 64 * 1024  # a CSV row may be long; a hash line is at most ~130 bytes
 _CSV_FIELD_LIMIT = 16 * 1024 * 1024
 STDIN = "-"
@@ -259,9 +260,14 @@ def text_blocks(
     next_line = first_line
     consumed = offset
     skipping_long_line = False
+    # The first blocks are small, so that the first requests go out within milliseconds of
+    # the start (a whole block is sorted and deduplicated before any of it is sent); then
+    # they grow to BLOCK_BYTES, where the cost per block no longer shows.
+    size = FIRST_BLOCK_BYTES
     while True:
         try:
-            data = _read_some(stream, BLOCK_BYTES)
+            data = _read_some(stream, size)
+            size = min(size * 4, BLOCK_BYTES)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"cannot read input {source}: {exc}") from exc
         if not data:
