@@ -142,7 +142,7 @@ async def run_front(
         reader.stop()
         if getter is not None:
             getter.cancel()
-    front.stats.reader_peak_rss_kib = getattr(reader, "peak_rss_kib", None)
+    front.stats.reader_peak_rss_kib = reader.peak_rss_kib
     return front.stats
 
 

@@ -140,9 +140,5 @@ class Verdicts(Mapping[str, Verdict]):
         merged.update(other)
         return merged
 
-    def detail_of(self, hash_value: str, verdict: Verdict) -> dict[str, str]:
-        """The detail of `hash_value`, whose shared verdict is `verdict`."""
-        return self.details.get(hash_value) or verdict.detail
-
     def __repr__(self) -> str:
         return f"<Verdicts of {len(self.shared)} hashes, {len(self.details)} with a detail>"

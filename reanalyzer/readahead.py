@@ -43,6 +43,8 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class ReadAhead(Protocol[T_co]):
+    peak_rss_kib: int | None  # a child's peak memory once it has ended; None: a thread
+
     async def get(self) -> T_co | BaseException | End: ...
 
     def stop(self) -> None: ...
@@ -87,6 +89,7 @@ class ThreadReader(Generic[T]):
         self._loop = asyncio.get_running_loop()
         self._room = threading.Semaphore(depth)
         self._stop = threading.Event()
+        self.peak_rss_kib: int | None = None  # the process's own: nothing of a thread's alone
         threading.Thread(target=self._work, name="reanalyzer-reader", daemon=True).start()
 
     async def get(self) -> T | BaseException | End:
