@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 
 class Status(enum.StrEnum):
@@ -44,6 +46,13 @@ class Verdict:
     reason: str | None = None  # in words, for invalid, failed and not_allowed
 
 
+class DetailTexts(list[str]):
+    """Details kept as the JSON text of an object, each on one line, as the appliance sent it."""
+
+
+InOrderDetails: TypeAlias = list[dict[str, str]] | DetailTexts
+
+
 class Verdicts(Mapping[str, Verdict]):
     """The verdicts of the hashes of one or more requests, keyed by hash, stored compactly.
 
@@ -54,7 +63,8 @@ class Verdicts(Mapping[str, Verdict]):
 
     An answer that lists its results in the order the hashes were sent (the usual case) is kept
     `in_order`: lists aligned with the hashes sent, which the recording takes as they are. The
-    two dicts are then built only if someone asks for them.
+    two dicts are then built only if someone asks for them. Its details may be kept as the JSON
+    text the appliance sent (`DetailTexts`), which the recording writes without encoding them.
     """
 
     __slots__ = ("_details", "_in_order", "_shared")
@@ -66,11 +76,11 @@ class Verdicts(Mapping[str, Verdict]):
     ) -> None:
         self._shared: dict[str, Verdict] | None = shared if shared is not None else {}
         self._details: dict[str, dict[str, str]] | None = details if details is not None else {}
-        self._in_order: tuple[Sequence[str], list[Verdict], list[dict[str, str]]] | None = None
+        self._in_order: tuple[Sequence[str], list[Verdict], InOrderDetails] | None = None
 
     @classmethod
     def in_order(
-        cls, hashes: Sequence[str], verdicts: list[Verdict], details: list[dict[str, str]]
+        cls, hashes: Sequence[str], verdicts: list[Verdict], details: InOrderDetails
     ) -> Verdicts:
         """The verdict and detail of `hashes[i]` are `verdicts[i]` and `details[i]`."""
         made = cls()
@@ -80,7 +90,7 @@ class Verdicts(Mapping[str, Verdict]):
 
     def aligned_with(
         self, hashes: Sequence[str]
-    ) -> tuple[list[Verdict], list[dict[str, str]]] | None:
+    ) -> tuple[list[Verdict], InOrderDetails] | None:
         """The verdicts and details of `hashes`, in their order, if kept that way; else None."""
         if self._in_order is None:
             return None
@@ -105,6 +115,8 @@ class Verdicts(Mapping[str, Verdict]):
         assert self._in_order is not None
         hashes, verdicts, details = self._in_order
         self._shared = dict(zip(hashes, verdicts, strict=True))
+        if isinstance(details, DetailTexts):
+            details = [json.loads(text) for text in details]
         self._details = dict(zip(hashes, details, strict=True))
 
     def __getitem__(self, hash_value: str) -> Verdict:

@@ -51,6 +51,7 @@ from reanalyzer.errors import (
     ReanalyzerError,
     UnreachableError,
 )
+from reanalyzer.fast_answers import read_bulk_answer
 from reanalyzer.hashes import HashType
 from reanalyzer.outcomes import Status, Verdict, Verdicts
 from reanalyzer.pacing import AdaptiveGate, Clock, RateGate, SystemClock
@@ -315,9 +316,13 @@ class Sender:
     def _decide(
         self, hash_type: HashType, batch: Sequence[str], reply: Reply, attempts: int
     ) -> Decision:
-        body, text = _read(reply)
         if self._config.endpoint == "single":
+            body, text = _read(reply)
             return decide_single(reply.status, body, batch[0], text, attempts=attempts)
+        verdicts = read_bulk_answer(reply.status, reply.body, hash_type, batch, attempts)
+        if verdicts is not None:  # the usual answer, read fast; decide_bulk reads any other
+            return Decision(Action.DONE, reply.status, "answered", verdicts)
+        body, text = _read(reply)
         return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts)
 
     def _split(

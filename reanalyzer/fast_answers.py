@@ -1,0 +1,120 @@
+"""The usual bulk answer, read fast: every result in the order sent, in the API's own types.
+
+Reading answers was the largest cost per hash in the runner (issue 3's overhead target): a
+generic JSON parse builds some fifteen Python objects per result, and each result's `detail` was
+then encoded again for its record. Here msgspec decodes the answer straight into typed structs,
+keeping each `detail` as the JSON text the appliance sent, which its record then takes as it is.
+
+Anything unusual returns None, and `answers.decide_bulk` reads the answer the general way: a
+value of another type (a code as a string, an analysis without a name), results out of order or
+not named exactly as sent, a detail over several lines or not UTF-8. So this path never decides
+otherwise than the general one, only faster; tests/test_fast_answers.py checks that they agree.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from reanalyzer.answers import ACCEPTED_CODES, shared_verdict
+from reanalyzer.hashes import HashType
+from reanalyzer.outcomes import DetailTexts, Verdict, Verdicts
+
+_NULL = msgspec.Raw(b"null")
+
+
+class _Analysis(msgspec.Struct, frozen=True, gc=False):
+    name: str = ""
+    code: int | None = None
+    message: str | None = None
+
+
+class _Result(msgspec.Struct, gc=False):
+    code: int | None = None
+    message: str | None = None
+    # Kept as JSON text: results that say the same thing compare as bytes, and only the first
+    # of a run of them is decoded (and checked) to be judged.
+    analysis: msgspec.Raw = _NULL
+    detail: msgspec.Raw = _NULL
+
+
+class _BulkAnswer(msgspec.Struct, gc=False):
+    results: list[_Result]
+
+
+# One struct per hash type, holding only that type's hash: the other keys of a detail are
+# skipped in C instead of becoming strings.
+class _Md5(msgspec.Struct, gc=False):
+    md5: str | None = None
+
+
+class _Sha1(msgspec.Struct, gc=False):
+    sha1: str | None = None
+
+
+class _Sha256(msgspec.Struct, gc=False):
+    sha256: str | None = None
+
+
+class _Sha512(msgspec.Struct, gc=False):
+    sha512: str | None = None
+
+
+_answer_decoder = msgspec.json.Decoder(_BulkAnswer)
+_analyses_decoder = msgspec.json.Decoder(list[_Analysis] | None)
+_NAMED: dict[HashType, tuple[Callable[[bytes], object], Callable[[object], str | None]]] = {
+    hash_type: (msgspec.json.Decoder(struct).decode, operator.attrgetter(hash_type.value))
+    for hash_type, struct in (
+        (HashType.MD5, _Md5), (HashType.SHA1, _Sha1),
+        (HashType.SHA256, _Sha256), (HashType.SHA512, _Sha512),
+    )
+}
+
+
+def read_bulk_answer(
+    status: int, body: bytes, hash_type: HashType, hashes: Sequence[str], attempts: int
+) -> Verdicts | None:
+    """The verdicts of an accepted bulk request whose answer names, in order, exactly the
+    hashes sent; None for any other answer (`decide_bulk` reads those)."""
+    if status not in ACCEPTED_CODES:
+        return None
+    try:
+        results = _answer_decoder.decode(body).results
+        if len(results) != len(hashes):
+            return None
+        decode, named = _NAMED[hash_type]
+        raws = [result.detail for result in results]
+        if [named(decode(raw)) for raw in raws] != list(hashes):
+            return None
+        texts = DetailTexts(str(raw, "utf-8") for raw in raws)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    if (b"\n" in body or b"\r" in body) and any("\n" in t or "\r" in t for t in texts):
+        return None  # a record is one line: such a detail is encoded again, on one
+    sayings = [(r.analysis, r.code, r.message) for r in results]
+    try:
+        if sayings.count(sayings[0]) == len(sayings):  # all alike: the usual case
+            verdicts = [_verdict(results[0], attempts)] * len(results)
+        else:
+            verdicts = []
+            last: tuple[object, object, object] | None = None
+            verdict: Verdict | None = None
+            for result, saying in zip(results, sayings, strict=True):
+                if verdict is None or saying != last:
+                    verdict, last = _verdict(result, attempts), saying
+                verdicts.append(verdict)
+    except msgspec.ValidationError:
+        return None
+    return Verdicts.in_order(hashes, verdicts, texts)
+
+
+def _verdict(result: _Result, attempts: int) -> Verdict:
+    """The verdict of a result, judged as `answers` judges the same result parsed generically."""
+    item: dict[str, object] = {"code": result.code, "message": result.message}
+    analyses = _analyses_decoder.decode(result.analysis)
+    if analyses is not None:
+        item["analysis"] = [{"name": a.name, "code": a.code, "message": a.message}
+                            for a in analyses]
+    return shared_verdict(item, attempts)
