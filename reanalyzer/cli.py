@@ -40,9 +40,9 @@ EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
 def _default(name: str) -> str:
     """The built-in default of a setting, for --help (never the token: it has none)."""
     value = Settings.model_fields[name].default
-    return (
-        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-    )
+    if value is None or value == "":
+        return "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _setting(
@@ -326,6 +326,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         help="serve a simulated appliance on 127.0.0.1 for tests and rehearsals",
         description="Serve the appliance's reanalysis API with a generated world of samples and "
         "faults on demand. Takes its token from REANALYZER_TOKEN, like run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     if only in (None, "simulate"):
         _configure_simulator(simulate)

@@ -227,6 +227,19 @@ def test_run_help_mentions_every_option(
         assert option in out, option
     assert "REANALYZER_BATCH_SIZE" in out
     assert "default 100" in out
+    assert "default )" not in out  # an empty default (the URL's) reads "none"
+    assert TOKEN not in out
+
+
+def test_simulate_help_gives_each_default(
+    clean_cwd: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", "--help"])
+    assert caught.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1000)" in out  # --samples
+    assert "(default: 0.1)" in out  # --share-absent
     assert TOKEN not in out
 
 
