@@ -13,6 +13,7 @@ otherwise than the general one, only faster; tests/test_fast_answers.py checks t
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Sequence
 
@@ -88,7 +89,7 @@ def read_bulk_answer(
         raws = [result.detail for result in results]
         if [named(decode(raw)) for raw in raws] != list(hashes):
             return None
-        texts = DetailTexts(str(raw, "utf-8") for raw in raws)
+        texts = DetailTexts([str(raw, "utf-8") for raw in raws])
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
     if (b"\n" in body or b"\r" in body) and any("\n" in t or "\r" in t for t in texts):
@@ -111,9 +112,15 @@ def read_bulk_answer(
 
 
 def _verdict(result: _Result, attempts: int) -> Verdict:
-    """The verdict of a result, judged as `answers` judges the same result parsed generically."""
-    item: dict[str, object] = {"code": result.code, "message": result.message}
-    analyses = _analyses_decoder.decode(result.analysis)
+    """The verdict of a result, judged as `answers` judges the same result parsed generically.
+    Answers mostly say the same things, and a Verdict is frozen: each is judged once."""
+    return _judged(bytes(result.analysis), result.code, result.message, attempts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _judged(analysis: bytes, code: int | None, message: str | None, attempts: int) -> Verdict:
+    item: dict[str, object] = {"code": code, "message": message}
+    analyses = _analyses_decoder.decode(analysis)
     if analyses is not None:
         item["analysis"] = [{"name": a.name, "code": a.code, "message": a.message}
                             for a in analyses]
