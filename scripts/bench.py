@@ -324,6 +324,7 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100, concurrency: int = 8)
         f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; "
         "reanalyzer run (subprocess) vs Little's law (concurrency x batch / RTT)"
     )
+    print(f"  machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
     seconds = 12.0
     sim = Simulator(
         int(concurrency * batch / (latency_ms / 1000) * seconds * 2.3),
@@ -368,8 +369,14 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100, concurrency: int = 8)
         sim.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_overhead(
-    batch: int = 100, concurrency: int = 8, hashes_n: int = 1_000_000, rounds: int = 3
+    batch: int = 100, concurrency: int = 8, hashes_n: int = 1_000_000, rounds: int = 5
 ) -> None:
     """The runner end to end against a bare aiohttp loop, same simulator, same concurrency.
 
@@ -385,6 +392,7 @@ def bench_overhead(
         f"overhead: no latency, batch {batch}, concurrency {concurrency}, {hashes_n:,} hashes, "
         f"{rounds} rounds; the same simulator process for both"
     )
+    print(f"  machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
     sim = Simulator(hashes_n)
     try:
         hashes = sim.hashes()
@@ -394,12 +402,16 @@ def bench_overhead(
         cold, _ = asyncio.run(bare_loop(sim.url, hashes, batch, concurrency))
         print(f"  bare aiohttp loop, cold simulator: {cold:>9,.0f} hashes/s (warm-up only)")
         print(f"  {'round':>5} {'bare loop/s':>12} {'runner/s':>9} {'ratio':>6} "
-              f"{'runner CPU/hash':>16}")
+              f"{'runner CPU/hash':>16} {'simulator CPU/hash, bare/runner':>32}")
         ratios, bares, runners = [], [], []
         for r in range(1, rounds + 1):
+            sim_before = _cpu_seconds(sim.proc.pid)
             bare, _ = asyncio.run(bare_loop(sim.url, hashes, batch, concurrency))
+            sim_bare = _cpu_seconds(sim.proc.pid) - sim_before
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sim_before = _cpu_seconds(sim.proc.pid)
             summary = run_job(sim.url, hashes, batch, concurrency, analysis=BARE_ANALYSIS)
+            sim_runner = _cpu_seconds(sim.proc.pid) - sim_before
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             runner = float(summary["hashes_per_s"])
@@ -407,10 +419,13 @@ def bench_overhead(
             bares.append(bare)
             runners.append(runner)
             print(f"  {r:>5} {bare:>12,.0f} {runner:>9,.0f} {runner / bare:>6.2f} "
-                  f"{cpu / hashes_n * 1e6:>13.1f} us", flush=True)
+                  f"{cpu / hashes_n * 1e6:>13.1f} us "
+                  f"{sim_bare / hashes_n * 1e6:>23.1f} / {sim_runner / hashes_n * 1e6:.1f} us",
+                  flush=True)
         print(f"  median ratio runner / bare loop: {statistics.median(ratios):.2f} "
               f"(target >= 0.70); medians {statistics.median(runners):,.0f} / "
               f"{statistics.median(bares):,.0f} hashes/s")
+        print(f"  machine speed at end: reference loop {reference_speed():.0f} ns per iteration")
     finally:
         sim.close()
 
