@@ -25,6 +25,7 @@ from reanalyzer.errors import InputError, JobError
 
 BLOCK_BYTES = 1 << 20
 FIRST_BLOCK_BYTES = 1 << 14
+_UTF8_BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 64 * 1024  # a CSV row may be long; a hash line is at most ~130 bytes
 _CSV_FIELD_LIMIT = 16 * 1024 * 1024
 STDIN = "-"
@@ -273,6 +274,10 @@ def text_blocks(
         if not data:
             break
         consumed += len(data)
+        if consumed == len(data) and data.startswith(_UTF8_BOM):
+            # Windows editors and exports start files with a byte order mark: not part of line
+            # 1. (Offsets still count it, so that a resume seeks to the right byte.)
+            data = data[len(_UTF8_BOM):]
         lines = data.split(b"\n")
         lines[0] = tail + lines[0]
         tail = lines.pop()

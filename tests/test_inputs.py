@@ -114,6 +114,24 @@ def test_text_file(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("first", [MD5, "# a comment"])
+def test_a_byte_order_mark_is_not_part_of_line_1(tmp_path: Path, first: str) -> None:
+    """Windows tools start files with a UTF-8 BOM: line 1 is read without it, and the byte
+    offsets a resume seeks to still count it."""
+    path = tmp_path / "h.txt"
+    path.write_bytes(f"\ufeff{first}\r\n{SHA1}\r\n".encode())
+    assert [r[2].strip() for r in read([str(path)])] == [first.encode(), SHA1.encode()]
+    with path.open("rb") as stream:
+        (block,) = inputs.text_blocks(stream, 0, str(path))
+    assert block.end_offset == path.stat().st_size
+
+
+def test_a_byte_order_mark_before_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(f'\ufeff{{"sha1": "{SHA1}"}}\n'.encode())
+    assert read([str(path)], InputFormat.JSONL, "sha1") == [(0, 1, SHA1.encode(), None)]
+
+
 def test_last_line_without_newline(tmp_path: Path) -> None:
     """A last line without a final newline is still read."""
     path = tmp_path / "h.txt"
