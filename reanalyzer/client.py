@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
 import aiohttp
 import msgspec
@@ -22,75 +21,12 @@ import structlog
 from reanalyzer import __version__
 from reanalyzer.errors import MisconfiguredError, UsageError
 from reanalyzer.hashes import HashType
+from reanalyzer.sendconfig import SendConfig
 
 log = structlog.get_logger("reanalyzer.client")
 
-V1_ANALYSES = frozenset({"cloud", "core"})
-V2_ANALYSES = V1_ANALYSES | {"rl_cloud_sandbox", "cuckoo", "fireeye", "joe", "cape"}
-SANDBOX_PLATFORMS = frozenset(
-    {"windows7", "windows10", "windows11", "macos_11", "linux", "android12"}
-)
 USER_AGENT = f"reanalyzer/{__version__}"
 _JSON_CONTENT = {"Content-Type": "application/json"}
-
-
-@dataclass(frozen=True, slots=True)
-class SendConfig:
-    """Everything the sending layer needs to know, validated on construction (UsageError)."""
-
-    url: str  # https://appliance.example.com, no path
-    token: str = field(repr=False)  # secret: never in a repr, a log line or an error message
-    analysis: tuple[str, ...] = ("cloud", "core")
-    endpoint: Literal["bulk", "single"] = "bulk"
-    api: Literal["v1", "v2"] = "v1"
-    sandbox_platform: str | None = None  # required by the v2 analysis rl_cloud_sandbox
-    concurrency: int = 4  # requests in flight at most
-    rate_limit: float | None = None  # requests per second at most; None: as fast as answered
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    total_timeout: float = 120.0
-    ca_bundle: Path | None = None
-    insecure: bool = False  # no TLS verification (warned about)
-    trust_env: bool = False  # take proxies and .netrc from the environment
-    max_retries: int = 5  # per request, for 408/5xx/timeouts/resets; then the hashes are `failed`
-    backoff_base: float = 0.5  # seconds: retry n waits uniform(0, min(cap, base * 2**(n-1)))
-    backoff_cap: float = 30.0
-    max_throttled: int = 50  # 429s one request may draw before its hashes are `failed`
-    # Consecutive failures across requests that mean an outage (keep it <= max_retries + 1, so a
-    # lone request cannot give up before the outage is recognized) ...
-    unreachable_after: int = 5
-    unreachable_window: float = 60.0  # ... once no answer came for this many seconds: stop
-    max_requests: int | None = None  # requests this run may send at most (--max-requests)
-    unreachable_window_at_start: float = 15.0  # the same, before the appliance ever answered
-
-    def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise UsageError("url: must start with https:// (or http://)")
-        if not self.token:
-            raise UsageError("token: missing (set REANALYZER_TOKEN or a token file)")
-        allowed = V2_ANALYSES if self.api == "v2" else V1_ANALYSES
-        if not self.analysis or not set(self.analysis) <= allowed:
-            raise UsageError(
-                f"analysis: {','.join(self.analysis) or '(empty)'} is not allowed with api "
-                f"{self.api}; choose from {','.join(sorted(allowed))}"
-            )
-        if self.endpoint == "single" and self.api == "v2":
-            raise UsageError("endpoint: single has no v2 form; use --api v1 or --endpoint bulk")
-        if "rl_cloud_sandbox" in self.analysis and self.sandbox_platform not in SANDBOX_PLATFORMS:
-            raise UsageError(
-                "sandbox_platform: required by rl_cloud_sandbox; choose from "
-                + ",".join(sorted(SANDBOX_PLATFORMS))
-            )
-        if self.concurrency < 1:
-            raise UsageError("concurrency: must be at least 1")
-        if self.rate_limit is not None and self.rate_limit <= 0:
-            raise UsageError("rate_limit: must be positive (or unset for no limit)")
-        if self.max_retries < 0 or self.unreachable_after < 1:
-            raise UsageError("max_retries must be >= 0 and unreachable_after >= 1")
-
-    @property
-    def base_url(self) -> str:
-        return self.url.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)

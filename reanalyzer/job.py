@@ -31,6 +31,7 @@ from reanalyzer.inputs import (
 from reanalyzer.journal import OUTCOMES_FILE
 from reanalyzer.logs import configure_logging, say
 from reanalyzer.resume import ResumeState, load_resume_state
+from reanalyzer.sendconfig import send_config
 from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.job")
@@ -55,16 +56,6 @@ def blocks_of(
     return read_blocks(inputs, input_format, column, start, stdin_spool)
 
 
-def check_appliance_settings(settings: Settings) -> None:
-    """The settings a real run needs, checked before anything is created."""
-    if not settings.url:
-        raise UsageError(
-            "setting url: missing; give --url or REANALYZER_URL (or try `reanalyzer demo`)"
-        )
-    if settings.resolved_token() is None:
-        raise UsageError("setting token: missing; set REANALYZER_TOKEN or --token-file")
-
-
 async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str) -> int:
     sink = dryrun.DryRunSink([source_name(path) for path in inputs])
     started = time.perf_counter()
@@ -81,11 +72,14 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
 
 
 def _identity(settings: Settings, inputs: Sequence[str]) -> dict[str, Any]:
-    return jobdir.job_identity(inputs, {
+    outcome_settings = {
         "url": settings.url, "analysis": settings.analysis, "api": settings.api,
         "endpoint": settings.endpoint, "format": settings.resolved_format,
         "column": settings.csv_column or settings.json_field, "dedupe": settings.dedupe,
-    })
+    }
+    if "rl_cloud_sandbox" in settings.analyses:  # (only then: other jobs keep their identity)
+        outcome_settings["sandbox_platform"] = settings.sandbox_platform
+    return jobdir.job_identity(inputs, outcome_settings)
 
 
 def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]) -> Path:
@@ -113,7 +107,7 @@ def _reading_paths(inputs: Sequence[str], job_dir: Path, resuming: bool) -> list
 
 async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
     """Run (or resume) a job; return its exit code. Errors raise ReanalyzerError."""
-    check_appliance_settings(settings)
+    config = send_config(settings)  # every usage error before anything is created
     if len(set(inputs)) < len(inputs):
         raise UsageError("an input is named twice; give each file once")
     identity = _identity(settings, inputs)
@@ -139,9 +133,9 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
                  retrying=len(state.failed_below), url=settings.url)
         # The sending stack (aiohttp, the sender) is imported only now: a finished job is
         # recognised, and a usage error reported, without paying for it.
-        from reanalyzer.running import Run, send_config
+        from reanalyzer.running import Run
 
-        run = Run(settings, send_config(settings), job_dir, sources,
+        run = Run(settings, config, job_dir, sources,
                   _reading_paths(inputs, job_dir, resuming), state)
         return await run.execute()
     finally:

@@ -43,6 +43,18 @@ def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dic
     return {"inputs": described, "settings": outcome_settings}
 
 
+def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
+    """What differs between a job's identity and this run's, in words."""
+    if recorded.get("inputs") != identity["inputs"]:
+        return ("its inputs differ (an input file changed since the job began, or other files "
+                "were given)")
+    before, now = recorded.get("settings") or {}, identity["settings"]
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    return "its settings differ: " + ", ".join(
+        f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in changed
+    )
+
+
 def default_job_dir(identity: dict[str, Any]) -> Path:
     """jobs/<first input's name>-<fingerprint>: the same command finds the same job again."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
@@ -92,11 +104,10 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool) -> bool:
         except (OSError, ValueError) as exc:
             raise JobError(f"cannot read {job_file}: {exc}") from exc
         if recorded != identity:
-            what = "settings" if recorded.get("inputs") == identity["inputs"] else "inputs"
+            difference = _difference(recorded, identity)
             raise JobError(
-                f"job directory {job_dir} belongs to a different job: its {what} differ (an "
-                "input file changed since the job began, or other files or settings were "
-                "given); use another --job-dir, or --fresh to start this one over"
+                f"job directory {job_dir} belongs to a different job: {difference}; use "
+                "another --job-dir, or --fresh to start this one over"
             )
         return True
     if fresh:

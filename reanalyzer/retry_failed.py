@@ -27,6 +27,7 @@ from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.logs import configure_logging, say
 from reanalyzer.outcomes import Status
 from reanalyzer.report import final_records
+from reanalyzer.sendconfig import send_config
 from reanalyzer.settings import load_settings
 
 if TYPE_CHECKING:
@@ -79,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
 
 async def _retry(job_dir: Path, settings: Any) -> int:
     from reanalyzer.recording import SendingSink  # the sending stack: only when sending
-    from reanalyzer.running import send_config
     from reanalyzer.sender import Sender
 
     config = send_config(settings)

@@ -24,8 +24,7 @@ from reanalyzer import jobdir
 from reanalyzer.batching import Chunk
 from reanalyzer.budget import Budget
 from reanalyzer.checkpoint import Watermark
-from reanalyzer.client import SendConfig
-from reanalyzer.errors import ExitCode, ReanalyzerError, UsageError
+from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.front import FrontStats, run_front
 from reanalyzer.hashes import HashType
 from reanalyzer.inputs import STDIN
@@ -36,40 +35,11 @@ from reanalyzer.outcomes import Status
 from reanalyzer.progress import ProgressReporter, Snapshot
 from reanalyzer.recording import SendingSink
 from reanalyzer.resume import ResumeState
+from reanalyzer.sendconfig import SendConfig
 from reanalyzer.sender import Sender, SenderStats
 from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.job")
-
-
-def send_config(settings: Settings) -> SendConfig:
-    if not settings.url:
-        raise UsageError(
-            "setting url: missing; give --url or REANALYZER_URL (or try `reanalyzer demo`)"
-        )
-    token = settings.resolved_token()
-    if token is None:
-        raise UsageError("setting token: missing; set REANALYZER_TOKEN or --token-file")
-    return SendConfig(
-        url=settings.url,
-        token=token.get_secret_value(),
-        analysis=settings.analyses,
-        endpoint=settings.endpoint,
-        api=settings.api,
-        sandbox_platform=settings.sandbox_platform,
-        concurrency=settings.concurrency,
-        rate_limit=settings.rate_limit,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        total_timeout=settings.total_timeout,
-        ca_bundle=settings.ca_bundle,
-        insecure=settings.insecure,
-        trust_env=settings.trust_env,
-        max_retries=settings.max_retries,
-        max_requests=settings.max_requests,
-        unreachable_window=settings.unreachable_timeout,
-        unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
-    )
 
 
 class Run:

@@ -43,7 +43,7 @@ from reanalyzer.answers import (
     halves,
     parse_body,
 )
-from reanalyzer.client import ApplianceClient, Reply, SendConfig, TransportError
+from reanalyzer.client import ApplianceClient, Reply, TransportError
 from reanalyzer.errors import (
     CredentialsError,
     MisconfiguredError,
@@ -56,6 +56,7 @@ from reanalyzer.hashes import HashType
 from reanalyzer.outcomes import Status, Verdict, Verdicts
 from reanalyzer.pacing import AdaptiveGate, Clock, RateGate, SystemClock
 from reanalyzer.retry import RetryPolicy, parse_retry_after
+from reanalyzer.sendconfig import SendConfig
 
 log = structlog.get_logger("reanalyzer.sender")
 
@@ -135,6 +136,7 @@ class Sender:
         self._first_answered = asyncio.Event()
         self._first_taken = False
         self._no_new_requests = False  # the run is stopping: send nothing more
+        self._stopping = asyncio.Event()  # set with the above, or on a fatal error
         # The largest batch each kind of request may still send (413 lowers it); None: as given.
         self._max_batch: dict[str, int | None] = {
             "reanalyze": 1 if config.endpoint == "single" else max_batch,
@@ -272,8 +274,11 @@ class Sender:
             delay = self._policy.delay(
                 max(retries, 1) if not outage else self._streak, rand=self._rand
             )
+            if outage:  # try again when the window ends: its failure then stops the job on time
+                left = self._outage_window() - (self._clock.now() - self._last_answer)
+                delay = min(delay, max(left, 0.0) + 0.01)
             bound.info("sender.retry_scheduled", delay=round(delay, 3), outage=outage)
-            await self._clock.sleep(delay)
+            await self._back_off(delay)
 
     async def _attempt(
         self, call: _Call, batch: Sequence[str]
@@ -405,12 +410,7 @@ class Sender:
         if self._streak < self._config.unreachable_after:
             return False
         silent = self._clock.now() - self._last_answer
-        # An appliance that never answered at all is most likely a wrong URL or a closed port:
-        # say so soon, rather than after the patience an outage mid-job deserves.
-        window = self._config.unreachable_window
-        if not self._answered_once:
-            window = min(window, self._config.unreachable_window_at_start)
-        if silent >= window:
+        if silent >= self._outage_window():
             self._stop(
                 UnreachableError(
                     f"the appliance at {self._config.base_url} gave no usable answer for "
@@ -420,9 +420,18 @@ class Sender:
             )
         return True
 
+    def _outage_window(self) -> float:
+        """Seconds without a usable answer that mean the appliance is unreachable. One that
+        never answered at all is most likely a wrong URL or a closed port: say so soon, rather
+        than after the patience an outage mid-job deserves."""
+        if self._answered_once:
+            return self._config.unreachable_window
+        return min(self._config.unreachable_window, self._config.unreachable_window_at_start)
+
     def _stop(self, error: ReanalyzerError, bound: Any) -> None:
         if self._fatal is None:
             self._fatal = error
+            self._stopping.set()
             bound.error("sender.stopped", error=type(error).__name__, message=str(error))
         raise error
 
@@ -430,6 +439,23 @@ class Sender:
         """From now on every request not yet sent raises SendingStopped instead of going out;
         those in flight still finish. For a clean stop: what was not sent waits for a resume."""
         self._no_new_requests = True
+        self._stopping.set()
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait `delay` seconds before a retry, unless the job stops meanwhile: a stop does not
+        wait for back-offs (up to `backoff_cap` each) to run out only to send nothing. The
+        request is then not sent, and its hashes wait for the resume."""
+        if not self._stopping.is_set():
+            sleeping = asyncio.ensure_future(self._clock.sleep(delay))
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeping.cancel()
+                stopping.cancel()
+        self._raise_if_stopped()
+        if self._no_new_requests:
+            raise SendingStopped
 
     def _raise_if_stopped(self) -> None:
         if self._fatal is not None:

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 
 from reanalyzer.answers import Action, decide_status
-from reanalyzer.client import SendConfig
 from reanalyzer.errors import CredentialsError, MisconfiguredError
 from reanalyzer.hashes import HashType
+from reanalyzer.sendconfig import SendConfig
 from reanalyzer.sender import Sender
 from reanalyzer.simulator import RunningSimulator, SimulatorConfig, World, start_simulator
 from reanalyzer.simulator.requestlog import Endpoint

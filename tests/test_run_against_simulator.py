@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from reanalyzer import job, running
-from reanalyzer.client import SendConfig
 from reanalyzer.errors import ExitCode, MisconfiguredError, UnreachableError
 from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.sendconfig import SendConfig
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import (
     Endpoint,

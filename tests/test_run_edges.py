@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reanalyzer import job
-from reanalyzer.errors import ExitCode, MisconfiguredError
+from reanalyzer.errors import ExitCode, JobError, MisconfiguredError, UsageError
 from reanalyzer.journal import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import Endpoint, SampleKind, SimulatorConfig, start_simulator, write_input
@@ -55,5 +55,45 @@ async def test_https_to_a_plain_http_appliance_stops_at_once(tmp_path: Path) -> 
         with pytest.raises(MisconfiguredError, match="scheme") as stopped:
             await job.send_job(settings, [str(path)])
         assert stopped.value.exit_code == ExitCode.USAGE
+    finally:
+        await sim.aclose()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"api": "v2", "endpoint": "single"},
+        {"api": "v2", "analysis": "rl_cloud_sandbox"},  # no sandbox platform
+        {"analysis": "cuckoo"},  # a v2 analysis on v1
+    ],
+)
+async def test_settings_no_request_could_honour_create_no_job(
+    tmp_path: Path, bad: dict[str, str]
+) -> None:
+    """A usage error (exit 2) leaves nothing behind: the corrected command, with the same
+    --job-dir, starts the job rather than meeting a job of other settings (exit 8)."""
+    path = tmp_path / "hashes.txt"
+    path.write_text("a" * 40 + "\n")
+    with pytest.raises(UsageError):
+        settings = load_settings({"url": "http://127.0.0.1:9", "token": TOKEN,
+                                  "job_dir": tmp_path / "job", **bad})
+        await job.send_job(settings, [str(path)])
+    assert not (tmp_path / "job").exists()
+
+
+async def test_a_job_of_other_settings_is_refused_naming_what_differs(tmp_path: Path) -> None:
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=50, seed=8))
+    try:
+        path = tmp_path / "hashes.txt"
+        write_input(path, sim.world, 100, seed=8)
+        first = load_settings({"url": sim.url, "token": TOKEN, "job_dir": tmp_path / "job",
+                               "analysis": "cloud,core", "max_requests": 1})
+        await job.send_job(first, [str(path)])
+        other = load_settings({"url": sim.url.replace("127.0.0.1", "localhost"),
+                               "token": TOKEN, "analysis": "core", "job_dir": tmp_path / "job"})
+        with pytest.raises(JobError, match=r"analysis was 'cloud,core', now 'core', url was") \
+                as refused:
+            await job.send_job(other, [str(path)])
+        assert refused.value.exit_code == ExitCode.JOB
     finally:
         await sim.aclose()

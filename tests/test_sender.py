@@ -15,11 +15,12 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 from reanalyzer import __version__
-from reanalyzer.client import ApplianceClient, SendConfig
+from reanalyzer.client import ApplianceClient
 from reanalyzer.errors import CredentialsError, NotAllowedError, UnreachableError, UsageError
 from reanalyzer.hashes import HashType
 from reanalyzer.outcomes import Status
-from reanalyzer.sender import Sender
+from reanalyzer.sendconfig import SendConfig
+from reanalyzer.sender import Sender, SendingStopped
 
 TOKEN = "s3cr3t-t0ken-4f9a"
 SHA1 = HashType.SHA1
@@ -297,6 +298,50 @@ async def test_refused_connections_raise_unreachable_rather_than_failing_everyth
             await sender.send(SHA1, hashes(4, 10))
     assert "127.0.0.1" in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+async def test_an_appliance_that_never_answers_stops_the_job_when_its_window_ends(
+    clock: Any,
+) -> None:
+    """Back-offs (up to 30 s here) do not carry the stop past the window: the last retry goes
+    out as the window ends, so the job stops after 15 s, not after 15 s plus a back-off."""
+    config = make_config(f"http://127.0.0.1:{closed_port()}", max_retries=5,
+                         unreachable_after=2, unreachable_window_at_start=15.0,
+                         backoff_base=4.0, backoff_cap=30.0)
+    started = clock.now()
+    async with Sender(config, clock=clock, rand=lambda: 0.99) as sender:
+        with pytest.raises(UnreachableError, match="for 15 s"):
+            await sender.send(SHA1, hashes(4))
+    assert 15.0 <= clock.now() - started < 15.1
+
+
+class _StuckClock:
+    """A clock whose sleeps never end: only a stop can end a back-off."""
+
+    def __init__(self) -> None:
+        self.sleeping = asyncio.Event()
+
+    def now(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_stop_does_not_wait_for_back_offs_to_run_out(appliance: Any) -> None:
+    """Ctrl-C while requests wait to be retried: they stop waiting and are not sent (their
+    hashes are left for the resume), rather than holding the run for up to a back-off cap."""
+    appliance.handler = lambda seen: html(503)
+    config = make_config(appliance.url, backoff_base=30.0, backoff_cap=30.0)
+    clock = _StuckClock()
+    async with Sender(config, clock=clock) as sender:
+        sending = asyncio.create_task(sender.send(SHA1, hashes(4)))
+        await asyncio.wait_for(clock.sleeping.wait(), 5)  # the 503 came; a back-off began
+        sender.stop_new_requests()
+        with pytest.raises(SendingStopped):
+            await asyncio.wait_for(sending, 5)
+    assert len(appliance.seen) == 1
 
 
 async def test_429_pauses_the_job_honours_retry_after_and_lowers_the_rate(
