@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         # A .env may be shared with other tools; the TOML file, ours alone, is checked strictly.
         extra="ignore",
+        # An empty variable is an unset one (a Kubernetes or systemd secret left empty): an
+        # empty REANALYZER_TOKEN must not hide the token file.
+        env_ignore_empty=True,
         frozen=True,
         validate_default=True,
     )
@@ -231,14 +234,25 @@ _OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT"}
 
 
 def _check_environment_names() -> None:
-    """A REANALYZER_* variable that names no setting is a typo a cron job would never show:
-    refuse it, and suggest the setting meant."""
+    """A REANALYZER_* variable that names no setting, in the environment or in .env, is a typo
+    a cron job would never show: refuse it, and suggest the setting meant. (.env's other
+    entries may belong to other tools.)"""
     known = {f"REANALYZER_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
-    for variable in sorted(os.environ):
-        if variable.upper().startswith("REANALYZER_") and variable.upper() not in known:
-            close = difflib.get_close_matches(variable.upper(), sorted(known), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise UsageError(f"environment variable {variable} is not a setting{hint}")
+    for where, names in (("environment variable", os.environ), (".env entry", _dotenv_names())):
+        for variable in sorted(names):
+            if variable.upper().startswith("REANALYZER_") and variable.upper() not in known:
+                close = difflib.get_close_matches(variable.upper(), sorted(known), n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise UsageError(f"{where} {variable} is not a setting{hint}")
+
+
+def _dotenv_names() -> list[str]:
+    env_file = Path(".env")
+    if not env_file.is_file():
+        return []
+    from dotenv import dotenv_values  # pydantic-settings reads .env with it
+
+    return list(dotenv_values(env_file, encoding="utf-8"))
 
 
 def _check_config_keys(config_file: Path) -> None:
@@ -253,8 +267,10 @@ def _check_config_keys(config_file: Path) -> None:
         raise UsageError(f"config file {config_file} is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(Settings.model_fields), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
         raise UsageError(
-            f"config file {config_file}: {', '.join(unknown)} is not a known setting "
+            f"config file {config_file}: {', '.join(unknown)} is not a known setting{hint} "
             "(see config/reanalyzer.example.toml)"
         )
 

@@ -203,7 +203,8 @@ def test_unknown_toml_key_is_named(tmp_path: Path) -> None:
     """An unknown key in the TOML file is an error naming that key."""
     config = tmp_path / "c.toml"
     config.write_text("batch_size = 5\nbatch_sise = 6\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="batch_sise is not a known setting"):
+    with pytest.raises(UsageError, match="batch_sise is not a known setting; did you mean "
+                                         "batch_size"):
         load_settings({}, config)
 
 
@@ -240,6 +241,28 @@ def test_dotenv_keys_of_other_tools_are_ignored(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DATABASE_URL=postgres://x\nREANALYZER_BATCH_SIZE=7\n",
                                    encoding="utf-8")
     assert load_settings({}).batch_size == 7
+
+
+def test_a_misspelt_dotenv_entry_is_refused(tmp_path: Path) -> None:
+    """REANALYZER_BATCHSIZE in .env would be ignored silently, the default batch size used."""
+    (tmp_path / ".env").write_text("DATABASE_URL=postgres://x\nREANALYZER_BATCHSIZE=7\n",
+                                   encoding="utf-8")
+    with pytest.raises(UsageError, match=r"\.env entry REANALYZER_BATCHSIZE .*did you mean "
+                                         "REANALYZER_BATCH_SIZE"):
+        load_settings({})
+
+
+def test_an_empty_token_variable_does_not_hide_the_token_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty variable (a secret left empty in Kubernetes or systemd) counts as unset."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    monkeypatch.setenv("REANALYZER_TOKEN", "")
+    monkeypatch.setenv("REANALYZER_TOKEN_FILE", str(token_file))
+    token = load_settings({}).resolved_token()
+    assert token is not None
+    assert token.get_secret_value() == TOKEN
 
 
 def test_a_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
