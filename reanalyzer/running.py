@@ -131,7 +131,7 @@ class Run:
         return Snapshot(
             recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
             requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
-            pace=stats.rate, in_flight=self._sink.in_flight)
+            pace=stats.rate, in_flight=stats.in_flight)  # requests sent, not yet answered
 
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the
