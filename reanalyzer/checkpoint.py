@@ -9,6 +9,7 @@ first, so that the checkpoint never claims more than the disk holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import os
@@ -150,6 +151,8 @@ def write_checkpoint(job_dir: Path, checkpoint: Checkpoint) -> None:
         finally:
             os.close(dir_fd)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a half-written one, of no use to anyone
         raise JobError(
             f"cannot write the checkpoint {path}: {exc.strerror or exc}; the outcome log stays "
             "readable, fix the disk and run the same command again"

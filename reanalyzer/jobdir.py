@@ -55,6 +55,19 @@ def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
     )
 
 
+def write_summary(job_dir: Path, summary: dict[str, Any]) -> None:
+    """Replace the job's summary whole (a temporary file renamed over it), or raise OSError and
+    leave the last one as it was: a full disk must not leave an empty summary.json."""
+    path = job_dir / SUMMARY_FILE
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def default_job_dir(identity: dict[str, Any]) -> Path:
     """jobs/<first input's name>-<fingerprint>: the same command finds the same job again."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]

@@ -86,19 +86,20 @@ class SendingSink:
                 lines.append(encode_record(hash_value=None, hash_type=None,
                                           status=Status.INVALID, source=source, line=line,
                                           ts=ts, reason=reason))
-        self.counts[Status.INVALID] += len(lines)
-        self.by_type["none"] += len(lines)
-        duplicates = 0
+        invalid = len(lines)
+        by_type: Counter[str] = Counter()
         for hash_type, value, pos in outcomes.duplicates:
             if self._fresh(pos):
                 source, line = self._ref(pos)
                 lines.append(encode_record(hash_value=value, hash_type=hash_type.value,
                                           status=Status.DUPLICATE, source=source, line=line,
                                           ts=ts, reason="seen earlier in this job"))
-                duplicates += 1
-                self.by_type[hash_type.value] += 1
-        self.counts[Status.DUPLICATE] += duplicates
+                by_type[hash_type.value] += 1
         self.journal.write_lines(lines)
+        self.counts[Status.INVALID] += invalid  # counted once written, as below
+        self.by_type["none"] += invalid
+        self.counts[Status.DUPLICATE] += len(lines) - invalid
+        self.by_type.update(by_type)
 
     async def chunk(self, chunk: Chunk) -> None:
         """Send a chunk of the input (its lines are tracked by the watermark)."""
@@ -147,8 +148,12 @@ class SendingSink:
         try:
             verdicts = await self._answers(chunk)
             failpoints.hit("sender.after_response")
-            lines, failed = self._chunk_lines(chunk, verdicts)
+            lines, counted = self._chunk_lines(chunk, verdicts)
             self.journal.write_lines(lines)
+            # Counted once written: a summary after a full disk claims only what the log holds.
+            self.counts.update(counted)
+            self.by_type[chunk.hash_type.value] += len(lines)
+            failed = counted[Status.FAILED]
             if tracked:
                 self.watermark.recorded(chunk.positions)
             if self.sample_answered < self.failure_sample:
@@ -169,8 +174,8 @@ class SendingSink:
 
     def _chunk_lines(
         self, chunk: Chunk, verdicts: Mapping[str, Verdict]
-    ) -> tuple[list[str], int]:
-        """The encoded records of a chunk's hashes, counted; and how many failed."""
+    ) -> tuple[list[str], Counter[Status]]:
+        """The encoded records of a chunk's hashes, and how many have each status."""
         hashes = chunk.hashes
         aligned = verdicts.aligned_with(hashes) if isinstance(verdicts, Verdicts) else None
         if aligned is not None:  # one answer, in the order sent: the usual case
@@ -194,11 +199,9 @@ class SendingSink:
             counted = Counter({ordered[0].status: len(ordered)})
         else:
             counted = Counter(map(_status_of, ordered))
-        self.counts.update(counted)
-        self.by_type[chunk.hash_type.value] += len(ordered)
         encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered,
                                   utc_now(), own)
-        return encoded, counted[Status.FAILED]
+        return encoded, counted
 
 
     def _ref(self, pos: int) -> tuple[str, int]:

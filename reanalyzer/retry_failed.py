@@ -117,7 +117,7 @@ async def _retry(job_dir: Path, settings: Any) -> int:
             "left_to_do": (f"{still_failed:,} hashes failed again: retry later"
                            if still_failed else "nothing: every input line has its final outcome"),
         }
-        (job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        jobdir.write_summary(job_dir, summary)
         checkpoint = read_checkpoint(job_dir)
         if checkpoint is not None:
             write_checkpoint(job_dir, dataclasses.replace(checkpoint, failed=still_failed))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import signal
@@ -255,7 +254,7 @@ class Run:
             "left_to_do": _left_to_do(finished, counts[Status.FAILED], self.stopped_by, error),
         }
         try:
-            (self.job_dir / jobdir.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+            jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:
             log.warning("job.summary_not_written", error=str(exc))
         say(_summary_text(summary), "job.finished", **summary)

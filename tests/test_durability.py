@@ -457,7 +457,11 @@ def test_a_full_disk_leaves_a_log_of_whole_lines(fast_sim: Simulator, tmp_path: 
     job_dir = tmp_path / "job"
     code, stderr = run(fast_sim, job_dir, preexec_fn=_file_size_limit(40_000))
     assert code == ExitCode.JOB, stderr
-    log_lines(job_dir)
+    records = log_lines(job_dir)
+    # The summary claims no record the log does not hold, and no temporary file is left.
+    summary = json.loads((job_dir / "summary.json").read_text())
+    assert 0 < summary["recorded_total"] <= len(records)
+    assert not list(job_dir.glob("*.tmp"))
 
 
 def test_a_full_disk_exits_8_keeps_the_log_readable_and_resumes(
