@@ -34,6 +34,7 @@ class ResumeState:
     failed_below: dict[int, tuple[HashType, str]] = field(default_factory=dict)  # to send again
     seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
     records: int = 0  # records read from the log
+    done_below: int = 0  # lines below start with a final outcome other than failed
 
     @property
     def nothing_to_do(self) -> bool:
@@ -56,6 +57,7 @@ def _scan_log(
     index_of = {name: i for i, name in enumerate(sources)}
     seen = SeenSet() if dedupe else None
     pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length, for SeenSet
+    below = superseded = 0  # records below the mark, and those a later record replaced
     for record in read_records(path):
         state.records += 1
         source_index = index_of.get(record["source"])
@@ -70,6 +72,9 @@ def _scan_log(
                 state.done_above.add(pos)
             continue
         value = record["hash"]
+        below += 1
+        if pos in state.failed_below:  # only a failed record is ever followed by another
+            superseded += 1
         if failed:
             state.failed_below[pos] = (HashType(record["hash_type"]), value)
         else:
@@ -84,4 +89,5 @@ def _scan_log(
         for bucket in pending.values():
             seen.mark_repeats(bucket)
     state.seen = seen
+    state.done_below = below - superseded - len(state.failed_below)
     return state

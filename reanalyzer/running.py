@@ -247,7 +247,9 @@ class Run:
             "recorded": {s.value: counts[s] for s in Status if counts[s]},
             "recorded_by_type": dict(sorted(sink.by_type.items())),
             "recorded_total": recorded,
-            "already_recorded": max(sink.skipped_done, self.state.records),
+            # Lines an earlier run gave a final outcome, not sent again (a line, not a record:
+            # a failed record another one superseded is not counted).
+            "already_recorded": self.state.done_below + sink.skipped_done,
             "requests": sender_stats.requests, "retries": sender_stats.retries,
             "throttled": sender_stats.throttled,
             "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,

@@ -273,6 +273,7 @@ def test_resume_state_splits_the_log_at_the_mark(tmp_path: Path) -> None:
     assert state.done_above == {pos(7), pos(8), pos(10)}
     assert state.failed_below == {pos(2): (HashType.MD5, MD5[2])}
     assert state.records == 12
+    assert state.done_below == 4  # lines 1, 3, 4 and 5 (once: its failure was superseded)
     assert not state.nothing_to_do
     assert state.seen is not None
     assert state.seen.mark_repeats([MD5[1], MD5[2], MD5[5], MD5[8], MD5[18]]) == [
