@@ -108,17 +108,22 @@ async def _retry(job_dir: Path, settings: Any) -> int:
         finally:
             journal.close()
         still_failed = sink.counts[Status.FAILED]
+        checkpoint = read_checkpoint(job_dir)
+        if still_failed:
+            left_to_do = f"{still_failed:,} hashes failed again: retry later"
+        elif checkpoint is None or not checkpoint.complete:  # the job's run stopped early
+            left_to_do = "the rest of the input: run the job's run command again to resume"
+        else:
+            left_to_do = "nothing: every input line has its final outcome"
         summary = {
             "command": "retry", "job_dir": str(job_dir), "state": "done",
             "stopped_by": None, "error": None, "elapsed_s": round(time.monotonic() - started, 2),
             "recorded": {s.value: n for s, n in sink.counts.items()},
             "recorded_total": sum(sink.counts.values()), "requests": sender.stats.requests,
             "retries": sender.stats.retries, "throttled": sender.stats.throttled,
-            "left_to_do": (f"{still_failed:,} hashes failed again: retry later"
-                           if still_failed else "nothing: every input line has its final outcome"),
+            "left_to_do": left_to_do,
         }
         jobdir.write_summary(job_dir, summary)
-        checkpoint = read_checkpoint(job_dir)
         if checkpoint is not None:
             write_checkpoint(job_dir, dataclasses.replace(checkpoint, failed=still_failed))
         say(f"reanalyzer: retried {len(failed):,} failed hashes: "

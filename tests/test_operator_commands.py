@@ -81,3 +81,22 @@ async def test_report_and_retry_round_trip(
     code, out, _ = await cli("status", "job", "--json", cwd=tmp_path)
     assert code == ExitCode.OK
     assert "failed" not in json.loads(out)["by_status"]
+    summary = json.loads((tmp_path / "job" / "summary.json").read_text())
+    assert summary["left_to_do"] == "nothing: every input line has its final outcome"
+
+
+async def test_a_retry_of_a_job_stopped_early_says_the_rest_is_left(
+    simulators: tuple[RunningSimulator, RunningSimulator], tmp_path: Path
+) -> None:
+    """Retrying the failures of a job whose run stopped before the end of its input does not
+    call the job finished."""
+    faulty, healthy = simulators
+    write_input(tmp_path / "hashes.txt", faulty.world, 600, seed=4)
+    code, _, err = await cli("run", "--url", faulty.url, "--job-dir", "job", "--max-retries",
+                             "0", "--batch-size", "20", "--max-requests", "10", "hashes.txt",
+                             cwd=tmp_path)
+    assert code == ExitCode.INTERRUPTED, err
+    code, _, err = await cli("retry", "job", "--url", healthy.url, cwd=tmp_path)
+    assert code == ExitCode.OK, err
+    summary = json.loads((tmp_path / "job" / "summary.json").read_text())
+    assert summary["left_to_do"].startswith("the rest of the input")
