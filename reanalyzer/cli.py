@@ -393,7 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ReanalyzerError as exc:
-        say(f"reanalyzer: error: {exc}", "reanalyzer.error", "error", exit_code=int(exc.exit_code))
+        named = {"job_id": exc.job_id} if exc.job_id else {}
+        say(f"reanalyzer: error: {exc}", "reanalyzer.error", "error",
+            exit_code=int(exc.exit_code), **named)
         return int(exc.exit_code)
     except BrokenPipeError:
         # stdout went away (| head): not an error of ours; keep Python from complaining at exit.

@@ -34,6 +34,7 @@ class ExitCode(enum.IntEnum):
 
 class ReanalyzerError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
+    job_id: str | None = None  # the job it ended, for the error's event (set by the job)
 
 
 class UsageError(ReanalyzerError):

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from reanalyzer import dryrun, jobdir
-from reanalyzer.errors import ExitCode, JobError, UsageError
+from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
 from reanalyzer.front import run_front
 from reanalyzer.inputs import (
     STDIN,
@@ -138,6 +138,9 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
         run = Run(settings, config, job_dir, sources,
                   _reading_paths(inputs, job_dir, resuming), state)
         return await run.execute()
+    except ReanalyzerError as exc:
+        exc.job_id = job_dir.name  # the CLI's error event names the job, like every other
+        raise
     finally:
         lock.release()
         structlog.contextvars.unbind_contextvars("job_id")

@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from reanalyzer import jobdir
 from reanalyzer.batching import Chunk
 from reanalyzer.checkpoint import Watermark, read_checkpoint, write_checkpoint
-from reanalyzer.errors import ExitCode, JobError
+from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
 from reanalyzer.hashes import HashType
 from reanalyzer.inputs import position
 from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
@@ -85,6 +87,7 @@ async def _retry(job_dir: Path, settings: Any) -> int:
     config = send_config(settings)
     lock = jobdir.JobLock(job_dir)
     lock.acquire()
+    structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
     try:
         failed = final_failures(job_dir / OUTCOMES_FILE)
         if not failed:
@@ -131,8 +134,12 @@ async def _retry(job_dir: Path, settings: Any) -> int:
             + f"; outcomes in {job_dir / OUTCOMES_FILE}", "retry.finished",
             retried=len(failed), recorded={s.value: n for s, n in sink.counts.items()})
         return int(ExitCode.SOME_FAILED if still_failed else ExitCode.OK)
+    except ReanalyzerError as exc:
+        exc.job_id = job_dir.name
+        raise
     finally:
         lock.release()
+        structlog.contextvars.unbind_contextvars("job_id")
 
 
 async def _send_failures(sink: SendingSink, failed: dict[tuple[str, int], dict[str, Any]],

@@ -22,8 +22,8 @@ from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simula
 TOKEN = "tok-5d2a77c0e1f94b3a-operator"
 
 
-async def cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    env = {**os.environ, "REANALYZER_TOKEN": TOKEN}
+async def cli(*args: str, cwd: Path, token: str = TOKEN) -> tuple[int, str, str]:
+    env = {**os.environ, "REANALYZER_TOKEN": token}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "reanalyzer", *args, cwd=cwd, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -100,3 +100,24 @@ async def test_a_retry_of_a_job_stopped_early_says_the_rest_is_left(
     assert code == ExitCode.OK, err
     summary = json.loads((tmp_path / "job" / "summary.json").read_text())
     assert summary["left_to_do"].startswith("the rest of the input")
+
+
+async def test_every_event_of_a_failed_run_and_a_retry_names_the_job(
+    simulators: tuple[RunningSimulator, RunningSimulator], tmp_path: Path
+) -> None:
+    """JSON logs: the last event of a run that fails (here on a token the appliance refuses)
+    names its job, as do a retry's events."""
+    faulty, healthy = simulators
+    write_input(tmp_path / "hashes.txt", faulty.world, 200, seed=4)
+    code, _, err = await cli("run", "--url", faulty.url, "--job-dir", "job", "--max-retries",
+                             "0", "--batch-size", "20", "hashes.txt", cwd=tmp_path)
+    assert code == ExitCode.SOME_FAILED, err
+    code, _, err = await cli("run", "--url", healthy.url, "--job-dir", "refused",
+                             "hashes.txt", cwd=tmp_path, token="not-the-token")
+    assert code == ExitCode.CREDENTIALS, err
+    events = [json.loads(line) for line in err.splitlines()]
+    assert events[-1]["event"] == "reanalyzer.error"
+    assert all(e.get("job_id") == "refused" for e in events), events
+    code, _, err = await cli("retry", "job", "--url", healthy.url, cwd=tmp_path)
+    assert code == ExitCode.OK, err
+    assert all(json.loads(line).get("job_id") == "job" for line in err.splitlines()), err
