@@ -74,10 +74,13 @@ async def test_settings_no_request_could_honour_create_no_job(
     --job-dir, starts the job rather than meeting a job of other settings (exit 8)."""
     path = tmp_path / "hashes.txt"
     path.write_text("a" * 40 + "\n")
-    with pytest.raises(UsageError):
+    async def run() -> None:
         settings = load_settings({"url": "http://127.0.0.1:9", "token": TOKEN,
                                   "job_dir": tmp_path / "job", **bad})
         await job.send_job(settings, [str(path)])
+
+    with pytest.raises(UsageError):
+        await run()
     assert not (tmp_path / "job").exists()
 
 
