@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgspec
 
@@ -22,6 +23,7 @@ RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 # Phrases in a 405's body that mean no sample will ever be reanalyzed on this appliance, as opposed
 # to "Reanalysis not allowed for extracted samples." which is about one sample of the request.
 _APPLIANCE_REFUSES = ("type of appliance", "appliance type")
+T = TypeVar("T")
 
 
 class Action(enum.StrEnum):
@@ -275,17 +277,25 @@ def _match_in_order(
     if named != list(hashes):  # (a parsed JSON value indexed by a string is a dict)
         return None
     sayings = [(item.get("analysis"), item.get("code"), item.get("message")) for item in items]
-    if sayings.count(sayings[0]) == len(sayings):  # all alike: the usual case
-        verdicts = [shared_verdict(items[0], attempts)] * len(items)
-    else:
-        verdicts = []
-        last: tuple[object, object, object] | None = None
-        verdict: Verdict | None = None
-        for item, saying in zip(items, sayings, strict=True):
-            if verdict is None or saying != last:
-                verdict, last = shared_verdict(item, attempts), saying
-            verdicts.append(verdict)
+    verdicts = judged_in_runs(items, sayings, lambda item: shared_verdict(item, attempts))
     return Verdicts.in_order(hashes, verdicts, details)  # type: ignore[arg-type]  # dicts
+
+
+def judged_in_runs(
+    items: Sequence[T], sayings: Sequence[object], judge: Callable[[T], Verdict]
+) -> list[Verdict]:
+    """One verdict per item, judged once per run of items whose sayings are equal (judging
+    builds objects; comparing runs in C). Items of one answer mostly say the same thing."""
+    if sayings.count(sayings[0]) == len(sayings):  # all alike: the usual case
+        return [judge(items[0])] * len(items)
+    verdicts = []
+    last: object = None
+    verdict: Verdict | None = None
+    for item, saying in zip(items, sayings, strict=True):
+        if verdict is None or saying != last:
+            verdict, last = judge(item), saying
+        verdicts.append(verdict)
+    return verdicts
 
 
 def shared_verdict(item: Mapping[str, object], attempts: int) -> Verdict:

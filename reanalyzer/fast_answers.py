@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from reanalyzer.answers import ACCEPTED_CODES, shared_verdict
+from reanalyzer.answers import ACCEPTED_CODES, judged_in_runs, shared_verdict
 from reanalyzer.hashes import HashType
 from reanalyzer.outcomes import DetailTexts, Verdict, Verdicts
 
@@ -98,17 +98,8 @@ def read_bulk_answer(
         return None  # a record is one line: such a detail is encoded again, on one
     sayings = [(r.analysis, r.code, r.message) for r in results]
     try:
-        if sayings.count(sayings[0]) == len(sayings):  # all alike: the usual case
-            verdicts = [_verdict(results[0], attempts)] * len(results)
-        else:
-            verdicts = []
-            last: tuple[object, object, object] | None = None
-            verdict: Verdict | None = None
-            for result, saying in zip(results, sayings, strict=True):
-                if verdict is None or saying != last:
-                    verdict, last = _verdict(result, attempts), saying
-                verdicts.append(verdict)
-    except msgspec.ValidationError:
+        verdicts = judged_in_runs(results, sayings, lambda result: _verdict(result, attempts))
+    except msgspec.ValidationError:  # an analysis list of other types than the API's
         return None
     return Verdicts.in_order(hashes, verdicts, texts)
 
