@@ -17,7 +17,7 @@ from typing import Any
 
 from reanalyzer import __version__
 from reanalyzer.errors import ExitCode, ReanalyzerError
-from reanalyzer.logs import say
+from reanalyzer.run.logs import say
 from reanalyzer.settings import Settings, load_settings, read_token_file
 
 EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
@@ -263,7 +263,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from reanalyzer.job import run_job  # imported late: --help stays fast
+    from reanalyzer.run.job import run_job  # imported late: --help stays fast
 
     settings = settings_from_args(args)
     return run_job(settings, args.inputs or ["-"], report_format=args.report_format)
@@ -276,8 +276,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from reanalyzer import demo
-    from reanalyzer.logs import configure_logging
+    from reanalyzer.commands import demo
+    from reanalyzer.run.logs import configure_logging
 
     configure_logging("console", "warning")  # the demo is for a person to read
     return demo.run(args)
@@ -289,7 +289,7 @@ def _module_options(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def configure(parser: argparse.ArgumentParser) -> None:
         module = importlib.import_module(name)
         module.configure_parser(parser)
-        if hasattr(module, "run") and name != "reanalyzer.demo":
+        if hasattr(module, "run") and name != "reanalyzer.commands.demo":
             parser.set_defaults(handler=module.run)
 
     return configure
@@ -339,7 +339,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "(mixed types, junk, repeats) and run the real job on it, faults and all.",
     )
     if only in (None, "demo"):
-        _module_options("reanalyzer.demo")(demo)
+        _module_options("reanalyzer.commands.demo")(demo)
     demo.set_defaults(handler=_demo)
 
     retry = commands.add_parser(
@@ -351,7 +351,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if only in (None, "retry"):
-        _module_options("reanalyzer.retry_failed")(retry)
+        _module_options("reanalyzer.commands.retry")(retry)
 
     status_parser = commands.add_parser(
         "status",
@@ -360,7 +360,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "checkpoint, final counts per status and hash type, speed, and the run holding it.",
     )
     if only in (None, "status"):
-        _module_options("reanalyzer.status")(status_parser)
+        _module_options("reanalyzer.commands.status")(status_parser)
 
     report_parser = commands.add_parser(
         "report",
@@ -369,7 +369,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "some statuses; --format list prints bare hashes to feed back in.",
     )
     if only in (None, "report"):
-        _module_options("reanalyzer.report")(report_parser)
+        _module_options("reanalyzer.commands.report")(report_parser)
     return parser
 
 

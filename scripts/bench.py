@@ -470,8 +470,8 @@ def bench_resume(lines: int = 1_000_000) -> None:
     """Resuming a finished job: no request, and a small fraction of the front's time."""
     import tempfile
 
-    from reanalyzer.job import send_job
-    from reanalyzer.logs import configure_logging
+    from reanalyzer.run.job import send_job
+    from reanalyzer.run.logs import configure_logging
     from reanalyzer.settings import load_settings
 
     print(f"resume: a finished {lines:,}-line job, run again, vs the front of the pipeline")

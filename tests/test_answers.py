@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reanalyzer.answers import (
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import AnalysisResult, Status
+from reanalyzer.send.answers import (
     Action,
     chunked,
     classify_item,
@@ -19,8 +21,6 @@ from reanalyzer.answers import (
     match_results,
     parse_body,
 )
-from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import AnalysisResult, Status
 
 H1 = "a" * 40
 H2 = "b" * 40

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reanalyzer.batching import Batcher, Chunk
-from reanalyzer.hashes import HashType
+from reanalyzer.core.hashes import HashType
+from reanalyzer.read.batching import Batcher, Chunk
 
 # One add() call: a type and how many hashes it carries; hashes and positions are made unique
 # by a running counter so that any loss, duplication or reordering is visible.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from reanalyzer import job
-from reanalyzer.budget import Budget
 from reanalyzer.errors import ExitCode
-from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
+from reanalyzer.run import job
+from reanalyzer.run.budget import Budget
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import SimulatorConfig, start_simulator, write_input
 

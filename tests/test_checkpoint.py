@@ -8,19 +8,19 @@ from typing import Any
 
 import pytest
 
-from reanalyzer.checkpoint import (
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status
+from reanalyzer.core.positions import Block, ResumePoint, position
+from reanalyzer.core.watermark import Watermark
+from reanalyzer.errors import JobError
+from reanalyzer.record.checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
-    Watermark,
     read_checkpoint,
     write_checkpoint,
 )
-from reanalyzer.errors import JobError
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import Block, ResumePoint, position
-from reanalyzer.journal import OUTCOMES_FILE, record
-from reanalyzer.outcomes import Status
-from reanalyzer.resume import load_resume_state
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, record
+from reanalyzer.run.resume import load_resume_state
 
 SOURCE = "in.txt"
 

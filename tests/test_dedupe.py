@@ -7,8 +7,8 @@ import hashlib
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from reanalyzer.dedupe import SeenSet
-from reanalyzer.hashes import HashType
+from reanalyzer.core.hashes import HashType
+from reanalyzer.read.dedupe import SeenSet
 
 _DIGESTS = {
     HashType.MD5: hashlib.md5,

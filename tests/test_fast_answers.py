@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reanalyzer.answers import Action, decide_bulk, parse_body
-from reanalyzer.batching import Chunk
-from reanalyzer.fast_answers import read_bulk_answer
-from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import Verdicts
-from reanalyzer.recording import SendingSink
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Verdicts
+from reanalyzer.read.batching import Chunk
+from reanalyzer.run.sink import SendingSink
+from reanalyzer.send.answers import Action, decide_bulk, parse_body
+from reanalyzer.send.fast_answers import read_bulk_answer
 
 HASHES = [c * 40 for c in "abcde"]
 

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reanalyzer.batching import Chunk
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.positions import Block, position
 from reanalyzer.errors import InputError
-from reanalyzer.front import FrontStats, LocalOutcomes, run_front
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import Block, InputFormat, position, read_blocks
+from reanalyzer.read.batching import Chunk
+from reanalyzer.read.formats import InputFormat, read_blocks
+from reanalyzer.read.front import FrontStats, LocalOutcomes, run_front
 
 
 class FakeSink:

@@ -19,17 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reanalyzer import inputs
+from reanalyzer.core.positions import Block, position, source_name, unpack_position
 from reanalyzer.errors import InputError
-from reanalyzer.inputs import (
-    REJECTED,
-    Block,
-    InputFormat,
-    position,
-    read_blocks,
-    text_blocks,
-    unpack_position,
-)
+from reanalyzer.read import formats as inputs
+from reanalyzer.read.formats import REJECTED, InputFormat, read_blocks, text_blocks
 
 MD5 = "0123456789abcdef" * 2
 SHA1 = "a" * 40
@@ -163,7 +156,7 @@ def test_corrupt_gzip_is_an_input_error(tmp_path: Path) -> None:
 
 _STDIN_READER = """
 import json, sys
-from reanalyzer.inputs import read_blocks, InputFormat
+from reanalyzer.read.formats import read_blocks, InputFormat
 out = [[b.source_index, line, raw.decode()] for b in read_blocks(["-"], InputFormat.TEXT)
        for line, raw in b.numbered()]
 print(json.dumps(out))
@@ -315,7 +308,7 @@ def test_several_inputs_keep_their_sources_and_line_numbers(tmp_path: Path) -> N
     assert [(s, line) for s, line, _, _ in got] == [(0, 1), (0, 2), (1, 1), (1, 2)]
     assert unpack_position(position(1, 2)) == (1, 2)
     assert unpack_position(position(7, (1 << 40) - 1)) == (7, (1 << 40) - 1)
-    assert inputs.source_name("-") == "<stdin>"
+    assert source_name("-") == "<stdin>"
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:

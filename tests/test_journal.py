@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError
-from reanalyzer.journal import (
-    OutcomeLog,
-    read_records,
-    record,
-    repair_torn_tail,
-)
-from reanalyzer.outcomes import Status
+from reanalyzer.record.outcome_log import OutcomeLog, read_records, record, repair_torn_tail
 
 TS = "2024-01-01T00:00:00.000Z"
 

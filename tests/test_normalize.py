@@ -8,9 +8,10 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reanalyzer.hashes import TYPE_BY_LENGTH, HashType, hash_type_of
-from reanalyzer.inputs import BLOCK_BYTES, MAX_LINE_BYTES, Block, position, text_blocks
-from reanalyzer.normalize import SortedBlock, sort_block
+from reanalyzer.core.hashes import TYPE_BY_LENGTH, HashType, hash_type_of
+from reanalyzer.core.positions import Block, position
+from reanalyzer.read.formats import BLOCK_BYTES, MAX_LINE_BYTES, text_blocks
+from reanalyzer.read.normalize import SortedBlock, sort_block
 
 HEX = "0123456789abcdef"
 WHITESPACE = " \t\r\x0b\x0c"

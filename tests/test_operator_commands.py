@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reanalyzer.errors import ExitCode
-from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simulator, write_input
 
 TOKEN = "tok-5d2a77c0e1f94b3a-operator"

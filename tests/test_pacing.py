@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reanalyzer.pacing import AdaptiveGate, Aimd, PacedGate, SystemClock
+from reanalyzer.send.pacing import AdaptiveGate, Aimd, PacedGate, SystemClock
 
 
 def max_in_any_window(times: list[float], window: float = 1.0) -> int:

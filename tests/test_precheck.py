@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from reanalyzer.answers import Action, decide_status
+from reanalyzer.core.hashes import HashType
 from reanalyzer.errors import CredentialsError, MisconfiguredError
-from reanalyzer.hashes import HashType
-from reanalyzer.sendconfig import SendConfig
-from reanalyzer.sender import Sender
+from reanalyzer.send.answers import Action, decide_status
+from reanalyzer.send.config import SendConfig
+from reanalyzer.send.sender import Sender
 from reanalyzer.simulator import RunningSimulator, SimulatorConfig, World, start_simulator
 from reanalyzer.simulator.requestlog import Endpoint
 from reanalyzer.simulator.world import SampleKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from reanalyzer.progress import ProgressReporter, Snapshot
+from reanalyzer.run.progress import ProgressReporter, Snapshot
 
 
 def snapshot() -> Snapshot:

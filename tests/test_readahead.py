@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from reanalyzer import readahead
 from reanalyzer.errors import InputError
-from reanalyzer.readahead import End, ForkedReader, ThreadReader
+from reanalyzer.read import readahead
+from reanalyzer.read.readahead import End, ForkedReader, ThreadReader
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -154,7 +154,7 @@ async def test_a_threaded_process_reads_in_a_thread() -> None:
 
 CHILD_OF_KILLED_PARENT = textwrap.dedent("""
     import asyncio, time
-    from reanalyzer.readahead import ForkedReader
+    from reanalyzer.read.readahead import ForkedReader
 
     def endless():
         yield 0

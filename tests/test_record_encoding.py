@@ -7,8 +7,8 @@ import json
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from reanalyzer.journal import _json_details, encode_record, encode_verdicts, record
-from reanalyzer.outcomes import AnalysisResult, Status, Verdict
+from reanalyzer.core.outcomes import AnalysisResult, Status, Verdict
+from reanalyzer.record.outcome_log import _json_details, encode_record, encode_verdicts, record
 
 texts = st.none() | st.text(max_size=30)
 analyses = st.lists(

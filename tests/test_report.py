@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reanalyzer import report
+from reanalyzer.commands import report
+from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import ExitCode, JobError, UsageError
-from reanalyzer.journal import OUTCOMES_FILE, read_records, record
-from reanalyzer.outcomes import Status
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records, record
 
 TS = "2026-01-02T03:04:05.000Z"
 
@@ -211,7 +211,7 @@ def test_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_closed_pipe_ends_the_report_quietly(tmp_path: Path) -> None:
     """`report | head -1`: the reader leaving is not an error, and nothing is printed about it."""
     write_log(tmp_path, [rec(i, Status.QUEUED) for i in range(1, 20_001)])
-    code = ("import argparse, sys; from reanalyzer import report; p = argparse.ArgumentParser(); "
+    code = ("import argparse, sys; from reanalyzer.commands import report; p = argparse.ArgumentParser(); "
             "report.configure_parser(p); sys.exit(report.run(p.parse_args(sys.argv[1:])))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), "--format", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reanalyzer.retry import RetryPolicy, parse_retry_after
+from reanalyzer.send.backoff import RetryPolicy, parse_retry_after
 
 NOW = datetime(2026, 5, 9, 12, 0, 0, tzinfo=UTC)
 

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from reanalyzer import job, running
 from reanalyzer.errors import ExitCode, MisconfiguredError, UnreachableError
-from reanalyzer.journal import OUTCOMES_FILE, read_records
-from reanalyzer.sendconfig import SendConfig
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
+from reanalyzer.run import job
+from reanalyzer.run import run as running
+from reanalyzer.send.config import SendConfig
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import (
     Endpoint,

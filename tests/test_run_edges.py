@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reanalyzer import job
 from reanalyzer.errors import ExitCode, JobError, MisconfiguredError, UsageError
-from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
+from reanalyzer.run import job
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import Endpoint, SampleKind, SimulatorConfig, start_simulator, write_input
 

@@ -15,12 +15,12 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 from reanalyzer import __version__
-from reanalyzer.client import ApplianceClient
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import CredentialsError, NotAllowedError, UnreachableError, UsageError
-from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import Status
-from reanalyzer.sendconfig import SendConfig
-from reanalyzer.sender import Sender, SendingStopped
+from reanalyzer.send.client import ApplianceClient
+from reanalyzer.send.config import SendConfig
+from reanalyzer.send.sender import Sender, SendingStopped
 
 TOKEN = "s3cr3t-t0ken-4f9a"
 SHA1 = HashType.SHA1

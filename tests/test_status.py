@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from reanalyzer import status
-from reanalyzer.checkpoint import Checkpoint, write_checkpoint
+from reanalyzer.commands import status
+from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import ExitCode, JobError
-from reanalyzer.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE, JobLock
-from reanalyzer.journal import OUTCOMES_FILE, record
-from reanalyzer.outcomes import Status
+from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
+from reanalyzer.record.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE, JobLock
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, record
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from reanalyzer import job
 from reanalyzer.errors import ExitCode, MisconfiguredError, UsageError
+from reanalyzer.run import job
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simulator, write_input
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from reanalyzer.answers import ACCEPTED_CODES, judged_in_runs, shared_verdict
-from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import DetailTexts, Verdict, Verdicts
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import DetailTexts, Verdict, Verdicts
+from reanalyzer.send.answers import ACCEPTED_CODES, judged_in_runs, shared_verdict
 
 _NULL = msgspec.Raw(b"null")
 

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reanalyzer.checkpoint import Checkpoint, read_checkpoint
-from reanalyzer.dedupe import SeenSet
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import ResumePoint, position
-from reanalyzer.journal import OUTCOMES_FILE, read_records
-from reanalyzer.outcomes import Status
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status
+from reanalyzer.core.positions import ResumePoint, position
+from reanalyzer.read.dedupe import SeenSet
+from reanalyzer.record.checkpoint import Checkpoint, read_checkpoint
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 
 _FAILED = Status.FAILED.value
 _SEEN_BATCH = 50_000

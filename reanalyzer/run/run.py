@@ -19,26 +19,26 @@ from typing import Any
 
 import structlog
 
-from reanalyzer import jobdir
-from reanalyzer.batching import Chunk
-from reanalyzer.budget import Budget
-from reanalyzer.checkpoint import Watermark
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status
+from reanalyzer.core.positions import STDIN
+from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
-from reanalyzer.front import FrontStats, run_front
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import STDIN
-from reanalyzer.job import STDIN_SPOOL, STOP_DEADLINE, blocks_of
-from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
-from reanalyzer.logs import say
-from reanalyzer.outcomes import Status
-from reanalyzer.progress import ProgressReporter, Snapshot
-from reanalyzer.recording import SendingSink
-from reanalyzer.resume import ResumeState
-from reanalyzer.sendconfig import SendConfig
-from reanalyzer.sender import Sender, SenderStats
+from reanalyzer.read.batching import Chunk
+from reanalyzer.read.front import FrontStats, run_front
+from reanalyzer.record import jobdir
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
+from reanalyzer.run.budget import Budget
+from reanalyzer.run.job import STDIN_SPOOL, STOP_DEADLINE, blocks_of
+from reanalyzer.run.logs import say
+from reanalyzer.run.progress import ProgressReporter, Snapshot
+from reanalyzer.run.resume import ResumeState
+from reanalyzer.run.sink import SendingSink
+from reanalyzer.send.config import SendConfig
+from reanalyzer.send.sender import Sender, SenderStats
 from reanalyzer.settings import Settings
 
-log = structlog.get_logger("reanalyzer.job")
+log = structlog.get_logger("reanalyzer.run.job")
 
 
 class Run:

@@ -16,25 +16,20 @@ from typing import Any
 
 import structlog
 
-from reanalyzer import dryrun, jobdir
+from reanalyzer.core.positions import STDIN, Block, ResumePoint, source_name
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
-from reanalyzer.front import run_front
-from reanalyzer.inputs import (
-    STDIN,
-    Block,
-    InputFormat,
-    ResumePoint,
-    read_blocks,
-    source_name,
-    spool_complete_marker,
-)
-from reanalyzer.journal import OUTCOMES_FILE
-from reanalyzer.logs import configure_logging, say
-from reanalyzer.resume import ResumeState, load_resume_state
-from reanalyzer.sendconfig import send_config
+from reanalyzer.read.formats import InputFormat, read_blocks
+from reanalyzer.read.front import run_front
+from reanalyzer.read.sources import spool_complete_marker
+from reanalyzer.record import jobdir
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
+from reanalyzer.run import dryrun
+from reanalyzer.run.logs import configure_logging, say
+from reanalyzer.run.resume import ResumeState, load_resume_state
+from reanalyzer.send.config import send_config
 from reanalyzer.settings import Settings
 
-log = structlog.get_logger("reanalyzer.job")
+log = structlog.get_logger("reanalyzer.run.job")
 
 STOP_DEADLINE = 30.0  # seconds requests in flight get to finish after a stop signal
 STDIN_SPOOL = "stdin.spool"  # standard input, copied as it is read, so a resume can reread it
@@ -133,7 +128,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
                  retrying=len(state.failed_below), url=settings.url)
         # The sending stack (aiohttp, the sender) is imported only now: a finished job is
         # recognised, and a usage error reported, without paying for it.
-        from reanalyzer.running import Run
+        from reanalyzer.run.run import Run
 
         run = Run(settings, config, job_dir, sources,
                   _reading_paths(inputs, job_dir, resuming), state)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reanalyzer.hashes import TYPE_BY_LENGTH, HashType
-from reanalyzer.inputs import Block, position
+from reanalyzer.core.hashes import TYPE_BY_LENGTH, HashType
+from reanalyzer.core.positions import Block, position
 
 _HEX_BYTES = b"0123456789abcdefABCDEF"
 _COMMENT = ord("#")

@@ -26,7 +26,7 @@ import structlog
 
 from reanalyzer.errors import InputError
 
-log = structlog.get_logger("reanalyzer.readahead")
+log = structlog.get_logger("reanalyzer.read.readahead")
 
 T = TypeVar("T")
 DEPTH = 4  # items read ahead: enough to keep the loop busy, little memory

@@ -24,10 +24,10 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from reanalyzer.dedupe import SeenSet
+from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError, UsageError
-from reanalyzer.journal import OUTCOMES_FILE, read_records
-from reanalyzer.outcomes import Status
+from reanalyzer.read.dedupe import SeenSet
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 
 FORMATS = ("table", "json", "csv", "list")
 CSV_FIELDS = ("hash", "hash_type", "status", "source", "line", "reason", "http_status",

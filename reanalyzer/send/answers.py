@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import msgspec
 
-from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import AnalysisResult, Status, Verdict, Verdicts
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import AnalysisResult, Status, Verdict, Verdicts
 
 ACCEPTED_CODES = frozenset({200, 201})
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})

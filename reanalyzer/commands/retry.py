@@ -19,21 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from reanalyzer import jobdir
-from reanalyzer.batching import Chunk
-from reanalyzer.checkpoint import Watermark, read_checkpoint, write_checkpoint
+from reanalyzer.commands.report import final_records
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status
+from reanalyzer.core.positions import position
+from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import position
-from reanalyzer.journal import OUTCOMES_FILE, OutcomeLog
-from reanalyzer.logs import configure_logging, say
-from reanalyzer.outcomes import Status
-from reanalyzer.report import final_records
-from reanalyzer.sendconfig import send_config
+from reanalyzer.read.batching import Chunk
+from reanalyzer.record import jobdir
+from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
+from reanalyzer.run.logs import configure_logging, say
+from reanalyzer.send.config import send_config
 from reanalyzer.settings import load_settings
 
 if TYPE_CHECKING:
-    from reanalyzer.recording import SendingSink
+    from reanalyzer.run.sink import SendingSink
 
 _PACE_OPTIONS = ("concurrency", "rate_limit", "max_retries", "batch_size", "token_file", "url",
                  "ca_bundle", "insecure", "trust_env", "log_format", "log_level")
@@ -81,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _retry(job_dir: Path, settings: Any) -> int:
-    from reanalyzer.recording import SendingSink  # the sending stack: only when sending
-    from reanalyzer.sender import Sender
+    from reanalyzer.run.sink import SendingSink  # the sending stack: only when sending
+    from reanalyzer.send.sender import Sender
 
     config = send_config(settings)
     lock = jobdir.JobLock(job_dir)

@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from reanalyzer.progress import clear_for_output
+from reanalyzer.run.progress import clear_for_output
 
 
 class _StderrLogger(structlog.PrintLogger):

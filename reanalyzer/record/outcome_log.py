@@ -22,11 +22,11 @@ from typing import Any
 import msgspec
 import structlog
 
-from reanalyzer import failpoints
+from reanalyzer.core import failpoints
+from reanalyzer.core.outcomes import AnalysisResult, DetailTexts, Status, Verdict
 from reanalyzer.errors import JobError
-from reanalyzer.outcomes import AnalysisResult, DetailTexts, Status, Verdict
 
-log = structlog.get_logger("reanalyzer.journal")
+log = structlog.get_logger("reanalyzer.record.outcome_log")
 
 OUTCOMES_FILE = "outcomes.jsonl"
 

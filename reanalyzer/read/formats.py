@@ -14,27 +14,22 @@ import enum
 import gzip
 import io
 import json
-import os
-import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO
 
-from reanalyzer.errors import InputError, JobError
+from reanalyzer.core.positions import Block, ResumePoint, source_name
+from reanalyzer.errors import InputError
+from reanalyzer.read.sources import BLOCK_BYTES, open_binary, skip_bytes
 
-BLOCK_BYTES = 1 << 20
 FIRST_BLOCK_BYTES = 1 << 14
 _UTF8_BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 64 * 1024  # a CSV row may be long; a hash line is at most ~130 bytes
 _CSV_FIELD_LIMIT = 16 * 1024 * 1024
-STDIN = "-"
 REJECTED = (
     b"\x00rejected\x00"  # stands in for a line the format rejected: never a hash, never blank
 )
 _GZIP_MAGIC = b"\x1f\x8b"
-SOURCE_SHIFT = 40  # a position packs (source index, line number) into one int
-LINE_MASK = (1 << SOURCE_SHIFT) - 1
 
 
 class InputFormat(enum.StrEnum):
@@ -42,209 +37,6 @@ class InputFormat(enum.StrEnum):
     CSV = "csv"  # a header row, the hash in a named column
     JSONL = "jsonl"  # one JSON object per line, the hash in a named field
 
-
-def position(source_index: int, line: int) -> int:
-    """Pack a source index and a line number into one int: cheap to carry per hash."""
-    return (source_index << SOURCE_SHIFT) | line
-
-
-def unpack_position(pos: int) -> tuple[int, int]:
-    return pos >> SOURCE_SHIFT, pos & LINE_MASK
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """Consecutive records of one source: their raw hash fields, in input order."""
-
-    source_index: int
-    lines: list[bytes]
-    first_line: int  # line number of lines[0] when line_numbers is None
-    line_numbers: list[int] | None = None  # set when records do not sit on consecutive lines
-    rejects: dict[int, str] = field(default_factory=dict)  # line number -> why the format refused
-    # Where the next block starts: its first line number, and its byte offset in the (decoded)
-    # stream when known. A checkpoint stores these to resume without rereading.
-    end_line: int = 0
-    end_offset: int | None = None
-
-    def numbered(self) -> Iterator[tuple[int, bytes]]:
-        numbers = self.line_numbers or range(self.first_line, self.first_line + len(self.lines))
-        return zip(numbers, self.lines, strict=True)
-
-
-@dataclass(frozen=True, slots=True)
-class ResumePoint:
-    """Where reading starts again: a source, its next line, and that line's byte offset."""
-
-    source_index: int
-    line: int = 1
-    offset: int | None = None  # None: unknown (CSV), so the source is read again from its start
-
-    @property
-    def position(self) -> int:
-        return position(self.source_index, self.line)
-
-
-def source_name(path: str) -> str:
-    return "<stdin>" if path == STDIN else path
-
-
-class _Tee(io.RawIOBase):
-    """Standard input, copied to a spool file as it is read, so that the job can be resumed."""
-
-    def __init__(self, inner: BinaryIO, spool: Path, opened: BinaryIO | None = None) -> None:
-        self._inner = inner
-        self._spool_path = spool
-        self._spool = opened if opened is not None else spool.open("wb")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        read1 = getattr(self._inner, "read1", self._inner.read)
-        data = read1(len(buffer))
-        self._spool.write(data)
-        self._spool.flush()
-        if not data:  # all of stdin is in the spool: a resume may read it in stdin's place
-            os.fsync(self._spool.fileno())
-            spool_complete_marker(self._spool_path).touch()
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._spool.close()
-        super().close()
-
-
-class _Continued(io.RawIOBase):
-    """A resumed job's standard input when an earlier run stopped before its end: the spool of
-    what was read, then the rest of the standard input given now, copied on to the spool.
-
-    The input given now must be the same one: its first bytes, as many as the spool holds, are
-    read and compared with the spool (not used again). One that differs is refused; one that
-    ends first (``< /dev/null``) leaves the rest of the job undone, and reading ends with an
-    error that says how to go on, after the spool's lines.
-    """
-
-    def __init__(self, inner: BinaryIO, spool: Path) -> None:
-        self._inner = inner
-        self._spool_path = spool
-        self._old: io.BufferedReader | None = spool.open("rb")
-        self._held = spool.stat().st_size
-        self._tee: _Tee | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._old is not None:
-            got = self._old.readinto(buffer)
-            if got:
-                return got
-            self._old.close()
-            self._old = None
-            self._skip_what_the_spool_holds()
-            spool = self._spool_path.open("ab")
-            self._tee = _Tee(self._inner, self._spool_path, spool)
-        assert self._tee is not None
-        return self._tee.readinto(buffer)
-
-    def _skip_what_the_spool_holds(self) -> None:
-        read1 = getattr(self._inner, "read1", self._inner.read)
-        with self._spool_path.open("rb") as old:
-            done = 0
-            while done < self._held:
-                data = read1(min(self._held - done, BLOCK_BYTES))
-                if not data:
-                    raise InputError(
-                        f"standard input ended after {done:,} bytes, but an earlier run of "
-                        f"this job had read {self._held:,} bytes of it and stopped before its "
-                        "end: the lines after those are not in the job yet; pipe the whole "
-                        "input in again to send them (the lines recorded are not sent twice)"
-                    )
-                if old.read(len(data)) != data:
-                    raise JobError(
-                        f"standard input differs from what an earlier run of this job read "
-                        f"(within its first {done + len(data):,} bytes): this job goes on "
-                        "only with the same input; use --fresh to start it over, or another "
-                        "--job-dir"
-                    )
-                done += len(data)
-
-    def close(self) -> None:
-        if self._old is not None:
-            self._old.close()
-        if self._tee is not None:
-            self._tee.close()
-        super().close()
-
-
-def spool_complete_marker(spool: Path) -> Path:
-    return spool.with_name(spool.name + ".complete")
-
-
-def _own_stdin() -> Any:
-    try:
-        return open(sys.stdin.fileno(), "rb", closefd=False)
-    except (AttributeError, OSError, ValueError):  # a stand-in stdin (tests, embedding)
-        return sys.stdin.buffer
-
-
-class _GzipInput(gzip.GzipFile):
-    """A gzip stream that also closes the stream under it (GzipFile leaves it open)."""
-
-    def close(self) -> None:
-        inner: Any = self.fileobj
-        try:
-            super().close()
-        finally:
-            if inner is not None:
-                inner.close()
-
-
-def open_binary(path: str, spool: Path | None = None) -> BinaryIO:
-    """The raw byte stream of an input, un-gzipped when it starts with gzip's magic bytes.
-
-    With ``spool``, standard input is also copied there as it is read.
-    """
-    try:
-        if path == STDIN:
-            # Our own reader on fd 0, not sys.stdin.buffer: a reader thread still blocked in it
-            # when the process exits must not hold the lock the interpreter takes at shutdown.
-            raw: Any = _own_stdin()
-            if spool is not None and spool.exists():  # a resume, the spool cut short
-                raw = io.BufferedReader(_Continued(raw, spool))
-            elif spool is not None:
-                raw = io.BufferedReader(_Tee(raw, spool))
-        else:
-            raw = open(path, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise InputError(f"cannot open input {path}: {exc.strerror}") from exc
-    # peek() needs a buffered stream; stdin and open(..., "rb") already are one.
-    peekable = cast(io.BufferedReader, raw if hasattr(raw, "peek") else io.BufferedReader(raw))
-    try:
-        magic = peekable.peek(2)[:2]
-    except OSError as exc:
-        raise InputError(f"cannot read input {source_name(path)}: {exc.strerror}") from exc
-    if magic == _GZIP_MAGIC:
-        return cast(BinaryIO, _GzipInput(fileobj=peekable, mode="rb"))
-    return cast(BinaryIO, peekable)
-
-
-def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
-    """Move a fresh stream to a byte offset: a seek where possible, else read and discard."""
-    if count <= 0:
-        return
-    try:
-        if not isinstance(stream, gzip.GzipFile) and stream.seekable():
-            stream.seek(count)
-            return
-        while count > 0:
-            data = stream.read(min(count, BLOCK_BYTES))
-            if not data:
-                raise InputError(f"input {source} is shorter than when the job began")
-            count -= len(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"cannot read input {source}: {exc}") from exc
 
 
 def _read_some(stream: BinaryIO, size: int) -> bytes:

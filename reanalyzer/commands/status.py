@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reanalyzer.checkpoint import read_checkpoint
+from reanalyzer.commands.report import final_records, scan_log
+from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError
-from reanalyzer.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE
-from reanalyzer.journal import OUTCOMES_FILE
-from reanalyzer.outcomes import Status
-from reanalyzer.report import final_records, scan_log
+from reanalyzer.record.checkpoint import read_checkpoint
+from reanalyzer.record.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
 RATE_WINDOW = timedelta(seconds=60)
 

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from reanalyzer import readahead
-from reanalyzer.batching import Batcher, Chunk
-from reanalyzer.checkpoint import Watermark
-from reanalyzer.dedupe import SeenSet
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import Block, position
-from reanalyzer.normalize import SortedBlock, sort_block
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.positions import Block, position
+from reanalyzer.core.watermark import Watermark
+from reanalyzer.read import readahead
+from reanalyzer.read.batching import Batcher, Chunk
+from reanalyzer.read.dedupe import SeenSet
+from reanalyzer.read.normalize import SortedBlock, sort_block
 
 
 @dataclass(frozen=True, slots=True)

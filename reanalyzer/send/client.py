@@ -19,11 +19,11 @@ import msgspec
 import structlog
 
 from reanalyzer import __version__
+from reanalyzer.core.hashes import HashType
 from reanalyzer.errors import MisconfiguredError, UsageError
-from reanalyzer.hashes import HashType
-from reanalyzer.sendconfig import SendConfig
+from reanalyzer.send.config import SendConfig
 
-log = structlog.get_logger("reanalyzer.client")
+log = structlog.get_logger("reanalyzer.send.client")
 
 USER_AGENT = f"reanalyzer/{__version__}"
 _JSON_CONTENT = {"Content-Type": "application/json"}

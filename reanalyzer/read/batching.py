@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reanalyzer.hashes import HashType
+from reanalyzer.core.hashes import HashType
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from reanalyzer.journal import OUTCOMES_FILE, read_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator.config import SimulatorConfig
 from reanalyzer.simulator.inputs import write_input
@@ -27,7 +27,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from reanalyzer.job import send_job
+    from reanalyzer.run.job import send_job
     from reanalyzer.simulator.server import start_simulator
 
     token = secrets.token_urlsafe(24)  # lives only in this process: never on a command line

@@ -21,7 +21,7 @@ import structlog
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-log = structlog.get_logger("reanalyzer.progress")
+log = structlog.get_logger("reanalyzer.run.progress")
 
 _active_bar: tqdm[object] | None = None
 

@@ -33,7 +33,16 @@ from typing import Any, Protocol, Self
 
 import structlog
 
-from reanalyzer.answers import (
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status, Verdict, Verdicts
+from reanalyzer.errors import (
+    CredentialsError,
+    MisconfiguredError,
+    NotAllowedError,
+    ReanalyzerError,
+    UnreachableError,
+)
+from reanalyzer.send.answers import (
     Action,
     Decision,
     chunked,
@@ -43,22 +52,13 @@ from reanalyzer.answers import (
     halves,
     parse_body,
 )
-from reanalyzer.client import ApplianceClient, Reply, TransportError
-from reanalyzer.errors import (
-    CredentialsError,
-    MisconfiguredError,
-    NotAllowedError,
-    ReanalyzerError,
-    UnreachableError,
-)
-from reanalyzer.fast_answers import read_bulk_answer
-from reanalyzer.hashes import HashType
-from reanalyzer.outcomes import Status, Verdict, Verdicts
-from reanalyzer.pacing import AdaptiveGate, Clock, RateGate, SystemClock
-from reanalyzer.retry import RetryPolicy, parse_retry_after
-from reanalyzer.sendconfig import SendConfig
+from reanalyzer.send.backoff import RetryPolicy, parse_retry_after
+from reanalyzer.send.client import ApplianceClient, Reply, TransportError
+from reanalyzer.send.config import SendConfig
+from reanalyzer.send.fast_answers import read_bulk_answer
+from reanalyzer.send.pacing import AdaptiveGate, Clock, RateGate, SystemClock
 
-log = structlog.get_logger("reanalyzer.sender")
+log = structlog.get_logger("reanalyzer.send.sender")
 
 
 class ReanalyzeClient(Protocol):

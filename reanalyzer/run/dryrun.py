@@ -7,10 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from reanalyzer.batching import Chunk
-from reanalyzer.front import FrontStats, LocalOutcomes
-from reanalyzer.hashes import HashType
-from reanalyzer.inputs import unpack_position
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.positions import unpack_position
+from reanalyzer.read.batching import Chunk
+from reanalyzer.read.front import FrontStats, LocalOutcomes
 
 _EXAMPLES = 20
 
