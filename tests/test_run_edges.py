@@ -3,11 +3,13 @@ queued), and a failed TLS handshake stopping the job at once."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from reanalyzer.errors import ExitCode, JobError, MisconfiguredError, UsageError
+from reanalyzer.cli import main
+from reanalyzer.errors import ExitCode, JobError, MisconfiguredError
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.run import job
 from reanalyzer.settings import load_settings
@@ -60,27 +62,32 @@ async def test_https_to_a_plain_http_appliance_stops_at_once(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "token"),
     [
-        {"api": "v2", "endpoint": "single"},
-        {"api": "v2", "analysis": "rl_cloud_sandbox"},  # no sandbox platform
-        {"analysis": "cuckoo"},  # a v2 analysis on v1
+        (["--api", "v2", "--endpoint", "single"], TOKEN),
+        (["--api", "v2", "--analysis", "rl_cloud_sandbox"], TOKEN),  # no sandbox platform
+        (["--analysis", "cuckoo"], TOKEN),  # a v2 analysis on v1
+        (["--url", ""], TOKEN),  # sending needs a URL (the settings alone do not) ...
+        ([], None),  # ... and a token
     ],
 )
-async def test_settings_no_request_could_honour_create_no_job(
-    tmp_path: Path, bad: dict[str, str]
+def test_settings_no_request_could_honour_create_no_job(
+    tmp_path: Path, bad: list[str], token: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A usage error (exit 2) leaves nothing behind: the corrected command, with the same
-    --job-dir, starts the job rather than meeting a job of other settings (exit 8)."""
+    --job-dir, starts the job rather than meeting a job of other settings (exit 8). Through
+    the real command line, wherever the error is found."""
+    for name in list(os.environ):
+        if name.startswith("REANALYZER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    if token is not None:
+        monkeypatch.setenv("REANALYZER_TOKEN", token)
     path = tmp_path / "hashes.txt"
     path.write_text("a" * 40 + "\n")
-    async def run() -> None:
-        settings = load_settings({"url": "http://127.0.0.1:9", "token": TOKEN,
-                                  "job_dir": tmp_path / "job", **bad})
-        await job.send_job(settings, [str(path)])
-
-    with pytest.raises(UsageError):
-        await run()
+    code = main(["run", "--url", "http://127.0.0.1:9", "--job-dir", str(tmp_path / "job"),
+                 *bad, str(path)])
+    assert code == ExitCode.USAGE
     assert not (tmp_path / "job").exists()
 
 
