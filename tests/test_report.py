@@ -211,7 +211,8 @@ def test_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_closed_pipe_ends_the_report_quietly(tmp_path: Path) -> None:
     """`report | head -1`: the reader leaving is not an error, and nothing is printed about it."""
     write_log(tmp_path, [rec(i, Status.QUEUED) for i in range(1, 20_001)])
-    code = ("import argparse, sys; from reanalyzer.commands import report; p = argparse.ArgumentParser(); "
+    code = ("import argparse, sys; from reanalyzer.commands import report; "
+            "p = argparse.ArgumentParser(); "
             "report.configure_parser(p); sys.exit(report.run(p.parse_args(sys.argv[1:])))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), "--format", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

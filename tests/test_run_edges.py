@@ -62,26 +62,31 @@ async def test_https_to_a_plain_http_appliance_stops_at_once(tmp_path: Path) -> 
         await sim.aclose()
 
 
-async def _cli(*args: str) -> int:
+async def _cli(*args: str, cwd: Path, token: str | None = TOKEN) -> int:
     """The CLI in a subprocess (its signal handlers need a main thread; the simulator keeps
-    serving in this test's loop)."""
+    serving in this test's loop), with no REANALYZER_* setting but the token given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
+    if token is not None:
+        env["REANALYZER_TOKEN"] = token
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reanalyzer", *args, env={**os.environ, "REANALYZER_TOKEN": TOKEN},
+        sys.executable, "-m", "reanalyzer", *args, env=env, cwd=cwd,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL)
     return await asyncio.wait_for(proc.wait(), 60)
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "token"),
     [
-        ["--api", "v2", "--endpoint", "single"],
-        ["--api", "v2", "--analysis", "rl_cloud_sandbox"],  # no sandbox platform
-        ["--analysis", "cuckoo"],  # a v2 analysis on v1
+        (["--api", "v2", "--endpoint", "single"], TOKEN),
+        (["--api", "v2", "--analysis", "rl_cloud_sandbox"], TOKEN),  # no sandbox platform
+        (["--analysis", "cuckoo"], TOKEN),  # a v2 analysis on v1
+        (["--url", ""], TOKEN),  # sending needs a URL (the settings alone do not) ...
+        ([], None),  # ... and a token
     ],
 )
 async def test_settings_no_request_could_honour_create_no_job(
-    tmp_path: Path, bad: list[str]
+    tmp_path: Path, bad: list[str], token: str | None
 ) -> None:
     """A usage error (exit 2) through the CLI leaves nothing behind, wherever it is found: the
     corrected command, with the same --job-dir, starts and finishes the job (not exit 8)."""
@@ -91,9 +96,9 @@ async def test_settings_no_request_could_honour_create_no_job(
         write_input(path, sim.world, 40, seed=8)
         job_dir = tmp_path / "job"
         common = ["run", "--url", sim.url, "--job-dir", str(job_dir), "--progress", "off"]
-        assert await _cli(*common, *bad, str(path)) == ExitCode.USAGE
+        assert await _cli(*common, *bad, str(path), cwd=tmp_path, token=token) == ExitCode.USAGE
         assert not job_dir.exists()
-        assert await _cli(*common, str(path)) == ExitCode.OK
+        assert await _cli(*common, str(path), cwd=tmp_path) == ExitCode.OK
         assert (job_dir / OUTCOMES_FILE).exists()
     finally:
         await sim.aclose()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from reanalyzer.commands.options import add_setting_options, settings_of
 from reanalyzer.commands.report import final_records
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
@@ -29,33 +30,19 @@ from reanalyzer.read.batching import Chunk
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
+from reanalyzer.run.job import send_config
 from reanalyzer.run.logs import configure_logging, say
-from reanalyzer.send.config import send_config
 from reanalyzer.settings import load_settings
 
 if TYPE_CHECKING:
     from reanalyzer.run.sink import SendingSink
 
-_PACE_OPTIONS = ("concurrency", "rate_limit", "max_retries", "batch_size", "token_file", "url",
-                 "ca_bundle", "insecure", "trust_env", "log_format", "log_level")
+_PACE_OPTIONS = settings_of("retry")  # how to send; what to send is the job's own
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_dir", type=Path, metavar="JOB_DIR", help="the job's directory")
-    parser.add_argument("--url", help="the appliance, if not the job's own (REANALYZER_URL)")
-    parser.add_argument("--token-file", type=Path, help="file holding the API token; or set "
-                        "REANALYZER_TOKEN")
-    parser.add_argument("--batch-size", type=int, help="hashes per request (default 100)")
-    parser.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
-    parser.add_argument("--rate-limit", type=float, help="requests per second at most")
-    parser.add_argument("--max-retries", type=int, help="retries per request (default 5)")
-    parser.add_argument("--ca-bundle", type=Path, help="CA bundle for the appliance's TLS")
-    parser.add_argument("--insecure", action="store_true", default=None,
-                        help="do not verify TLS certificates")
-    parser.add_argument("--trust-env", action="store_true", default=None,
-                        help="use proxies from the environment")
-    parser.add_argument("--log-format", choices=["auto", "console", "json"])
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_setting_options(parser, "retry")
 
 
 def final_failures(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
