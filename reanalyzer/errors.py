@@ -4,6 +4,9 @@
     ├── UsageError              bad command line, setting or config file → ExitCode.USAGE
     ├── InputError              an input cannot be opened or read        → ExitCode.INPUT
     ├── JobError                the job directory is unusable or in use  → ExitCode.JOB
+    ├── ControlFlow             a state the sending layer acts on and catches: no failure
+    │   ├── TransportError      no HTTP answer (refused, reset, timeout): retried
+    │   └── SendingStopped      the run is stopping: this request was not sent (resume it)
     └── ApplianceError          the appliance cannot be worked with      → ExitCode.UNREACHABLE
         ├── CredentialsError    401/403: the token or its rights, wrong  → ExitCode.CREDENTIALS
         ├── NotAllowedError     the appliance type refuses reanalysis    → ExitCode.NOT_ALLOWED
@@ -98,3 +101,21 @@ class MisconfiguredError(ApplianceError):
 
 class UnreachableError(ApplianceError):
     exit_code = ExitCode.UNREACHABLE
+
+
+class ControlFlow(ReanalyzerError):
+    """Raised and caught inside the sending layer to carry a state, not a failure: where both
+    end a group of requests, the tool's other errors are the ones reported."""
+
+
+class TransportError(ControlFlow):
+    """No HTTP answer: connection refused or reset, TLS failure, timeout. Worth retrying."""
+
+    exit_code = ExitCode.UNREACHABLE  # were it ever to escape: the appliance gave no answer
+
+
+class SendingStopped(ControlFlow):
+    """The run is stopping (or --max-requests is spent): this request was not sent. Its hashes
+    get no outcome from this run; the resume sends them."""
+
+    exit_code = ExitCode.INTERRUPTED  # were it ever to escape: the same command resumes

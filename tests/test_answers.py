@@ -1,4 +1,4 @@
-"""The pure reading of the appliance's answers: every status and body shape, and splitting."""
+"""The pure reading of the appliance's answers: every status and body shape."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import AnalysisResult, Status
 from reanalyzer.send.answers import (
     Action,
-    chunked,
     classify_item,
     decide_bulk,
     decide_single,
-    halves,
     match_results,
     parse_body,
 )
@@ -259,23 +257,6 @@ def test_parse_body_tolerates_garbage() -> None:
 
 
 hash_lists = st.lists(st.text("0123456789abcdef", min_size=40, max_size=40), unique=True)
-
-
-@given(hash_lists, st.integers(min_value=1, max_value=50))
-def test_chunking_never_loses_or_invents_a_hash(hashes: list[str], size: int) -> None:
-    """Chunks are at most `size` and together exactly the input, in order."""
-    parts = chunked(hashes, size)
-    assert all(0 < len(p) <= size for p in parts)
-    assert [h for p in parts for h in p] == hashes
-
-
-@given(hash_lists.filter(lambda hs: len(hs) >= 2))
-def test_halving_never_loses_a_hash(hashes: list[str]) -> None:
-    """Two non-empty halves that together are the request."""
-    first, second = halves(hashes)
-    assert first
-    assert second
-    assert [*first, *second] == hashes
 
 
 @given(hash_lists, st.sets(st.integers(min_value=0, max_value=200)))

@@ -22,11 +22,12 @@ from reanalyzer.core import failpoints
 from reanalyzer.core.outcomes import Status, Verdict, Verdicts
 from reanalyzer.core.positions import LINE_MASK, SOURCE_SHIFT, unpack_position
 from reanalyzer.core.watermark import Watermark
+from reanalyzer.errors import SendingStopped
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
-from reanalyzer.send.sender import Sender, SendingStopped
+from reanalyzer.send.sender import Sender
 
 CHECKPOINT_INTERVAL = 1.0
 _NOT_HELD = Verdict(

@@ -3,6 +3,10 @@
 No I/O here. The sender carries out the decision: it records the verdicts, retries, splits the
 request, pauses the job, or stops it. Per-analysis codes are the truth; the top-level ``code`` and
 ``message`` of an item are deprecated and may be absent (see ``shared/api/NOTES.md``).
+
+Over 300 lines for one concern: three endpoints' answers, each in every shape the API documents
+or an appliance was seen to send (per-item codes, per-analysis codes, absent items, HTML pages,
+phrases in a 405), read in one place so that no two readings can disagree.
 """
 
 from __future__ import annotations
@@ -450,15 +454,3 @@ def _int_or_none(value: object) -> int | None:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def chunked(hashes: Sequence[str], size: int) -> list[Sequence[str]]:
-    """Consecutive slices of at most `size` (>= 1): together exactly `hashes`, in order."""
-    size = max(1, size)
-    return [hashes[i : i + size] for i in range(0, len(hashes), size)]
-
-
-def halves(hashes: Sequence[str]) -> list[Sequence[str]]:
-    """Two non-empty halves of a request of two or more hashes (the first the larger)."""
-    mid = (len(hashes) + 1) // 2
-    return [hashes[:mid], hashes[mid:]]

@@ -20,7 +20,7 @@ import structlog
 
 from reanalyzer import __version__
 from reanalyzer.core.hashes import HashType
-from reanalyzer.errors import MisconfiguredError, UsageError
+from reanalyzer.errors import MisconfiguredError, TransportError, UsageError
 from reanalyzer.send.config import SendConfig
 
 log = structlog.get_logger("reanalyzer.send.client")
@@ -40,10 +40,6 @@ class Reply:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
-
-
-class TransportError(Exception):
-    """No HTTP answer: connection refused or reset, TLS failure, timeout. Worth retrying."""
 
 
 class ApplianceClient:

@@ -1,0 +1,128 @@
+"""The kinds of request the sender makes, each as a value: how a batch goes out, what its answer
+means, and what giving up on it means. The sender's loop is the same for all of them.
+
+    reanalysis(client, config, hash_type)   the bulk or single-sample endpoint: verdicts
+    status(client)                          POST /api/samples/status/: the hashes held
+    gather(parts)                           the parts of a split request, settled together
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reanalyzer.core.hashes import HashType
+from reanalyzer.core.outcomes import Status, Verdict, Verdicts
+from reanalyzer.errors import ControlFlow, ReanalyzerError
+from reanalyzer.send.answers import (
+    Action,
+    Decision,
+    decide_bulk,
+    decide_single,
+    decide_status,
+    parse_body,
+)
+from reanalyzer.send.client import Reply
+from reanalyzer.send.fast_answers import read_bulk_answer
+
+
+class ReanalyzeClient(Protocol):
+    """What the sender needs from the HTTP edge (ApplianceClient, or a fake in tests)."""
+
+    async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply: ...
+
+    async def sample_status(
+        self, hashes: Sequence[str], *, processed_only: bool = False
+    ) -> Reply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One kind of request: how a batch is sent, what an answer means, what giving up means."""
+
+    kind: str  # "reanalyze" or "status": names the largest batch that kind may still send
+    send: Callable[[Sequence[str]], Awaitable[Reply]]
+    decide: Callable[[Reply, Sequence[str], int], Decision]  # (reply, batch, attempts)
+    give_up: Callable[[Sequence[str], int, Decision], Decision]  # (batch, attempts, last)
+    gave_up_event: str  # the log event of a give-up
+
+
+def reanalysis(client: ReanalyzeClient, single: bool, hash_type: HashType) -> Call:
+    """Reanalysis of hashes of `hash_type`, one per request when `single`."""
+
+    def decide(reply: Reply, batch: Sequence[str], attempts: int) -> Decision:
+        if single:
+            body, text = _read(reply)
+            return decide_single(reply.status, body, batch[0], text, attempts=attempts)
+        verdicts = read_bulk_answer(reply.status, reply.body, hash_type, batch, attempts)
+        if verdicts is not None:  # the usual answer, read fast; decide_bulk reads any other
+            return Decision(Action.DONE, reply.status, "answered", verdicts)
+        body, text = _read(reply)
+        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts)
+
+    return Call("reanalyze", lambda batch: client.reanalyze(hash_type, batch), decide,
+                _failed, "sender.gave_up")
+
+
+def status(client: ReanalyzeClient) -> Call:
+    """The status pre-check: which hashes the appliance holds, queuing nothing."""
+    return Call(
+        "status",
+        lambda batch: client.sample_status(batch),
+        lambda reply, batch, attempts: decide_status(reply.status, *_read(reply), batch),
+        _held_anyway,
+        "sender.precheck_gave_up",
+    )
+
+
+def _failed(batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
+    """A reanalysis request out of retries: its hashes become `failed`; the job goes on."""
+    reason = f"gave up after {attempts} attempts: {decision.reason}"
+    verdict = Verdict(Status.FAILED, decision.http_status, attempts, reason=reason)
+    return Decision(
+        Action.DONE, decision.http_status, reason, Verdicts(dict.fromkeys(batch, verdict))
+    )
+
+
+def _held_anyway(batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
+    """A status request out of retries: its hashes count as held, so that reanalysis gives them
+    their true outcome rather than `not_found` on a guess (see `Sender.precheck`)."""
+    return Decision(Action.DONE, decision.http_status, decision.reason, held=frozenset(batch))
+
+
+def _read(reply: Reply) -> tuple[object | None, str]:
+    """The parsed body, and the raw text where the decision may need it (a 405's phrases, a body
+    that is not JSON); else the text is not decoded."""
+    body = parse_body(reply.body)
+    return body, reply.text if body is None or reply.status == 405 else ""
+
+
+async def gather(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
+    """Run the parts together and merge what they settled; if one raises, cancel the others and
+    raise its error itself (not an ExceptionGroup), preferring the tool's own errors, and a
+    failure to a stop."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as failures:
+        leaves = list(_leaves(failures))
+        ours = [e for e in leaves if isinstance(e, ReanalyzerError)]
+        ours.sort(key=lambda e: isinstance(e, ControlFlow))  # a stop is no failure: last
+        raise (ours[0] if ours else leaves[0]) from None
+    merged = Verdicts()
+    held: set[str] = set()
+    for task in tasks:
+        part = task.result()
+        merged.update(part.verdicts)
+        held |= part.held
+    return Decision(Action.DONE, None, "answered in parts", merged, frozenset(held))
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

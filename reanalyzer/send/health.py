@@ -1,0 +1,183 @@
+"""The appliance's health, as the answers so far tell it: pure decisions on a clock, no I/O.
+
+The sender reports what each request got (a usable answer, a failure without one, a 429, a 413)
+and carries out what `Health` decides: retry after a delay, give up, stop the job, pause, split.
+
+- Unreachable, chosen rule: a failure without a usable answer (no connection, reset, timeout,
+  408, 5xx) extends a streak shared by all requests; any usable answer ends it. Once the streak
+  reaches `unreachable_after` the appliance counts as down: retries stop consuming the requests'
+  budgets (so an outage does not turn every hash in flight into `failed`), and when no usable
+  answer has come for the outage window the job stops (UnreachableError). The window is shorter
+  while the appliance has never answered at all: most likely a wrong URL or a closed port.
+- Throttled (429): the job pauses for Retry-After, or for a backoff that grows with the 429s in a
+  row across requests; a request may draw `max_throttled` of them, then its hashes are `failed`.
+- Learned 413: the largest batch of each kind of request, halved below what drew the 413 and
+  kept for the rest of the job; every later send of that kind is sliced to it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reanalyzer.send.backoff import RetryPolicy, parse_retry_after
+from reanalyzer.send.config import SendConfig
+from reanalyzer.send.pacing import Clock
+
+
+class Next(enum.StrEnum):
+    RETRY = "retry"  # send the same request again after `AfterFailure.delay`
+    GIVE_UP = "give_up"  # the request is out of retries: its hashes become `failed`
+    UNREACHABLE = "unreachable"  # no usable answer for the whole window: stop the job
+
+
+@dataclass(frozen=True, slots=True)
+class AfterFailure:
+    """What to do after a failure without a usable answer."""
+
+    next: Next
+    delay: float = 0.0  # RETRY: seconds to wait first
+    outage: bool = False  # the appliance looks down: this retry spends no retry of the request
+    reason: str = ""  # UNREACHABLE: why, in words
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A 429's job-wide pause."""
+
+    seconds: float
+    retry_after: float | None  # what the appliance asked for, if it said (parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """The parts of a request the appliance refused whole."""
+
+    parts: list[Sequence[str]]
+    learned: int | None = None  # a 413 lowered the largest batch of its kind to this
+
+
+@dataclass(slots=True, kw_only=True)
+class Health:
+    """Outage, throttle and largest-batch state of one job; every decision reads `clock.now()`.
+
+    `appliance` names it in the unreachable message; `rand` (backoff jitter) and `wall_now` (for
+    Retry-After dates) are injected so that tests decide them. `max_batch` holds the largest
+    batch per kind of request ("reanalyze", "status"); None: as given.
+    """
+
+    clock: Clock
+    policy: RetryPolicy
+    appliance: str
+    unreachable_after: int
+    window: float  # seconds without a usable answer that stop the job ...
+    window_at_start: float  # ... or these, while the appliance never answered
+    max_throttled: int
+    max_batch: dict[str, int | None]
+    rand: Callable[[], float]
+    wall_now: Callable[[], datetime]
+    streak: int = 0  # failures in a row without a usable answer, across requests
+    throttle_streak: int = 0  # 429s in a row across requests, for the backoff without Retry-After
+    answered_once: bool = False
+    last_answer: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.last_answer = self.clock.now()
+
+    @classmethod
+    def of(cls, config: SendConfig, clock: Clock, max_batch: int | None, *,
+           rand: Callable[[], float], wall_now: Callable[[], datetime]) -> Health:
+        """The health of a job sent with `config`, in batches of at most `max_batch`."""
+        return cls(
+            clock=clock, appliance=config.base_url, rand=rand, wall_now=wall_now,
+            policy=RetryPolicy(config.max_retries, config.backoff_base, config.backoff_cap),
+            unreachable_after=config.unreachable_after, window=config.unreachable_window,
+            window_at_start=config.unreachable_window_at_start,
+            max_throttled=config.max_throttled,
+            max_batch={"reanalyze": 1 if config.endpoint == "single" else max_batch,
+                       "status": max_batch})
+
+    def start(self) -> None:
+        """The job starts sending now: silence counts from here."""
+        self.last_answer = self.clock.now()
+
+    def answered(self) -> None:
+        """A usable answer (a verdict, or a whole-request refusal): the appliance is up."""
+        self.answered_once = True
+        self.streak = self.throttle_streak = 0
+        self.last_answer = self.clock.now()
+
+    def failed(self, reason: str, retries: int) -> AfterFailure:
+        """A failure without a usable answer, to a request that has spent `retries` retries."""
+        self.streak += 1
+        if self.streak < self.unreachable_after:
+            if self.policy.exhausted(retries):
+                return AfterFailure(Next.GIVE_UP)
+            return AfterFailure(Next.RETRY, self.policy.delay(retries + 1, rand=self.rand))
+        silent = self.clock.now() - self.last_answer
+        window = self.outage_window()
+        if silent >= window:
+            return AfterFailure(Next.UNREACHABLE, outage=True, reason=(
+                f"the appliance at {self.appliance} gave no usable answer for {silent:.0f} s "
+                f"({self.streak} failures in a row, last: {reason})"))
+        # Try again when the window ends at the latest: its failure then stops the job on time.
+        delay = self.policy.delay(self.streak, rand=self.rand)
+        delay = min(delay, max(window - silent, 0.0) + 0.01)
+        return AfterFailure(Next.RETRY, delay, outage=True)
+
+    def outage_window(self) -> float:
+        """Seconds without a usable answer that mean the appliance is unreachable. One that
+        never answered at all is most likely a wrong URL or a closed port: say so soon, rather
+        than after the patience an outage mid-job deserves."""
+        if self.answered_once:
+            return self.window
+        return min(self.window, self.window_at_start)
+
+    def throttled(self, retry_after: str | None, throttles: int) -> Pause | None:
+        """A 429 (with its Retry-After header), the request's `throttles`-th: the job-wide
+        pause, or None when the request has drawn too many and its hashes are `failed`."""
+        if throttles > self.max_throttled:
+            return None
+        self.throttle_streak += 1
+        asked = parse_retry_after(retry_after, self.wall_now)
+        return Pause(self.policy.delay(self.throttle_streak, asked, self.rand), asked)
+
+    def largest(self, kind: str) -> int | None:
+        return self.max_batch[kind]
+
+    def parts(self, kind: str, hashes: Sequence[str]) -> list[Sequence[str]]:
+        """`hashes` in requests of `kind` the appliance takes, as far as the job knows."""
+        largest = self.max_batch[kind]
+        return chunked(hashes, largest) if largest else [hashes]
+
+    def split(self, kind: str, batch: Sequence[str], *, too_large: bool) -> Split:
+        """A request refused whole: in halves, to find the sample it was refused for; or, for a
+        413 (`too_large`), in parts of the largest batch left, below what drew it."""
+        if not too_large:
+            return Split(halves(batch))
+        smaller = max(1, len(batch) // 2)
+        largest = self.max_batch[kind]
+        learned = None
+        if largest is None or smaller < largest:
+            largest = learned = self.max_batch[kind] = smaller
+        return Split(chunked(batch, largest), learned)
+
+    def __repr__(self) -> str:
+        return (f"<Health streak={self.streak} throttle_streak={self.throttle_streak} "
+                f"answered_once={self.answered_once} max_batch={self.max_batch}>")
+
+
+def chunked(hashes: Sequence[str], size: int) -> list[Sequence[str]]:
+    """Consecutive slices of at most `size` (>= 1): together exactly `hashes`, in order."""
+    size = max(1, size)
+    return [hashes[i : i + size] for i in range(0, len(hashes), size)]
+
+
+def halves(hashes: Sequence[str]) -> list[Sequence[str]]:
+    """Two non-empty halves of a request of two or more hashes (the first the larger)."""
+    mid = (len(hashes) + 1) // 2
+    return [hashes[:mid], hashes[mid:]]
+
+
