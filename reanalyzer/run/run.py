@@ -190,7 +190,17 @@ class Run:
         if self.settings.max_duration is not None:
             window = self.settings.max_duration
             timer = loop.call_later(window, self.request_stop, f"max-duration: {window:g} s")
+        # A request that fails for good ends the run now, not when the front next hands over
+        # a chunk: reading may wait on an idle pipe for ever.
+        failed = asyncio.ensure_future(sink.failed.wait())
         try:
+            await asyncio.wait({front, failed}, return_when=asyncio.FIRST_COMPLETED)
+            if not front.done():
+                front.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await front
+                assert sink.error is not None
+                raise sink.error  # as the front raises it when it hands over its next chunk
             await front
             return True
         except asyncio.CancelledError:
@@ -198,6 +208,7 @@ class Run:
                 raise
             return False
         finally:
+            failed.cancel()
             if timer is not None:
                 timer.cancel()
             if not front.done():

@@ -71,6 +71,8 @@ class SendingSink:
         self.unsent = 0  # hashes of chunks not sent because the run was stopping
         self.on_recorded = on_recorded
         self.error: BaseException | None = None
+        # Set with `error`: the run stops reading at once, even while its input is idle.
+        self.failed = asyncio.Event()
         self.precheck = precheck
         self._batches = 0
         self._window = asyncio.Semaphore(window)
@@ -171,6 +173,7 @@ class SendingSink:
         except BaseException as exc:  # the first error stops the job; the front sees it
             if self.error is None:
                 self.error = exc
+                self.failed.set()
         finally:
             self._window.release()
 
