@@ -108,8 +108,9 @@ async def gather(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
             tasks = [group.create_task(c) for c in coros]
     except BaseExceptionGroup as failures:
         leaves = list(_leaves(failures))
-        ours = [e for e in leaves if isinstance(e, ReanalyzerError)]
-        ours.sort(key=lambda e: isinstance(e, ControlFlow))  # a stop is no failure: last
+        # A stop (ControlFlow) is no failure: it is raised only if nothing else was.
+        ours = [e for e in leaves if isinstance(e, ReanalyzerError)
+                and not isinstance(e, ControlFlow)]
         raise (ours[0] if ours else leaves[0]) from None
     merged = Verdicts()
     held: set[str] = set()
