@@ -18,7 +18,6 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError, UsageError
 from reanalyzer.read.dedupe import SeenSet
+from reanalyzer.record.atomic import replacing
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 
 FORMATS = ("table", "json", "csv", "list")
@@ -224,13 +224,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_file(path: Path, records: Iterable[dict[str, Any]], fmt: str) -> None:
-    # A temp file renamed into place: an interrupted report never leaves half a list behind.
-    tmp = path.with_name(f".{path.name}.tmp")
+    # Replaced whole: an interrupted report never leaves half a list behind.
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as out:
+        with replacing(path) as out:
             write_report(records, fmt, out)
-        tmp.replace(path)
     except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise UsageError(f"--output: cannot write {path}: {exc.strerror or exc}") from exc

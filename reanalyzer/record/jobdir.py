@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reanalyzer.errors import InputError, JobError
+from reanalyzer.record.atomic import write_atomically
 
 JOB_FILE = "job.json"
 LOCK_FILE = "lock"
@@ -57,19 +58,8 @@ def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
 
 def write_summary(job_dir: Path, summary: dict[str, Any]) -> None:
     """Replace the job's summary whole, or raise OSError and leave the last one as it was."""
-    _write_whole(job_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Replace a small file whole (a temporary file renamed over it), or raise OSError and leave
-    it as it was, with no temporary file behind: a full disk must not leave an empty file."""
-    tmp = path.with_suffix(".tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    path = job_dir / SUMMARY_FILE
+    write_atomically(path, json.dumps(summary, indent=2) + "\n", tmp=path.with_suffix(".tmp"))
 
 
 def default_job_dir(identity: dict[str, Any]) -> Path:
@@ -132,7 +122,8 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool) -> bool:
                      "stdin.spool.complete"):
             (job_dir / name).unlink(missing_ok=True)
     try:
-        _write_whole(job_file, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+        write_atomically(job_file, json.dumps(identity, indent=2, sort_keys=True) + "\n",
+                         tmp=job_file.with_suffix(".tmp"))
     except OSError as exc:
         raise JobError(f"cannot write {job_file}: {exc.strerror}") from exc
     return False
