@@ -83,14 +83,14 @@ def test_a_complete_job_says_so(tmp_path: Path) -> None:
 def test_last_run_comes_from_the_summary(tmp_path: Path) -> None:
     """summary.json's elapsed time and rate are shown; a half-written one is ignored."""
     job = make_job(tmp_path, [])
-    summary = {"finished": False, "stopped_by": "SIGTERM", "elapsed_s": 12.5,
+    summary = {"state": "stopped", "stopped_by": "SIGTERM", "elapsed_s": 12.5,
                "recorded_total": 1000, "hashes_per_s": 80.0, "requests": 10, "retries": 1,
                "throttled": 0}
     (job / SUMMARY_FILE).write_text(json.dumps(summary))
     st = status.job_status(job, now=NOW)
     assert st.last_run == summary
     assert "stopped (SIGTERM) in 12.5 s, 80.0 records/s" in status.render_text(st)
-    (job / SUMMARY_FILE).write_text('{"finished": tr')
+    (job / SUMMARY_FILE).write_text('{"state": "sto')
     assert status.job_status(job, now=NOW).last_run is None
 
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from reanalyzer.commands.report import final_records
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import position
@@ -28,6 +27,7 @@ from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
 from reanalyzer.read.batching import Chunk
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
+from reanalyzer.record.final import final_failures
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.send.config import send_config
@@ -56,13 +56,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="use proxies from the environment")
     parser.add_argument("--log-format", choices=["auto", "console", "json"])
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-
-
-def final_failures(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """The records whose line's final outcome is `failed` (a later record supersedes)."""
-    return {
-        (r["source"], r["line"]): r for r in final_records(path) if r["status"] == Status.FAILED
-    }
 
 
 def run(args: argparse.Namespace) -> int:
