@@ -1,10 +1,15 @@
 """The job directory: its layout, its lock, and the fingerprint that guards a resume.
 
 JOB_DIR/
-  job.json        what the job is: inputs and the settings that change outcomes
-  outcomes.jsonl  one record per input record (journal.py)
-  lock            held (flock) by the run working on the job; holds its pid
-  summary.json    the last run's summary
+  job.json              what the job is: inputs and the settings that change outcomes
+  outcomes.jsonl        one record per input record (record/outcome_log.py)
+  checkpoint.json       the low watermark of the records written (record/checkpoint.py)
+  lock                  held (flock) by the run working on the job; holds its pid
+  stdin.spool           standard input, copied as it is read, so that a stdin job resumes
+  stdin.spool.complete  present once the spool holds all of standard input
+  summary.json          the last run's summary
+
+job.json, checkpoint.json and summary.json are replaced whole (record/atomic.py).
 """
 
 from __future__ import annotations

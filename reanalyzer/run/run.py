@@ -26,6 +26,7 @@ from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, run_front
+from reanalyzer.read.sources import is_gzip
 from reanalyzer.record import jobdir
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
@@ -270,7 +271,7 @@ def _plain_sizes(paths: Sequence[str]) -> list[int] | None:
             return None
         try:
             with open(path, "rb") as f:
-                if f.read(2) == b"\x1f\x8b":
+                if is_gzip(f.read(2)):
                     return None
                 sizes.append(os.fstat(f.fileno()).st_size)
         except OSError:
