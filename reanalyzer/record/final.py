@@ -62,8 +62,3 @@ def final_records(path: Path, scan: LogScan | None = None) -> Iterator[dict[str,
         if not last_index or last_index.get((rec["source"], rec["line"]), index) == index:
             yield rec
 
-
-def final_failures(path: Path) -> dict[Key, dict[str, Any]]:
-    """The final records that are ``failed`` (what a retry sends again), by line."""
-    return {(r["source"], r["line"]): r for r in final_records(path)
-            if r["status"] == Status.FAILED}
