@@ -38,7 +38,7 @@ from reanalyzer.run.logs import say
 from reanalyzer.run.progress import ProgressReporter, Snapshot
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
-from reanalyzer.run.summary import Ending, build_summary, summary_text
+from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.sender import Sender, SenderStats
 from reanalyzer.settings import Settings
@@ -54,7 +54,7 @@ class Run:
 
     def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
                  sources: list[str], paths: list[str], state: ResumeState,
-                 command: str = "run") -> None:
+                 command: Command = "run") -> None:
         self.command = command
         self.reads_input = command != "retry"
         self.settings = settings

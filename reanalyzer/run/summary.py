@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from reanalyzer.core.outcomes import Status
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
+
+Command = Literal["run", "retry"]
 
 
 @dataclass(frozen=True, slots=True)
 class Ending:
     """How a run ended, as far as what is left to do is concerned."""
 
-    command: str  # "run" or "retry"
+    command: Command
     finished: bool  # all the run had to send was sent and recorded, without error
     stopped_by: str | None  # the signal or budget that stopped it early
     error: BaseException | None  # the error that ended it
