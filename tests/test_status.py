@@ -94,6 +94,15 @@ def test_last_run_comes_from_the_summary(tmp_path: Path) -> None:
     assert status.job_status(job, now=NOW).last_run is None
 
 
+def test_a_retry_s_summary_says_it_was_a_retry(tmp_path: Path) -> None:
+    """The last run shown is named a retry when `retry` wrote summary.json."""
+    job = make_job(tmp_path, [])
+    summary = {"command": "retry", "state": "done", "stopped_by": None, "error": None,
+               "elapsed_s": 2.0, "recorded_total": 5, "hashes_per_s": 2.5}
+    (job / SUMMARY_FILE).write_text(json.dumps(summary))
+    assert "last run   retry done in 2.0 s" in status.render_text(status.job_status(job, now=NOW))
+
+
 def test_a_held_lock_means_running_with_its_pid(tmp_path: Path) -> None:
     """While a run holds the lock, status names its pid; once released, not running."""
     job = make_job(tmp_path, [])

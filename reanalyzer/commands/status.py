@@ -205,6 +205,8 @@ def _progress_text(st: JobStatus) -> str:
 
 def _last_run_text(run: dict[str, Any]) -> str:
     state = run.get("state") or "stopped"
+    if run.get("command") == "retry":
+        state = f"retry {state}"
     if run.get("stopped_by"):
         state += f" ({run['stopped_by']})"
     elif run.get("error"):
