@@ -1,14 +1,17 @@
 """One exception tree, and the exit codes it maps to.
 
-    ReanalyzerError                 every error the tool raises on purpose
-    ├── UsageError                  bad command line, setting or config file   → EXIT_USAGE
-    ├── InputError                  an input cannot be opened or read          → EXIT_INPUT
-    ├── JobError                    the job directory is unusable or in use    → EXIT_JOB
-    └── ApplianceError              the appliance cannot be worked with
-        ├── CredentialsError        401/403: the token or its rights are wrong → EXIT_CREDENTIALS
-        ├── NotAllowedError         the appliance type refuses reanalysis      → EXIT_NOT_ALLOWED
-        ├── MisconfiguredError      no reanalysis API at --url / --api         → EXIT_USAGE
-        └── UnreachableError        the appliance stays unreachable            → EXIT_UNREACHABLE
+    ReanalyzerError             every error the tool raises on purpose   → ExitCode.INTERNAL
+    ├── UsageError              bad command line, setting or config file → ExitCode.USAGE
+    ├── InputError              an input cannot be opened or read        → ExitCode.INPUT
+    ├── JobError                the job directory is unusable or in use  → ExitCode.JOB
+    └── ApplianceError          the appliance cannot be worked with      → ExitCode.UNREACHABLE
+        ├── CredentialsError    401/403: the token or its rights, wrong  → ExitCode.CREDENTIALS
+        ├── NotAllowedError     the appliance type refuses reanalysis    → ExitCode.NOT_ALLOWED
+        ├── MisconfiguredError  no reanalysis API at --url / --api       → ExitCode.USAGE
+        └── UnreachableError    the appliance stays unreachable          → ExitCode.UNREACHABLE
+
+The exit codes are one table: each ``ExitCode`` member (code and name) with its meaning in
+``EXIT_MEANINGS``; the CLI's help and the README's table are checked against it.
 
 Library errors (aiohttp, OSError, pydantic) are translated at the boundary with
 ``raise ... from exc`` so that the CLI can print one line and choose the exit code.
@@ -20,16 +23,42 @@ import enum
 
 
 class ExitCode(enum.IntEnum):
-    OK = 0  # every hash has a final outcome and none failed
-    SOME_FAILED = 1  # the job finished, but some hashes ended `failed` (run again to retry them)
-    USAGE = 2  # bad command line, setting or config file (or a --url that is no appliance)
-    INPUT = 3  # an input file cannot be opened or read
-    INTERRUPTED = 4  # stopped by a signal or a budget; the same command resumes
-    UNREACHABLE = 5  # the appliance stayed unreachable; the same command resumes
-    CREDENTIALS = 6  # the appliance refused the token (401/403)
-    NOT_ALLOWED = 7  # the appliance type does not allow reanalysis
-    JOB = 8  # the job directory is unusable, full, or in use by another run
-    INTERNAL = 70  # a bug: please report it with the log
+    OK = 0
+    SOME_FAILED = 1
+    USAGE = 2
+    INPUT = 3
+    INTERRUPTED = 4
+    UNREACHABLE = 5
+    CREDENTIALS = 6
+    NOT_ALLOWED = 7
+    JOB = 8
+    INTERNAL = 70
+
+
+# What each exit code means, as --help and the README say it (a test keeps all three in step).
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "done: every input line has a final outcome, none failed",
+    ExitCode.SOME_FAILED: "done, but some hashes ended failed: run the same command again "
+    "(or retry)",
+    ExitCode.USAGE: "bad command line, setting or config file, or a --url/--api with no "
+    "reanalysis API",
+    ExitCode.INPUT: "an input file cannot be opened or read",
+    ExitCode.INTERRUPTED: "stopped by SIGINT/SIGTERM or a budget (--max-*): the same command "
+    "resumes",
+    ExitCode.UNREACHABLE: "the appliance stayed unreachable: the same command resumes",
+    ExitCode.CREDENTIALS: "the appliance refused the token (401/403)",
+    ExitCode.NOT_ALLOWED: "the appliance type does not allow reanalysis",
+    ExitCode.JOB: "the job directory is unusable, full, or in use by another run",
+    ExitCode.INTERNAL: "a bug in reanalyzer: please report it with the log",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit-code table as a --help epilog."""
+    return "exit codes:\n" + "\n".join(
+        f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}: {EXIT_MEANINGS[code]}"
+        for code in ExitCode
+    )
 
 
 class ReanalyzerError(Exception):

@@ -1,4 +1,11 @@
-"""Every setting of a job, where it comes from, and how a wrong one is reported.
+"""Every setting of a job, declared once, where it comes from, and how a wrong one is reported.
+
+``Settings`` is the one table of settings: each field has its type, default, rules, help text,
+--help group and the commands that take it as an option (``_setting``); the command lines of
+``run`` and ``retry`` are generated from it (commands/options.py), and a test keeps the README
+and config/reanalyzer.example.toml in step with it. Every check of a setting is here: what the
+sending layer is given (run/job.py's ``send_config``) is not checked again. (Over 300 lines
+for that reason: the table alone is a third of it, and it belongs beside the checks it obeys.)
 
 Precedence, highest first: command line > environment (``REANALYZER_*``) > ``.env`` in the
 working directory > the TOML config file (``--config PATH`` or ``REANALYZER_CONFIG``) > defaults.
@@ -35,6 +42,28 @@ _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
+# The groups of settings, in the order --help shows them.
+GROUPS = {
+    "appliance": "appliance",
+    "pace": "pace",
+    "budgets": "budgets and guards (a stop is clean and resumable)",
+    "job": "job and input",
+    "logs": "logs",
+}
+RUN_RETRY = ("run", "retry")  # the settings `retry` takes too: how to send, not what
+
+
+def _setting(
+    default: Any, help: str, group: str, commands: tuple[str, ...] = ("run",), **rules: Any
+) -> Any:
+    """One row of the table: a default, the help --help shows, the --help group, the commands
+    taking it as an option (``()``: none, as the token), and pydantic's rules (ge, le, gt)."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown settings group {group!r}")
+    extra: dict[str, Any] = {"group": group, "commands": list(commands)}
+    return Field(default, description=help, json_schema_extra=extra, **rules)
+
+
 class Settings(BaseSettings):
     """A job's settings. The token is a secret: it is never part of a repr, a log or an error."""
 
@@ -51,60 +80,91 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
+    # The table: one entry per setting (see _setting); --help shows its text and default.
     # The appliance
-    url: str = Field("", description="base URL of the appliance, e.g. https://a1000.example.com")
-    token: SecretStr | None = Field(None, description="API token (REANALYZER_TOKEN)")
-    token_file: Path | None = Field(None, description="file holding the API token")
-    analysis: str = Field("core", description="comma list of analyses to request")
-    api: Literal["v1", "v2"] = Field("v1", description="bulk API version")
-    endpoint: Literal["bulk", "single"] = Field("bulk", description="bulk or single-sample")
-    sandbox_platform: str | None = Field(None, description="platform for rl_cloud_sandbox")
-    ca_bundle: Path | None = Field(None, description="CA bundle to verify the appliance's TLS")
-    insecure: bool = Field(False, description="do not verify TLS certificates")
-    trust_env: bool = Field(False, description="use proxies from the environment")
-    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect")
-    read_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
-    total_timeout: float = Field(120.0, gt=0, description="seconds for a whole request")
+    url: str = _setting("", "appliance base URL, e.g. https://a1000.example.com",
+                        "appliance", RUN_RETRY)
+    token: SecretStr | None = _setting(
+        None, "API token: only from REANALYZER_TOKEN, .env or the config file, never a command "
+        "line", "appliance", ())
+    token_file: Path | None = _setting(
+        None, "file holding the API token; or set REANALYZER_TOKEN (never pass the token itself "
+        "on a command line)", "appliance", RUN_RETRY)
+    analysis: str = _setting(
+        "core", f"comma list: {', '.join(V1_ANALYSES)}; with --api v2 also "
+        f"{', '.join(V2_ANALYSES[len(V1_ANALYSES):])}", "appliance")
+    api: Literal["v1", "v2"] = _setting("v1", "bulk API version", "appliance")
+    endpoint: Literal["bulk", "single"] = _setting(
+        "bulk", "bulk requests, or one sample per request (v1 only)", "appliance")
+    sandbox_platform: str | None = _setting(
+        None, f"platform for rl_cloud_sandbox: {', '.join(SANDBOX_PLATFORMS)}", "appliance")
+    ca_bundle: Path | None = _setting(
+        None, "CA bundle that signs the appliance's certificate", "appliance", RUN_RETRY)
+    insecure: bool = _setting(False, "do not verify TLS certificates (warns)", "appliance",
+                              RUN_RETRY)
+    trust_env: bool = _setting(False, "use HTTP(S)_PROXY from the environment", "appliance",
+                               RUN_RETRY)
+    connect_timeout: float = _setting(10.0, "seconds to connect", "appliance", gt=0)
+    read_timeout: float = _setting(60.0, "seconds to wait for an answer", "appliance", gt=0)
+    total_timeout: float = _setting(120.0, "seconds for a whole request", "appliance", gt=0)
 
     # Pace
-    batch_size: int = Field(100, ge=1, le=10_000, description="hashes per bulk request")
-    concurrency: int = Field(4, ge=1, le=512, description="requests in flight at most")
-    rate_limit: float | None = Field(None, gt=0, description="requests per second at most")
-    max_retries: int = Field(5, ge=0, le=100, description="retries of a transient failure")
-    unreachable_timeout: float = Field(
-        60.0, gt=0, description="seconds without any answer before the job stops (exit 5)"
-    )
+    batch_size: int = _setting(100, "hashes per bulk request", "pace", RUN_RETRY,
+                               ge=1, le=10_000)
+    concurrency: int = _setting(4, "requests in flight at most", "pace", RUN_RETRY,
+                                ge=1, le=512)
+    rate_limit: float | None = _setting(
+        None, "requests per second at most (none: adapt to the appliance's 429 answers)",
+        "pace", RUN_RETRY, gt=0)
+    max_retries: int = _setting(
+        5, "retries of a transient failure before a hash is recorded failed", "pace",
+        RUN_RETRY, ge=0, le=100)
+    unreachable_timeout: float = _setting(
+        60.0, "seconds with no answer at all before the job stops, resumable (exit 5); at most "
+        "15 while the appliance has never answered", "pace", gt=0)
 
     # Budgets and guards
-    max_duration: float | None = Field(
-        None, gt=0, description="stop cleanly (resumable) after this long: seconds, or 90m, 8h"
-    )
-    max_requests: int | None = Field(None, ge=1, description="stop after this many requests")
-    max_failure_rate: float | None = Field(
-        None, gt=0, le=100, description="stop when more than this % of the first hashes failed"
-    )
-    failure_sample: int = Field(1000, ge=1, description="how many first hashes the rate is over")
+    max_duration: float | None = _setting(
+        None, "stop after this long: seconds, or e.g. 90m, 8h", "budgets", gt=0)
+    max_requests: int | None = _setting(None, "stop after this many requests", "budgets", ge=1)
+    max_failure_rate: float | None = _setting(
+        None, "stop when more than this percentage of the first --failure-sample hashes "
+        "failed", "budgets", gt=0, le=100)
+    failure_sample: int = _setting(
+        1000, "how many first hashes --max-failure-rate looks at", "budgets", ge=1)
 
-    # The job
-    job_dir: Path | None = Field(None, description="job directory (outcomes, checkpoint)")
-    input_format: Literal["auto", "text", "csv", "jsonl"] = Field("auto", description="format")
-    csv_column: str | None = Field(None, description="CSV column holding the hash")
-    json_field: str | None = Field(None, description="JSON-lines field holding the hash")
-    dedupe: bool = Field(True, description="record repeated hashes as duplicate, send once")
-    idle_flush: float = Field(0.5, gt=0, le=60, description="seconds before a partial batch goes")
-    dry_run: bool = Field(False, description="read and report, send nothing")
-    precheck: bool = Field(
-        False, description="ask the status endpoint first; queue only what the appliance holds"
-    )
-    fresh: bool = Field(False, description="start the job over, discarding earlier outcomes")
+    # The job and its input
+    job_dir: Path | None = _setting(
+        None, "job directory for outcomes and checkpoint (none: jobs/<first input>-<id of the "
+        "inputs and settings>, so the same command finds its job again)", "job")
+    input_format: Literal["auto", "text", "csv", "jsonl"] = _setting(
+        "auto", "input format (auto: text, unless --csv-column or --json-field is given)", "job")
+    csv_column: str | None = _setting(None, "read CSV input, the hash in this column", "job")
+    json_field: str | None = _setting(
+        None, "read JSON-lines input, the hash in this field", "job")
+    dedupe: bool = _setting(True, "send a repeated hash once, record the rest duplicate", "job")
+    idle_flush: float = _setting(
+        0.5, "seconds of quiet input before a partial batch is sent", "job", gt=0, le=60)
+    dry_run: bool = _setting(
+        False, "read, validate and report what would be sent; send nothing", "job")
+    precheck: bool = _setting(
+        False, "ask the appliance's status endpoint which hashes it holds first; queue only "
+        "those and record the rest not_found (one more request per batch)", "job")
+    fresh: bool = _setting(
+        False, "start the job over: discard the job directory's earlier outcomes instead of "
+        "resuming", "job")
 
     # Logs and progress
-    progress: Literal["auto", "bar", "log", "off"] = Field(
-        "auto", description="progress display: a bar on a terminal, log events otherwise"
-    )
-    progress_interval: float = Field(30.0, gt=0, description="seconds between progress events")
-    log_format: Literal["auto", "console", "json"] = Field("auto", description="log format")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="level")
+    log_format: Literal["auto", "console", "json"] = _setting(
+        "auto", "log format on stderr (auto: console on a terminal, else JSON)", "logs",
+        RUN_RETRY)
+    log_level: Literal["debug", "info", "warning", "error"] = _setting(
+        "info", "log level", "logs", RUN_RETRY)
+    progress: Literal["auto", "bar", "log", "off"] = _setting(
+        "auto", "progress display (auto: a live line on a terminal, else a job.progress log "
+        "event every --progress-interval)", "logs")
+    progress_interval: float = _setting(
+        30.0, "seconds between job.progress log events", "logs", gt=0)
 
     @field_validator("analysis")
     @classmethod
@@ -155,9 +215,11 @@ class Settings(BaseSettings):
             )
         if "rl_cloud_sandbox" in self.analyses and self.sandbox_platform is None:
             raise ValueError(
-                "analysis rl_cloud_sandbox needs --sandbox-platform "
-                f"({', '.join(SANDBOX_PLATFORMS)})"
+                "analysis rl_cloud_sandbox needs a sandbox_platform (--sandbox-platform): "
+                f"{', '.join(SANDBOX_PLATFORMS)}"
             )
+        if self.endpoint == "single" and self.api == "v2":
+            raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
         return self

@@ -3,11 +3,14 @@ queued), and a failed TLS handshake stopping the job at once."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from reanalyzer.errors import ExitCode, JobError, MisconfiguredError, UsageError
+from reanalyzer.errors import ExitCode, JobError, MisconfiguredError
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.run import job
 from reanalyzer.settings import load_settings
@@ -59,32 +62,51 @@ async def test_https_to_a_plain_http_appliance_stops_at_once(tmp_path: Path) -> 
         await sim.aclose()
 
 
+async def _cli(*args: str, cwd: Path, token: str | None = TOKEN) -> int:
+    """The CLI in a subprocess (its signal handlers need a main thread; the simulator keeps
+    serving in this test's loop), with no REANALYZER_* setting but the token given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
+    if token is not None:
+        env["REANALYZER_TOKEN"] = token
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reanalyzer", *args, env=env, cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+    return await asyncio.wait_for(proc.wait(), 60)
+
+
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "token"),
     [
-        {"api": "v2", "endpoint": "single"},
-        {"api": "v2", "analysis": "rl_cloud_sandbox"},  # no sandbox platform
-        {"analysis": "cuckoo"},  # a v2 analysis on v1
+        (["--api", "v2", "--endpoint", "single"], TOKEN),
+        (["--api", "v2", "--analysis", "rl_cloud_sandbox"], TOKEN),  # no sandbox platform
+        (["--analysis", "cuckoo"], TOKEN),  # a v2 analysis on v1
+        (["--url", ""], TOKEN),  # sending needs a URL (the settings alone do not) ...
+        ([], None),  # ... and a token
     ],
 )
 async def test_settings_no_request_could_honour_create_no_job(
-    tmp_path: Path, bad: dict[str, str]
+    tmp_path: Path, bad: list[str], token: str | None
 ) -> None:
-    """A usage error (exit 2) leaves nothing behind: the corrected command, with the same
-    --job-dir, starts the job rather than meeting a job of other settings (exit 8)."""
-    path = tmp_path / "hashes.txt"
-    path.write_text("a" * 40 + "\n")
-    async def run() -> None:
-        settings = load_settings({"url": "http://127.0.0.1:9", "token": TOKEN,
-                                  "job_dir": tmp_path / "job", **bad})
-        await job.send_job(settings, [str(path)])
-
-    with pytest.raises(UsageError):
-        await run()
-    assert not (tmp_path / "job").exists()
+    """A usage error (exit 2) through the CLI leaves nothing behind, wherever it is found: the
+    corrected command, with the same --job-dir, starts and finishes the job (not exit 8)."""
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=50, seed=8))
+    try:
+        path = tmp_path / "hashes.txt"
+        write_input(path, sim.world, 40, seed=8)
+        job_dir = tmp_path / "job"
+        common = ["run", "--url", sim.url, "--job-dir", str(job_dir), "--progress", "off"]
+        assert await _cli(*common, *bad, str(path), cwd=tmp_path, token=token) == ExitCode.USAGE
+        assert not job_dir.exists()
+        assert await _cli(*common, str(path), cwd=tmp_path) == ExitCode.OK
+        assert (job_dir / OUTCOMES_FILE).exists()
+    finally:
+        await sim.aclose()
 
 
 async def test_a_job_of_other_settings_is_refused_naming_what_differs(tmp_path: Path) -> None:
+    """A job directory made with other outcome-changing settings is refused (exit 8), naming
+    each setting that differs with its value before and now."""
     sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=50, seed=8))
     try:
         path = tmp_path / "hashes.txt"

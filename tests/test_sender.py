@@ -17,7 +17,7 @@ from aioresponses import aioresponses
 from reanalyzer import __version__
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
-from reanalyzer.errors import CredentialsError, NotAllowedError, UnreachableError, UsageError
+from reanalyzer.errors import CredentialsError, NotAllowedError, UnreachableError
 from reanalyzer.send.client import ApplianceClient
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.sender import Sender, SendingStopped
@@ -483,16 +483,6 @@ async def test_the_token_never_appears_in_logs_errors_or_reprs(appliance: Any, c
     assert TOKEN not in "".join(errors)
     assert TOKEN not in repr(config)
     assert TOKEN not in str(config)
-
-
-def test_config_is_validated() -> None:
-    """Wrong analysis names, a missing sandbox platform or a bad URL are usage errors."""
-    with pytest.raises(UsageError, match="analysis"):
-        make_config("https://a.example", analysis=("cuckoo",))
-    with pytest.raises(UsageError, match="sandbox_platform"):
-        make_config("https://a.example", api="v2", analysis=("rl_cloud_sandbox",))
-    with pytest.raises(UsageError, match="url"):
-        make_config("a.example")
 
 
 async def test_aioresponses_scripted_sequence_through_the_shim(clock: Any) -> None:

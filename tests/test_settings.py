@@ -270,3 +270,47 @@ def test_a_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("REANALYZER_BATCHSIZE", "5")
     with pytest.raises(UsageError, match="did you mean REANALYZER_BATCH_SIZE"):
         load_settings({})
+
+
+@pytest.mark.parametrize(("values", "named"), [
+    ({"analysis": "cuckoo"}, "analysis"),
+    ({"api": "v2", "analysis": "rl_cloud_sandbox"}, "sandbox_platform"),
+    ({"url": "a.example"}, "url"),
+    ({"api": "v2", "endpoint": "single"}, "endpoint single has no v2 form"),
+])
+def test_settings_no_request_could_honour_are_refused_when_loaded(
+    values: dict[str, str], named: str
+) -> None:
+    """Wrong analysis names, a missing sandbox platform, a bad URL or the single endpoint with
+    API v2 are usage errors of the settings themselves (the sender's config checks nothing)."""
+    with pytest.raises(UsageError, match=named):
+        load_settings({"url": "https://a.example", **values})
+
+
+def test_send_config_carries_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's config is the settings' values, the token included but never in its repr."""
+    from reanalyzer.run.job import send_config
+
+    monkeypatch.setenv("REANALYZER_TOKEN", TOKEN)
+    config = send_config(load_settings({
+        "url": "https://a.example/", "api": "v2", "analysis": "core,rl_cloud_sandbox",
+        "sandbox_platform": "linux", "concurrency": "7", "rate_limit": "2.5",
+        "unreachable_timeout": 9}))
+    assert (config.url, config.api, config.analysis, config.sandbox_platform) == (
+        "https://a.example", "v2", ("core", "rl_cloud_sandbox"), "linux")
+    assert (config.concurrency, config.rate_limit, config.token) == (7, 2.5, TOKEN)
+    assert (config.unreachable_window, config.unreachable_window_at_start) == (9, 9)
+    assert TOKEN not in repr(config)
+
+
+@pytest.mark.parametrize(("values", "named"), [
+    ({"token": TOKEN}, "setting url: missing"),
+    ({"url": "https://a.example"}, "setting token: missing"),
+])
+def test_sending_needs_a_url_and_a_token(values: dict[str, str], named: str) -> None:
+    """Only sending needs the URL and the token: loading without them works, sending refuses."""
+    from reanalyzer.run.job import send_config
+
+    settings = load_settings(values)
+    with pytest.raises(UsageError, match=named):
+        send_config(settings)

@@ -61,4 +61,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reanalyzer.run.logs import configure_logging
+
+    configure_logging("console", "warning")  # the demo is for a person to read
     return asyncio.run(_demo(args))

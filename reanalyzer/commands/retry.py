@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from reanalyzer.commands.options import add_setting_options, setting_values
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import position
@@ -28,9 +29,9 @@ from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
 from reanalyzer.record import jobdir
 from reanalyzer.record.final import final_records
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
+from reanalyzer.run.job import send_config
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState
-from reanalyzer.send.config import send_config
 from reanalyzer.settings import Settings, load_settings, read_token_file
 
 log = structlog.get_logger("reanalyzer.commands.retry")
@@ -41,20 +42,7 @@ _IDENTITY_SETTINGS = ("url", "analysis", "api", "endpoint", "sandbox_platform", 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_dir", type=Path, metavar="JOB_DIR", help="the job's directory")
-    parser.add_argument("--url", help="the appliance, if not the job's own (REANALYZER_URL)")
-    parser.add_argument("--token-file", type=Path, help="file holding the API token; or set "
-                        "REANALYZER_TOKEN")
-    parser.add_argument("--batch-size", type=int, help="hashes per request (default 100)")
-    parser.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
-    parser.add_argument("--rate-limit", type=float, help="requests per second at most")
-    parser.add_argument("--max-retries", type=int, help="retries per request (default 5)")
-    parser.add_argument("--ca-bundle", type=Path, help="CA bundle for the appliance's TLS")
-    parser.add_argument("--insecure", action="store_true", default=None,
-                        help="do not verify TLS certificates")
-    parser.add_argument("--trust-env", action="store_true", default=None,
-                        help="use proxies from the environment")
-    parser.add_argument("--log-format", choices=["auto", "console", "json"])
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_setting_options(parser, "retry")
 
 
 def job_settings(job: dict[str, Any]) -> dict[str, Any]:
@@ -69,11 +57,11 @@ def job_settings(job: dict[str, Any]) -> dict[str, Any]:
 
 def retry_settings(args: argparse.Namespace, job: dict[str, Any]) -> Settings:
     """The job's recorded settings, under those given to ``retry`` on its command line."""
-    given = {name: value for name, value in vars(args).items()
-             if name in Settings.model_fields and value is not None}
+    given = {name: value for name, value in setting_values(args, "retry").items()
+             if value is not None}
     if given.get("token_file") is not None:
         # As for `run`: a token file on the command line beats a REANALYZER_TOKEN.
-        given["token"] = read_token_file(given["token_file"])
+        given["token"] = read_token_file(Path(given["token_file"]))
     return load_settings({**job_settings(job), **given, "job_dir": args.job_dir},
                          getattr(args, "config", None))
 

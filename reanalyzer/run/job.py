@@ -27,13 +27,45 @@ from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run import dryrun
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState, load_resume_state
-from reanalyzer.send.config import send_config
+from reanalyzer.send.config import SendConfig
 from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.run.job")
 
 STOP_DEADLINE = 30.0  # seconds requests in flight get to finish after a stop signal
 STDIN_SPOOL = "stdin.spool"  # standard input, copied as it is read, so a resume can reread it
+
+
+def send_config(settings: Settings) -> SendConfig:
+    """What the sender is told, from the settings (which have checked every value); a setting
+    only sending needs (the URL, the token) is required here, before any job directory."""
+    if not settings.url:
+        raise UsageError(
+            "setting url: missing; give --url or REANALYZER_URL (or try `reanalyzer demo`)"
+        )
+    token = settings.resolved_token()
+    if token is None:
+        raise UsageError("setting token: missing; set REANALYZER_TOKEN or --token-file")
+    return SendConfig(
+        url=settings.url,
+        token=token.get_secret_value(),
+        analysis=settings.analyses,
+        endpoint=settings.endpoint,
+        api=settings.api,
+        sandbox_platform=settings.sandbox_platform,
+        concurrency=settings.concurrency,
+        rate_limit=settings.rate_limit,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        total_timeout=settings.total_timeout,
+        ca_bundle=settings.ca_bundle,
+        insecure=settings.insecure,
+        trust_env=settings.trust_env,
+        max_retries=settings.max_retries,
+        max_requests=settings.max_requests,
+        unreachable_window=settings.unreachable_timeout,
+        unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
+    )
 
 
 def blocks_of(
