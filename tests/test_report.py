@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from reanalyzer.commands import report
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import ExitCode, JobError, UsageError
+from reanalyzer.record import final
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records, record
 
 TS = "2026-01-02T03:04:05.000Z"
@@ -53,7 +54,7 @@ def test_failed_records_are_superseded_by_later_ones(tmp_path: Path) -> None:
         rec(4, Status.FAILED), rec(1, Status.FAILED), rec(3, Status.QUEUED),
         rec(1, Status.ALREADY_QUEUED),
     ])
-    finals = [(r["line"], r["status"]) for r in report.final_records(path)]
+    finals = [(r["line"], r["status"]) for r in final.final_records(path)]
     assert finals == [(2, "queued"), (4, "failed"), (3, "queued"), (1, "already_queued")]
 
 
@@ -61,24 +62,24 @@ def test_same_line_number_in_two_sources_are_different_lines(tmp_path: Path) -> 
     """The key is (source, line): line 1 of one input does not supersede line 1 of another."""
     path = write_log(tmp_path, [rec(1, Status.FAILED, source="a"),
                                 rec(1, Status.QUEUED, source="b")])
-    assert [r["source"] for r in report.final_records(path)] == ["a", "b"]
+    assert [r["source"] for r in final.final_records(path)] == ["a", "b"]
 
 
 def test_pass_two_stops_where_pass_one_did(tmp_path: Path) -> None:
     """Records appended by a running job after the scan, and a torn tail, are not reported."""
     path = write_log(tmp_path, [rec(1, Status.FAILED), rec(2, Status.QUEUED)], tail=b'{"hash":')
-    scan = report.scan_log(path)
+    scan = final.scan_log(path)
     assert scan.records == 2
     with path.open("ab") as f:
         f.write(b'null}\n' + json.dumps(rec(1, Status.QUEUED)).encode() + b"\n")
-    assert [(r["line"], r["status"]) for r in report.final_records(path, scan)] == [
+    assert [(r["line"], r["status"]) for r in final.final_records(path, scan)] == [
         (1, "failed"), (2, "queued")]
 
 
 def test_scan_of_a_log_without_failures_remembers_nothing(tmp_path: Path) -> None:
     """Without failed records pass one keeps no keys at all."""
     path = write_log(tmp_path, [rec(i, Status.QUEUED) for i in range(1, 50)])
-    scan = report.scan_log(path)
+    scan = final.scan_log(path)
     assert (scan.records, scan.last_index) == (49, {})
 
 
@@ -104,7 +105,7 @@ def test_final_records_match_the_last_record_per_line(history: list[tuple[int, S
     log = [r for one_run in runs for r in one_run]
     with tempfile.TemporaryDirectory() as tmp:  # not tmp_path: one directory per example
         path = write_log(Path(tmp), log)
-        got = list(report.final_records(path))
+        got = list(final.final_records(path))
         assert sorted(got, key=lambda r: r["line"]) == sorted(
             final_outcomes(path).values(), key=lambda r: r["line"])
     assert len(got) == len(history)

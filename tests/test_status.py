@@ -83,15 +83,24 @@ def test_a_complete_job_says_so(tmp_path: Path) -> None:
 def test_last_run_comes_from_the_summary(tmp_path: Path) -> None:
     """summary.json's elapsed time and rate are shown; a half-written one is ignored."""
     job = make_job(tmp_path, [])
-    summary = {"finished": False, "stopped_by": "SIGTERM", "elapsed_s": 12.5,
+    summary = {"state": "stopped", "stopped_by": "SIGTERM", "elapsed_s": 12.5,
                "recorded_total": 1000, "hashes_per_s": 80.0, "requests": 10, "retries": 1,
                "throttled": 0}
     (job / SUMMARY_FILE).write_text(json.dumps(summary))
     st = status.job_status(job, now=NOW)
     assert st.last_run == summary
     assert "stopped (SIGTERM) in 12.5 s, 80.0 records/s" in status.render_text(st)
-    (job / SUMMARY_FILE).write_text('{"finished": tr')
+    (job / SUMMARY_FILE).write_text('{"state": "sto')
     assert status.job_status(job, now=NOW).last_run is None
+
+
+def test_a_retry_s_summary_says_it_was_a_retry(tmp_path: Path) -> None:
+    """The last run shown is named a retry when `retry` wrote summary.json."""
+    job = make_job(tmp_path, [])
+    summary = {"command": "retry", "state": "done", "stopped_by": None, "error": None,
+               "elapsed_s": 2.0, "recorded_total": 5, "hashes_per_s": 2.5}
+    (job / SUMMARY_FILE).write_text(json.dumps(summary))
+    assert "last run   retry done in 2.0 s" in status.render_text(status.job_status(job, now=NOW))
 
 
 def test_a_held_lock_means_running_with_its_pid(tmp_path: Path) -> None:

@@ -42,9 +42,9 @@ COMMANDS: dict[str, Command] = {command.name: command for command in (
     Command(
         "retry", "reanalyzer.commands.retry",
         "send again only the hashes of a job whose outcome is failed",
-        "Send again only the hashes of JOB_DIR whose final outcome is failed, with the job's "
-        "own URL (unless --url names another) and analyses; their new records supersede the "
-        "failed ones.",
+        "Send again only the hashes of JOB_DIR whose final outcome is failed, with the "
+        "settings the job recorded in its job.json (the options below override them); their "
+        "new records supersede the failed ones.",
     ),
     Command(
         "simulate", "reanalyzer.commands.simulate",

@@ -1,12 +1,5 @@
 """``reanalyzer report JOB_DIR``: the final outcome of every input line, as a table, JSON, CSV or
-a bare list of hashes to feed back in.
-
-The final outcome of a line is its last record, and only ``failed`` records are ever superseded
-(by a later run that retried them). So the log is streamed twice, never held in memory: pass one
-(``scan_log``) notes where each line that was ever recorded ``failed`` has its last record, pass
-two (``final_records``) yields every record that is not superseded, in log order. Memory grows
-with the number of ``failed`` lines only, and the log may keep growing under a running job: pass
-two stops at the records pass one counted.
+a bare list of hashes to feed back in. The final outcomes are read by ``record.final``.
 """
 
 from __future__ import annotations
@@ -18,8 +11,6 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
-from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,53 +18,14 @@ from typing import Any, TextIO
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError, UsageError
 from reanalyzer.read.dedupe import SeenSet
-from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
+from reanalyzer.record.atomic import replacing
+from reanalyzer.record.final import final_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
 FORMATS = ("table", "json", "csv", "list")
 CSV_FIELDS = ("hash", "hash_type", "status", "source", "line", "reason", "http_status",
               "attempts", "analyses", "ts")
 _TABLE_SAMPLE = 1000  # rows read ahead to size the table's columns; the rest are streamed
-
-Key = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class LogScan:
-    """Pass one over an outcome log."""
-
-    records: int  # whole records the log held when scanned: pass two reads no further
-    last_index: dict[Key, int]  # for each line ever recorded failed: the index of its last record
-
-
-def scan_log(path: Path) -> LogScan:
-    """Count the log's whole records and find the last record of every line that ever failed."""
-    last_index: dict[Key, int] = {}
-    count = 0
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return LogScan(0, last_index)
-    with f:
-        for raw in f:
-            if not raw.endswith(b"\n"):  # torn or still being written: not a record yet
-                break
-            # Until a line has failed, no record can supersede another: skip parsing the rest.
-            if last_index or b'"failed"' in raw:
-                rec = json.loads(raw)
-                key = (rec["source"], rec["line"])
-                if key in last_index or rec["status"] == Status.FAILED:
-                    last_index[key] = count
-            count += 1
-    return LogScan(count, last_index)
-
-
-def final_records(path: Path, scan: LogScan | None = None) -> Iterator[dict[str, Any]]:
-    """The final record of every input line, in log order (pass two; runs pass one if needed)."""
-    scan = scan or scan_log(path)
-    last_index = scan.last_index
-    for index, rec in enumerate(islice(read_records(path), scan.records)):
-        if not last_index or last_index.get((rec["source"], rec["line"]), index) == index:
-            yield rec
 
 
 def parse_statuses(text: str | None) -> frozenset[Status] | None:
@@ -224,13 +176,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_file(path: Path, records: Iterable[dict[str, Any]], fmt: str) -> None:
-    # A temp file renamed into place: an interrupted report never leaves half a list behind.
-    tmp = path.with_name(f".{path.name}.tmp")
+    # Replaced whole: an interrupted report never leaves half a list behind.
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as out:
+        with replacing(path) as out:
             write_report(records, fmt, out)
-        tmp.replace(path)
     except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise UsageError(f"--output: cannot write {path}: {exc.strerror or exc}") from exc

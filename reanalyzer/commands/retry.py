@@ -1,43 +1,43 @@
 """``reanalyzer retry JOB_DIR``: send again only the hashes whose final outcome is ``failed``.
 
-The job's own settings (URL, analyses, API, endpoint) come from its ``job.json``; the inputs are
-not read again, since each failed record holds its hash, type, source and line. New records
-supersede the failed ones (the log's rule: a line's last record is its final outcome), and the
-checkpoint keeps its mark, with the count of what is still failed.
+A retry is a ``Run`` (run/run.py) of the command ``retry``: it reads no input, since each failed
+record holds its hash, type, source and line, and it sends exactly as the job's run would, with
+the settings job.json recorded for it (``run_settings``; a job.json from before they were
+recorded gives its URL, analyses, API, endpoint and sandbox platform). A setting given to
+``retry`` on its command line overrides the recorded one; the job's recorded settings override
+the environment and the config file, so a job that asked for a sandbox platform keeps its own.
+New records supersede the failed ones (the log's rule: a line's last record is its final
+outcome); the checkpoint keeps its mark, with the count of what is still failed, and
+``summary.json`` is written as a run writes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
-import math
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from reanalyzer.commands.options import add_setting_options, settings_of
-from reanalyzer.commands.report import final_records
+from reanalyzer.commands.options import add_setting_options, setting_values
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import position
-from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
-from reanalyzer.read.batching import Chunk
 from reanalyzer.record import jobdir
-from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
-from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
+from reanalyzer.record.final import final_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run.job import send_config
 from reanalyzer.run.logs import configure_logging, say
-from reanalyzer.settings import load_settings
+from reanalyzer.run.resume import ResumeState
+from reanalyzer.settings import Settings, load_settings, read_token_file
 
-if TYPE_CHECKING:
-    from reanalyzer.run.sink import SendingSink
+log = structlog.get_logger("reanalyzer.commands.retry")
 
-_PACE_OPTIONS = settings_of("retry")  # how to send; what to send is the job's own
+# What a job.json written before run_settings existed holds of the settings, in its identity.
+_IDENTITY_SETTINGS = ("url", "analysis", "api", "endpoint", "sandbox_platform", "dedupe")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +45,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_setting_options(parser, "retry")
 
 
-def final_failures(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """The records whose line's final outcome is `failed` (a later record supersedes)."""
-    return {
-        (r["source"], r["line"]): r for r in final_records(path) if r["status"] == Status.FAILED
-    }
+def job_settings(job: dict[str, Any]) -> dict[str, Any]:
+    """The settings a job's job.json recorded for it: all of its last run's, or (written before
+    those were recorded) the ones its identity holds."""
+    recorded = job.get(jobdir.RUN_SETTINGS)
+    if isinstance(recorded, dict):
+        return dict(recorded)
+    identity = job.get("settings") or {}
+    return {key: identity[key] for key in _IDENTITY_SETTINGS if key in identity}
+
+
+def retry_settings(args: argparse.Namespace, job: dict[str, Any]) -> Settings:
+    """The job's recorded settings, under those given to ``retry`` on its command line."""
+    given = {name: value for name, value in setting_values(args, "retry").items()
+             if value is not None}
+    if given.get("token_file") is not None:
+        # As for `run`: a token file on the command line beats a REANALYZER_TOKEN.
+        given["token"] = read_token_file(Path(given["token_file"]))
+    return load_settings({**job_settings(job), **given, "job_dir": args.job_dir},
+                         getattr(args, "config", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,68 +74,30 @@ def run(args: argparse.Namespace) -> int:
         raise JobError(f"{args.job_dir} is not a job directory (no {jobdir.JOB_FILE})") from None
     except (OSError, ValueError) as exc:
         raise JobError(f"cannot read {job_file}: {exc}") from exc
-    given = {name: getattr(args, name, None) for name in _PACE_OPTIONS}
-    own = {key: job["settings"][key] for key in ("url", "analysis", "api", "endpoint")}
-    settings = load_settings({**own, **{k: v for k, v in given.items() if v is not None},
-                              "job_dir": args.job_dir})
+    if not isinstance(job, dict):
+        raise JobError(f"cannot read {job_file}: not a JSON object")
+    settings = retry_settings(args, job)
     configure_logging(settings.log_format, settings.log_level)
     return asyncio.run(_retry(settings.job_dir or args.job_dir, settings))
 
 
-async def _retry(job_dir: Path, settings: Any) -> int:
-    from reanalyzer.run.sink import SendingSink  # the sending stack: only when sending
-    from reanalyzer.send.sender import Sender
-
-    config = send_config(settings)
+async def _retry(job_dir: Path, settings: Settings) -> int:
+    config = send_config(settings)  # every usage error before the job is locked
     lock = jobdir.JobLock(job_dir)
     lock.acquire()
     structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
     try:
-        failed = final_failures(job_dir / OUTCOMES_FILE)
-        if not failed:
+        sources, state = _failed_lines(job_dir / OUTCOMES_FILE)
+        if not state.failed_below:
             say(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
                 "retry.nothing_to_do", job_dir=str(job_dir))
             return int(ExitCode.OK)
-        started = time.monotonic()
-        sources = sorted({source for source, _ in failed})
-        index = {source: i for i, source in enumerate(sources)}
-        journal = OutcomeLog(job_dir / OUTCOMES_FILE)
-        try:
-            async with Sender(config) as sender:
-                # Never checkpoint from here: the mark belongs to the job's runs, not to us.
-                sink = SendingSink(sender, journal, sources, window=config.concurrency * 2,
-                                   job_dir=job_dir, watermark=Watermark(),
-                                   checkpoint_interval=math.inf)
-                await _send_failures(sink, failed, index, settings.batch_size)
-                await sink.drain()
-                if sink.error is not None:
-                    raise sink.error
-        finally:
-            journal.close()
-        still_failed = sink.counts[Status.FAILED]
-        checkpoint = read_checkpoint(job_dir)
-        if still_failed:
-            left_to_do = f"{still_failed:,} hashes failed again: retry later"
-        elif checkpoint is None or not checkpoint.complete:  # the job's run stopped early
-            left_to_do = "the rest of the input: run the job's run command again to resume"
-        else:
-            left_to_do = "nothing: every input line has its final outcome"
-        summary = {
-            "command": "retry", "job_dir": str(job_dir), "state": "done",
-            "stopped_by": None, "error": None, "elapsed_s": round(time.monotonic() - started, 2),
-            "recorded": {s.value: n for s, n in sink.counts.items()},
-            "recorded_total": sum(sink.counts.values()), "requests": sender.stats.requests,
-            "retries": sender.stats.retries, "throttled": sender.stats.throttled,
-            "left_to_do": left_to_do,
-        }
-        jobdir.write_summary(job_dir, summary)
-        if checkpoint is not None:
-            write_checkpoint(job_dir, dataclasses.replace(checkpoint, failed=still_failed))
-        say(f"reanalyzer: retried {len(failed):,} failed hashes: "
-            + ", ".join(f"{s.value} {n:,}" for s, n in sink.counts.items())
-            + f"; outcomes in {job_dir / OUTCOMES_FILE}", "retry.finished",
-            retried=len(failed), recorded={s.value: n for s, n in sink.counts.items()})
-        return int(ExitCode.SOME_FAILED if still_failed else ExitCode.OK)
+        log.info("retry.started", job_dir=str(job_dir), retrying=len(state.failed_below),
+                 url=settings.url)
+        # The sending stack (aiohttp, the sender) is imported only now, as for `run`.
+        from reanalyzer.run.run import Run
+
+        return await Run(settings, config, job_dir, sources, [], state, command="retry").execute()
     except ReanalyzerError as exc:
         exc.job_id = job_dir.name
         raise
@@ -130,14 +106,19 @@ async def _retry(job_dir: Path, settings: Any) -> int:
         structlog.contextvars.unbind_contextvars("job_id")
 
 
-async def _send_failures(sink: SendingSink, failed: dict[tuple[str, int], dict[str, Any]],
-                         index: dict[str, int], batch_size: int) -> None:
-    by_type: dict[HashType, list[tuple[str, int]]] = {}
-    for (source, line), record in sorted(failed.items()):
-        by_type.setdefault(HashType(record["hash_type"]), []).append(
-            (record["hash"], position(index[source], line)))
-    for hash_type, items in by_type.items():
-        for i in range(0, len(items), batch_size):
-            part = items[i : i + batch_size]
-            await sink.retry(Chunk(hash_type, tuple(h for h, _ in part),
-                                   tuple(p for _, p in part)))
+def _failed_lines(path: Path) -> tuple[list[str], ResumeState]:
+    """The sources of the lines whose final outcome is failed, and a state that sends them
+    again (``done_below``: the lines with another final outcome, not sent again)."""
+    failed: list[dict[str, Any]] = []
+    done = 0
+    for record in final_records(path):
+        if record["status"] == Status.FAILED:
+            failed.append(record)
+        else:
+            done += 1
+    sources = sorted({r["source"] for r in failed})
+    index = {source: i for i, source in enumerate(sources)}
+    state = ResumeState(done_below=done, failed_below={
+        position(index[r["source"]], r["line"]): (HashType(r["hash_type"]), r["hash"])
+        for r in failed})
+    return sources, state

@@ -1,7 +1,8 @@
 """``reanalyzer status JOB_DIR``: what a job is, how far and how fast it got, whether a run is on
 it now. Read-only, safe while a run is going: the lock is only probed (a non-blocking shared
-flock, let go at once), the checkpoint is replaced atomically by the runner, and the outcome log
-is streamed as ``report`` streams it (``report.final_records``).
+flock, let go at once), the checkpoint and ``summary.json`` are replaced whole by the runner
+(``record.atomic``), and the outcome log is streamed as ``report`` streams it
+(``record.final``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reanalyzer.commands.report import final_records, scan_log
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError
 from reanalyzer.record.checkpoint import read_checkpoint
+from reanalyzer.record.final import final_records, scan_log
 from reanalyzer.record.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
@@ -96,7 +97,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        return None  # summary.json is rewritten in place at the end of a run: may be mid-write
+        return None  # unreadable, or not JSON (written by hand, or by something else)
     return value if isinstance(value, dict) else None
 
 
@@ -203,7 +204,9 @@ def _progress_text(st: JobStatus) -> str:
 
 
 def _last_run_text(run: dict[str, Any]) -> str:
-    state = run.get("state") or ("done" if run.get("finished") else "stopped")
+    state = run.get("state") or "stopped"
+    if run.get("command") == "retry":
+        state = f"retry {state}"
     if run.get("stopped_by"):
         state += f" ({run['stopped_by']})"
     elif run.get("error"):

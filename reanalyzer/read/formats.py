@@ -29,7 +29,6 @@ _CSV_FIELD_LIMIT = 16 * 1024 * 1024
 REJECTED = (
     b"\x00rejected\x00"  # stands in for a line the format rejected: never a hash, never blank
 )
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class InputFormat(enum.StrEnum):

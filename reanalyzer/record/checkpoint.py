@@ -2,23 +2,22 @@
 
 ``Watermark`` decides (pure): blocks are registered in input order with the number of hashes
 they still wait for; as outcomes are recorded the oldest finished blocks fall below the mark.
-``write_checkpoint`` makes it durable: temp file, fsync, rename, fsync the directory, so a crash
-leaves either the old checkpoint or the new one, never half of one. The outcome log is fsynced
-first, so that the checkpoint never claims more than the disk holds.
+``write_checkpoint`` makes it durable (``atomic.write_atomically``: temp file, fsync, rename,
+fsync of the directory), so a crash leaves either the old checkpoint or the new one, never half
+of one. The outcome log is fsynced first, so that the checkpoint never claims more than the disk
+holds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from reanalyzer.core import failpoints
 from reanalyzer.core.positions import ResumePoint
 from reanalyzer.errors import JobError
+from reanalyzer.record.atomic import write_atomically
 
 CHECKPOINT_FILE = "checkpoint.json"
 _VERSION = 1
@@ -41,27 +40,10 @@ class Checkpoint:
 
 def write_checkpoint(job_dir: Path, checkpoint: Checkpoint) -> None:
     path = job_dir / CHECKPOINT_FILE
-    tmp = path.with_suffix(".tmp")
-    data = json.dumps({"version": _VERSION, **asdict(checkpoint)}, indent=2).encode() + b"\n"
+    text = json.dumps({"version": _VERSION, **asdict(checkpoint)}, indent=2) + "\n"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            failpoints.hit("checkpoint.before_fsync")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        failpoints.hit("checkpoint.before_rename")
-        os.replace(tmp, path)
-        failpoints.hit("checkpoint.after_rename")
-        dir_fd = os.open(job_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, text, tmp=path.with_suffix(".tmp"), failpoint="checkpoint")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)  # a half-written one, of no use to anyone
         raise JobError(
             f"cannot write the checkpoint {path}: {exc.strerror or exc}; the outcome log stays "
             "readable, fix the disk and run the same command again"

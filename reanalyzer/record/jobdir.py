@@ -1,10 +1,16 @@
 """The job directory: its layout, its lock, and the fingerprint that guards a resume.
 
 JOB_DIR/
-  job.json        what the job is: inputs and the settings that change outcomes
-  outcomes.jsonl  one record per input record (journal.py)
-  lock            held (flock) by the run working on the job; holds its pid
-  summary.json    the last run's summary
+  job.json              what the job is: inputs and the settings that change outcomes (its
+                        identity), and the settings of its last run (run_settings)
+  outcomes.jsonl        one record per input record (record/outcome_log.py)
+  checkpoint.json       the low watermark of the records written (record/checkpoint.py)
+  lock                  held (flock) by the run working on the job; holds its pid
+  stdin.spool           standard input, copied as it is read, so that a stdin job resumes
+  stdin.spool.complete  present once the spool holds all of standard input
+  summary.json          the last run's summary
+
+job.json, checkpoint.json and summary.json are replaced whole (record/atomic.py).
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from reanalyzer.errors import InputError, JobError
+from reanalyzer.record.atomic import write_atomically
 
 JOB_FILE = "job.json"
+# job.json's entry for every setting of the job's last run but the token and those of one run
+# (run/job.py decides which); not part of the identity: a resume may change them.
+RUN_SETTINGS = "run_settings"
 LOCK_FILE = "lock"
 SUMMARY_FILE = "summary.json"
 
@@ -57,19 +67,8 @@ def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
 
 def write_summary(job_dir: Path, summary: dict[str, Any]) -> None:
     """Replace the job's summary whole, or raise OSError and leave the last one as it was."""
-    _write_whole(job_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Replace a small file whole (a temporary file renamed over it), or raise OSError and leave
-    it as it was, with no temporary file behind: a full disk must not leave an empty file."""
-    tmp = path.with_suffix(".tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    path = job_dir / SUMMARY_FILE
+    write_atomically(path, json.dumps(summary, indent=2) + "\n", tmp=path.with_suffix(".tmp"))
 
 
 def default_job_dir(identity: dict[str, Any]) -> Path:
@@ -111,28 +110,35 @@ class JobLock:
             self._fd = -1
 
 
-def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool) -> bool:
-    """Check (or start) the job in its directory, which exists and whose lock this run holds;
-    True when an earlier run's outcomes are continued."""
+def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
+            run_settings: dict[str, Any] | None = None) -> bool:
+    """Check (or start) the job in its directory, which exists and whose lock this run holds,
+    and record this run's settings in job.json; True when an earlier run's outcomes are
+    continued."""
     job_file = job_dir / JOB_FILE
-    if job_file.exists() and not fresh:
+    resuming = job_file.exists() and not fresh
+    if resuming:
         try:
             recorded = json.loads(job_file.read_text())
         except (OSError, ValueError) as exc:
             raise JobError(f"cannot read {job_file}: {exc}") from exc
-        if recorded != identity:
+        # A job.json written before run_settings existed has the identity alone: still the job.
+        if {k: v for k, v in recorded.items() if k != RUN_SETTINGS} != identity:
             difference = _difference(recorded, identity)
             raise JobError(
                 f"job directory {job_dir} belongs to a different job: {difference}; use "
                 "another --job-dir, or --fresh to start this one over"
             )
-        return True
+        if run_settings is None or recorded.get(RUN_SETTINGS) == run_settings:
+            return True
     if fresh:
         for name in ("outcomes.jsonl", SUMMARY_FILE, "checkpoint.json", "stdin.spool",
                      "stdin.spool.complete"):
             (job_dir / name).unlink(missing_ok=True)
+    job = {**identity, RUN_SETTINGS: run_settings} if run_settings is not None else identity
     try:
-        _write_whole(job_file, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+        write_atomically(job_file, json.dumps(job, indent=2, sort_keys=True) + "\n",
+                         tmp=job_file.with_suffix(".tmp"))
     except OSError as exc:
         raise JobError(f"cannot write {job_file}: {exc.strerror}") from exc
-    return False
+    return resuming

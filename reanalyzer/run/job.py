@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import SecretStr
 
 from reanalyzer.core.positions import STDIN, Block, ResumePoint, source_name
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
@@ -109,6 +110,23 @@ def _identity(settings: Settings, inputs: Sequence[str]) -> dict[str, Any]:
     return jobdir.job_identity(inputs, outcome_settings)
 
 
+# Settings of one invocation rather than of the job: not recorded in job.json, so that `retry`
+# takes them from its own command line and environment. The budgets bound one run's window; the
+# token (and any other secret) is never written anywhere.
+_NOT_RECORDED = frozenset({
+    "token", "token_file", "job_dir", "fresh", "dry_run", "progress", "progress_interval",
+    "log_format", "log_level", "max_duration", "max_requests", "max_failure_rate",
+    "failure_sample",
+})
+
+
+def recorded_settings(settings: Settings) -> dict[str, Any]:
+    """The settings job.json keeps for the job's later commands (``retry`` sends with them)."""
+    secret = {name for name in type(settings).model_fields
+              if isinstance(getattr(settings, name), SecretStr)}
+    return settings.model_dump(mode="json", exclude=set(_NOT_RECORDED | secret))
+
+
 def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]) -> Path:
     if settings.job_dir is not None:
         return settings.job_dir
@@ -146,7 +164,8 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
     lock = jobdir.JobLock(job_dir)
     lock.acquire()
     try:
-        resuming = jobdir.prepare(job_dir, identity, settings.fresh)
+        resuming = jobdir.prepare(job_dir, identity, settings.fresh,
+                                  recorded_settings(settings))
         structlog.contextvars.bind_contextvars(job_id=job_dir.name)
         sources = [source_name(path) for path in inputs]
         state = (load_resume_state(job_dir, sources, settings.dedupe) if resuming

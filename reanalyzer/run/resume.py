@@ -18,7 +18,8 @@ from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import ResumePoint, position
 from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record.checkpoint import Checkpoint, read_checkpoint
-from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
+from reanalyzer.record.final import final_records, scan_log
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
 _FAILED = Status.FAILED.value
 _SEEN_BATCH = 50_000
@@ -33,7 +34,7 @@ class ResumeState:
     done_above: set[int] = field(default_factory=set)  # positions >= start with a final outcome
     failed_below: dict[int, tuple[HashType, str]] = field(default_factory=dict)  # to send again
     seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
-    records: int = 0  # records read from the log
+    records: int = 0  # records in the log, superseded ones included
     done_below: int = 0  # lines below start with a final outcome other than failed
 
     @property
@@ -57,28 +58,24 @@ def _scan_log(
     index_of = {name: i for i, name in enumerate(sources)}
     seen = SeenSet() if dedupe else None
     pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length, for SeenSet
-    below = superseded = 0  # records below the mark, and those a later record replaced
-    for record in read_records(path):
-        state.records += 1
+    scan = scan_log(path)
+    state.records = scan.records
+    for record in final_records(path, scan):
         source_index = index_of.get(record["source"])
         if source_index is None:
             continue  # job.json guarantees the same inputs; a foreign record changes nothing
         pos = position(source_index, record["line"])
         failed = record["status"] == _FAILED
         if pos >= mark:
-            if failed:
-                state.done_above.discard(pos)
-            else:
+            if not failed:
                 state.done_above.add(pos)
             continue
         value = record["hash"]
-        below += 1
-        if pos in state.failed_below:  # only a failed record is ever followed by another
-            superseded += 1
         if failed:
             state.failed_below[pos] = (HashType(record["hash_type"]), value)
         else:
-            state.failed_below.pop(pos, None)
+            state.done_below += 1
+        # A superseded record holds the same line, so the same hash: finals alone suffice.
         if seen is not None and value is not None and record["status"] != Status.DUPLICATE:
             bucket = pending[len(value)]
             bucket.append(value)
@@ -89,5 +86,4 @@ def _scan_log(
         for bucket in pending.values():
             seen.mark_repeats(bucket)
     state.seen = seen
-    state.done_below = below - superseded - len(state.failed_below)
     return state

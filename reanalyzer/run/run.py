@@ -2,12 +2,15 @@
 
 ``job.send_job`` decides whether there is anything to do and prepares the job directory; this
 module carries a run out, and is imported only then (it brings aiohttp and the sending stack).
+``reanalyzer retry`` is a run too, of the command ``retry``: it reads no input and sends only
+the job's failed lines, and it leaves the checkpoint's mark to the job's own runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -15,7 +18,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -26,14 +28,17 @@ from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, run_front
+from reanalyzer.read.sources import is_gzip
 from reanalyzer.record import jobdir
+from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
 from reanalyzer.run.job import STDIN_SPOOL, STOP_DEADLINE, blocks_of
 from reanalyzer.run.logs import say
 from reanalyzer.run.progress import ProgressReporter, Snapshot
 from reanalyzer.run.resume import ResumeState
-from reanalyzer.run.sink import SendingSink
+from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
+from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.sender import Sender, SenderStats
 from reanalyzer.settings import Settings
@@ -42,10 +47,16 @@ log = structlog.get_logger("reanalyzer.run.job")
 
 
 class Run:
-    """One run of a job: the front feeding the sender, the outcome log, stops and the summary."""
+    """One run of a job: the front feeding the sender, the outcome log, stops and the summary.
+
+    ``command`` is ``run`` (read ``paths``, send what they hold and ``state.failed_below``) or
+    ``retry`` (read nothing, send ``state.failed_below`` only)."""
 
     def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
-                 sources: list[str], paths: list[str], state: ResumeState) -> None:
+                 sources: list[str], paths: list[str], state: ResumeState,
+                 command: Command = "run") -> None:
+        self.command = command
+        self.reads_input = command != "retry"
         self.settings = settings
         self.config = config
         self.job_dir = job_dir
@@ -62,6 +73,7 @@ class Run:
         self._sender: Sender | None = None
         self._signals = 0
         self._sizes = _plain_sizes(paths)
+        self._input_left = False  # (retry) the job's own run has not read all of its input
 
     async def execute(self) -> int:
         journal = OutcomeLog(self.job_dir / OUTCOMES_FILE)
@@ -74,11 +86,13 @@ class Run:
         try:
             async with Sender(self.config) as sender:
                 watermark = Watermark(self.state.start)
+                # A retry never checkpoints as it goes: the mark belongs to the job's runs.
+                interval = CHECKPOINT_INTERVAL if self.reads_input else math.inf
                 sink = SendingSink(
                     sender, journal, self.sources, window=self.config.concurrency * 2,
                     job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
-                    failure_sample=self.settings.failure_sample, on_recorded=self._check_budget,
-                    precheck=self.settings.precheck)
+                    checkpoint_interval=interval, failure_sample=self.settings.failure_sample,
+                    on_recorded=self._check_budget, precheck=self.settings.precheck)
                 self._sink, self._sender = sink, sender
                 async with self._progress():
                     try:
@@ -94,7 +108,10 @@ class Run:
                 if finished and error is None:
                     self.stopped_by = None
                 try:
-                    sink.checkpoint()
+                    if self.reads_input:
+                        sink.checkpoint()
+                    else:
+                        self._keep_mark(sink)
                 except ReanalyzerError as exc:  # the disk: the log stays readable
                     error = error or exc
                 self._summarize(sink, sender.stats, finished and error is None, error)
@@ -108,7 +125,8 @@ class Run:
         if error is not None:
             raise error
         if self.stopped_by:
-            hint = f" (with --job-dir {self.job_dir})" if "<stdin>" in self.sources else ""
+            stdin_job = self.reads_input and "<stdin>" in self.sources
+            hint = f" (with --job-dir {self.job_dir})" if stdin_job else ""
             say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
                 f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
@@ -135,6 +153,8 @@ class Run:
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the
         bytes read (the reader is ahead of the records, so both are taken from it)."""
+        if not self.reads_input:
+            return len(self.state.failed_below)
         fraction = self._fraction()
         if fraction is None or fraction < 0.001:
             return None
@@ -215,6 +235,9 @@ class Run:
                 front.cancel()
 
     async def _front(self, sink: SendingSink, watermark: Watermark) -> None:
+        if not self.reads_input:
+            await self._send_failed(sink)
+            return
         start = self.state.start
         blocks = blocks_of(self.settings, self.paths, start, self.job_dir / STDIN_SPOOL)
         # The failed records of earlier runs go again beside the inputs' lines. Their task runs
@@ -245,32 +268,35 @@ class Run:
                 await sink.retry(Chunk(hash_type, tuple(v for v, _ in part),
                                        tuple(p for _, p in part)))
 
+    def _keep_mark(self, sink: SendingSink) -> None:
+        """A retry's checkpoint: the job's mark as it was, with the count of what is still
+        failed (each line sent again that got no other outcome, a stopped retry's unsent ones
+        included)."""
+        sink.journal.sync()
+        checkpoint = read_checkpoint(self.job_dir)
+        self._input_left = checkpoint is None or not checkpoint.complete
+        if checkpoint is None:
+            return
+        settled = sum(sink.counts.values()) - sink.counts[Status.FAILED]
+        still_failed = len(self.state.failed_below) - settled
+        write_checkpoint(self.job_dir, dataclasses.replace(checkpoint, failed=still_failed))
+
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
                    error: BaseException | None) -> None:
-        elapsed = time.monotonic() - self.started
-        counts = sink.counts
-        recorded = sum(counts.values())
-        summary = {
-            "job_dir": str(self.job_dir),
-            "state": "done" if finished else ("aborted" if error else "stopped"),
-            "stopped_by": self.stopped_by, "error": str(error) if error else None,
-            "elapsed_s": round(elapsed, 2),
-            "recorded": {s.value: counts[s] for s in Status if counts[s]},
-            "recorded_by_type": dict(sorted(sink.by_type.items())),
-            "recorded_total": recorded,
+        ending = Ending(self.command, finished, self.stopped_by, error, self._input_left)
+        summary = build_summary(
+            ending=ending, job_dir=self.job_dir, elapsed=time.monotonic() - self.started,
+            counts=sink.counts, by_type=sink.by_type,
             # Lines an earlier run gave a final outcome, not sent again (a line, not a record:
             # a failed record another one superseded is not counted).
-            "already_recorded": self.state.done_below + sink.skipped_done,
-            "requests": sender_stats.requests, "retries": sender_stats.retries,
-            "throttled": sender_stats.throttled,
-            "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
-            "left_to_do": _left_to_do(finished, counts[Status.FAILED], self.stopped_by, error),
-        }
+            already_recorded=self.state.done_below + sink.skipped_done,
+            requests=sender_stats.requests, retries=sender_stats.retries,
+            throttled=sender_stats.throttled)
         try:
             jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:
             log.warning("job.summary_not_written", error=str(exc))
-        say(_summary_text(summary), "job.finished", **summary)
+        say(summary_text(summary), "job.finished", **summary)
 
 
 def _plain_sizes(paths: Sequence[str]) -> list[int] | None:
@@ -281,39 +307,9 @@ def _plain_sizes(paths: Sequence[str]) -> list[int] | None:
             return None
         try:
             with open(path, "rb") as f:
-                if f.read(2) == b"\x1f\x8b":
+                if is_gzip(f.read(2)):
                     return None
                 sizes.append(os.fstat(f.fileno()).st_size)
         except OSError:
             return None
     return sizes
-
-
-def _left_to_do(finished: bool, failed: int, stopped_by: str | None,
-                error: BaseException | None) -> str:
-    if finished and not failed:
-        return "nothing: every input line has its final outcome"
-    if finished:
-        return f"{failed:,} hashes failed: run the same command again to retry them"
-    if error is not None:
-        return "fix the error shown last, then run the same command again to resume"
-    return "the rest of the input: run the same command again to resume"
-
-
-def _summary_text(summary: dict[str, Any]) -> str:
-    lines = [f"reanalyzer: {summary['state']} in {summary['elapsed_s']} s "
-             f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
-             f"{summary['job_dir']}/{OUTCOMES_FILE}"]
-    for status, count in summary["recorded"].items():
-        lines.append(f"  {status:<15} {count:>12,}")
-    if summary["already_recorded"]:
-        lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
-    if summary["recorded_by_type"]:
-        lines.append("  by type: " + ", ".join(
-            f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
-    lines.append(f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
-                 f"429s {summary['throttled']:,}")
-    lines.append(f"  left to do: {summary['left_to_do']}")
-    return "\n".join(lines)
-
-

@@ -236,10 +236,6 @@ class SendingSink:
         ))
         self._last_checkpoint = time.monotonic()
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     async def drain(self, deadline: float | None = None) -> bool:
         """Wait for the chunks in flight; False if the deadline (seconds) ran out first."""
         if not self._tasks:

@@ -188,7 +188,8 @@ class Appliance:
                 if self._dice.drop():
                     fault = Fault.DROPPED
         sent = fields.sent()
-        self.log.add(RequestRecord(arrived, wall, endpoint, len(sent), sent, reply.status, fault))
+        self.log.add(RequestRecord(arrived, wall, endpoint, len(sent), sent, reply.status, fault,
+                                   dict(fields.values)))
         if fault is Fault.DROPPED and request.transport is not None:
             # The work is done and the state changed; the client only sees the line go dead.
             request.transport.abort()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class Endpoint(StrEnum):
@@ -39,6 +39,8 @@ class RequestRecord:
     hashes: tuple[str, ...]  # as sent, before any lowercasing
     status: int
     fault: Fault = Fault.NONE
+    # The body's other fields as sent (analysis, rl_cloud_sandbox_platform, ...).
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class RequestLog:

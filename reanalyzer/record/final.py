@@ -1,0 +1,64 @@
+"""The final outcome of each input line, read from an outcome log: the one place of the rule.
+
+The final outcome of a line is its last record, and only ``failed`` records are ever superseded
+(by a later run that retried them). So the log is streamed twice, never held in memory: pass one
+(``scan_log``) notes where each line that was ever recorded ``failed`` has its last record, pass
+two (``final_records``) yields every record that is not superseded, in log order. Memory grows
+with the number of ``failed`` lines only, and the log may keep growing under a running job: pass
+two stops at the records pass one counted. ``resume``, ``report``, ``status`` and ``retry`` all
+read final outcomes through here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from reanalyzer.core.outcomes import Status
+from reanalyzer.record.outcome_log import read_records
+
+Key = tuple[str, int]  # (source, line): an input line
+
+
+@dataclass(frozen=True, slots=True)
+class LogScan:
+    """Pass one over an outcome log."""
+
+    records: int  # whole records the log held when scanned: pass two reads no further
+    last_index: dict[Key, int]  # for each line ever recorded failed: the index of its last record
+
+
+def scan_log(path: Path) -> LogScan:
+    """Count the log's whole records and find the last record of every line that ever failed."""
+    last_index: dict[Key, int] = {}
+    count = 0
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return LogScan(0, last_index)
+    with f:
+        for raw in f:
+            if not raw.endswith(b"\n"):  # torn or still being written: not a record yet
+                break
+            # Until a line has failed, no record can supersede another: skip parsing the rest.
+            if last_index or b'"failed"' in raw:
+                rec = json.loads(raw)
+                key = (rec["source"], rec["line"])
+                if key in last_index or rec["status"] == Status.FAILED:
+                    last_index[key] = count
+            count += 1
+    return LogScan(count, last_index)
+
+
+def final_records(path: Path, scan: LogScan | None = None) -> Iterator[dict[str, Any]]:
+    """The final record of every input line, in log order (pass two; runs pass one if needed)."""
+    scan = scan or scan_log(path)
+    last_index = scan.last_index
+    for index, rec in enumerate(islice(read_records(path), scan.records)):
+        if not last_index or last_index.get((rec["source"], rec["line"]), index) == index:
+            yield rec
+

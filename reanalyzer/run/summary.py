@@ -1,0 +1,86 @@
+"""The summary of a run (``run`` or ``retry``): built here, printed, and kept as summary.json.
+
+Both commands build it with ``build_summary``, so ``summary.json`` has one shape whichever wrote
+it; ``left_to_do`` says in words what the operator should do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from reanalyzer.core.outcomes import Status
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
+
+Command = Literal["run", "retry"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a run ended, as far as what is left to do is concerned."""
+
+    command: Command
+    finished: bool  # all the run had to send was sent and recorded, without error
+    stopped_by: str | None  # the signal or budget that stopped it early
+    error: BaseException | None  # the error that ended it
+    input_left: bool = False  # (retry) the job's own run has not read all of its input
+
+
+def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
+                  counts: Mapping[Status, int], by_type: Mapping[str, int],
+                  already_recorded: int, requests: int, retries: int,
+                  throttled: int) -> dict[str, Any]:
+    """The summary's fields; ``already_recorded`` counts lines an earlier run gave a final
+    outcome, which this one did not send again."""
+    recorded = sum(counts.values())
+    error = ending.error
+    return {
+        "command": ending.command,
+        "job_dir": str(job_dir),
+        "state": "done" if ending.finished else ("aborted" if error else "stopped"),
+        "stopped_by": ending.stopped_by, "error": str(error) if error else None,
+        "elapsed_s": round(elapsed, 2),
+        "recorded": {s.value: counts[s] for s in Status if counts.get(s)},
+        "recorded_by_type": dict(sorted(by_type.items())),
+        "recorded_total": recorded,
+        "already_recorded": already_recorded,
+        "requests": requests, "retries": retries, "throttled": throttled,
+        "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
+        "left_to_do": left_to_do(ending, counts.get(Status.FAILED, 0)),
+    }
+
+
+def left_to_do(ending: Ending, failed: int) -> str:
+    """What is left of the job after this run, and how to go on, in words."""
+    if ending.finished and failed:
+        return f"{failed:,} hashes failed: run the same command again to retry them"
+    if ending.finished and ending.input_left:
+        return "the rest of the input: run the job's run command again to resume"
+    if ending.finished:
+        return "nothing: every input line has its final outcome"
+    if ending.error is not None:
+        return "fix the error shown last, then run the same command again to resume"
+    if ending.command == "retry":
+        return "the rest of the failed hashes: run the same command again to retry them"
+    return "the rest of the input: run the same command again to resume"
+
+
+def summary_text(summary: Mapping[str, Any]) -> str:
+    """The summary as printed at the end of a run."""
+    what = "retry " if summary["command"] == "retry" else ""
+    lines = [f"reanalyzer: {what}{summary['state']} in {summary['elapsed_s']} s "
+             f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
+             f"{summary['job_dir']}/{OUTCOMES_FILE}"]
+    for status, count in summary["recorded"].items():
+        lines.append(f"  {status:<15} {count:>12,}")
+    if summary["already_recorded"]:
+        lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
+    if summary["recorded_by_type"]:
+        lines.append("  by type: " + ", ".join(
+            f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
+    lines.append(f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
+                 f"429s {summary['throttled']:,}")
+    lines.append(f"  left to do: {summary['left_to_do']}")
+    return "\n".join(lines)
