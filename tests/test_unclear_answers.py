@@ -22,6 +22,10 @@ from reanalyzer.send.answers import (
     unreadable,
 )
 from reanalyzer.send.fast_answers import read_bulk_answer
+from reanalyzer.simulator import SimulatorConfig, World
+from reanalyzer.simulator import answers as sim_answers
+from reanalyzer.simulator import faults as sim_faults
+from reanalyzer.simulator.config import WrongShape
 
 H1, H2, H3, H4 = (c * 40 for c in "abcd")
 STRANGER = "e" * 40
@@ -270,3 +274,31 @@ def test_printable_start_drops_control_characters_and_folds_whitespace() -> None
     """Only printable characters, whitespace runs as one space, at most the limit."""
     assert printable_start("a\r\n\tb\x00c\x1b[0m" + "z" * 200, limit=10) == "a bc[0mzzz"
     assert printable_start("") == ""
+
+
+@pytest.mark.parametrize("shape", [s for s in WrongShape if s is not WrongShape.MIXED])
+def test_the_simulators_wrong_shapes_are_retried_never_not_found(shape: WrongShape) -> None:
+    """Each wrong shape the simulator serves (after queuing the samples) is read as: send them
+    again; neither reader records a status for any hash of it."""
+    world = World.generate(20, seed=5, share_absent=0.0, share_extracted=0.0, share_queued=0.0)
+    hashes = [s.sha1 for s in world.samples[:4]]
+    config = SimulatorConfig(token="t")
+    whole = sim_answers.bulk(world, config, hashes, [sim_answers.Analysis.CORE])
+    spoiled = sim_faults.wrong_shape(whole, shape, hashes, status=False)
+    assert read_bulk_answer(whole.status, spoiled.body, HashType.SHA1, hashes, 1) is None
+    decision = decide_bulk(whole.status, parse_body(spoiled.body), HashType.SHA1, hashes)
+    assert decision.action is Action.RETRY
+    assert decision.unsettled == tuple(hashes)
+    assert not decision.verdicts
+
+
+def test_the_simulators_proxy_page_stops_a_first_request_and_is_retried_later() -> None:
+    """The simulator's proxy page is a wrong URL at the first request, a bad moment later."""
+    page = sim_faults.proxy_page()
+    text = page.body.decode()
+    first = decide_bulk(page.status, parse_body(page.body), HashType.SHA1, [H1], text)
+    assert first.action is Action.MISCONFIGURED
+    later = decide_bulk(page.status, parse_body(page.body), HashType.SHA1, [H1], text,
+                        answered_before=True, content_type=page.content_type)
+    assert later.action is Action.RETRY
+    assert "HTTP 200, text/html, body '<!DOCTYPE html> <html lang=\"en\">" in later.reason
