@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import msgspec
 
-from reanalyzer.core.hashes import HashType
+from reanalyzer.core.hashes import HEX_DIGITS, HashType
 from reanalyzer.core.outcomes import AnalysisResult, Status, Verdict, Verdicts
 
 ACCEPTED_CODES = frozenset({200, 201})
@@ -34,7 +34,7 @@ class Action(enum.StrEnum):
     DONE = "done"  # every hash sent has its verdict in `Decision.verdicts`
     SPLIT = "split"  # the whole request was refused for one of its samples: send it in halves
     SHRINK = "shrink"  # 413: split, and keep requests smaller for the rest of the job
-    RETRY = "retry"  # transient: send the same request again after a backoff
+    RETRY = "retry"  # transient: send the request (or its `unsettled` part) again after a backoff
     THROTTLED = "throttled"  # 429: pause the whole job, lower the rate, then send it again
     BAD_CREDENTIALS = "bad_credentials"  # 401/403: stop the job, the token or its rights are wrong
     REFUSED = "refused"  # 405 for the appliance type: stop the job, nothing will ever be accepted
@@ -50,6 +50,13 @@ class Decision:
     reason: str  # short, in words: for logs and for the `failed` verdict when retries run out
     verdicts: Verdicts = field(default_factory=Verdicts)
     held: frozenset[str] = frozenset()  # a status answer: the hashes the appliance holds
+    # RETRY of part of the request: the hashes the answer did not clearly answer, to send again.
+    # `verdicts` (bulk, single) or `held` (status) then settle the hashes it did answer, which
+    # keep those outcomes. Empty: a RETRY is of the whole request.
+    unsettled: tuple[str, ...] = ()
+    # The body was the API's JSON, read as such: once a run has had one, a body that is not the
+    # API's is a bad moment (a proxy's page), no longer a wrong --url.
+    in_api_shape: bool = False
 
 
 def parse_body(raw: bytes) -> object | None:
@@ -77,20 +84,37 @@ def decide_bulk(
     text: str = "",
     *,
     attempts: int = 0,
+    answered_before: bool = False,
+    content_type: str | None = None,
 ) -> Decision:
     """Decide what a bulk answer (v1 or v2) means for the hashes sent, all of `hash_type`.
 
     `body` is the parsed JSON (None if unparseable) and `text` the raw body, searched for the
     appliance-type refusal. `hashes` are lowercase, as sent; `attempts` goes into the verdicts.
+    `answered_before`: this run already had an answer in the API's shape (`in_api_shape`), so
+    a body that is not the API's is retried instead of stopping the job as a wrong URL;
+    `content_type` (the answer's) then goes into the reason.
     """
-    early = _decide_whole_request(status, body, text)
+    seen = _Seen(status, body, text, content_type) if answered_before else None
+    early = _decide_whole_request(status, body, text, seen)
     if early is not None:
         return early
     items = _result_items(body)
     if items is not None:
-        verdicts = match_results(items, hash_type, hashes, attempts=attempts, http_status=status)
-        return Decision(Action.DONE, status, "answered", verdicts)
-    wrong_place = _not_the_bulk_api(status, body)
+        read = read_results(items, hash_type, hashes, attempts=attempts, http_status=status)
+        in_shape = bool(read.verdicts) or not read.unsettled
+        if not read.unsettled:
+            return Decision(Action.DONE, status, "answered", read.verdicts, in_api_shape=True)
+        return Decision(
+            Action.RETRY,
+            status,
+            f"HTTP {status} with {read.why}: {len(read.unsettled)} of {len(hashes)} hashes "
+            "not clearly answered",
+            read.verdicts,
+            unsettled=read.unsettled,
+            in_api_shape=in_shape,
+        )
+    wrong_place = _not_the_bulk_api(status, body, seen)
     if wrong_place is not None:
         return wrong_place
     if 200 <= status < 300:
@@ -106,7 +130,31 @@ def decide_bulk(
     return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
 
 
-def _not_the_bulk_api(status: int, body: object | None) -> Decision | None:
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """An answer as it can be described to a person: given once the run has been answered in
+    the API's shape, when a body that is not the API's is a bad moment, not a wrong URL."""
+
+    status: int
+    body: object | None
+    text: str
+    content_type: str | None
+
+    def describe(self) -> str:
+        """Status, content type and the start of the body (never a header)."""
+        raw = self.text or (json.dumps(self.body) if self.body is not None else "")
+        return (
+            f"HTTP {self.status}, {self.content_type or 'no content type'}, "
+            f"body {printable_start(raw)!r}"
+        )
+
+
+def printable_start(text: str, limit: int = 100) -> str:
+    """The first `limit` printable characters of `text`, its whitespace runs as one space."""
+    return "".join(ch for ch in " ".join(text.split()) if ch.isprintable())[:limit]
+
+
+def _not_the_bulk_api(status: int, body: object | None, seen: _Seen | None) -> Decision | None:
     """MISCONFIGURED when the answer cannot have come from the bulk endpoint, else None.
 
     The bulk endpoint answers 200/201/400/405/413 for a whole request, in JSON, and reports a
@@ -114,31 +162,66 @@ def _not_the_bulk_api(status: int, body: object | None) -> Decision | None:
     the API version is wrong. So does a 2xx/400/405 that is not JSON (a web UI's or a proxy's
     HTML page): splitting it would only turn every hash into a wrong `not_found` or `invalid`.
     A 413 may well be a proxy's HTML page about its body limit, so that one is still believed.
+    Once the run has been answered in the API's shape (`seen` given), the API is at this
+    address: such an answer is a proxy's or a login page's moment, retried (RETRY).
     """
     if status == 404:
-        seen = "a 404 for the whole bulk request"
+        what = "a 404 for the whole bulk request"
     elif body is None and (200 <= status < 300 or status in (400, 405)):
-        seen = f"HTTP {status} with a body that is not the API's JSON"
+        what = f"HTTP {status} with a body that is not the API's JSON"
     else:
         return None
+    if seen is not None:
+        return _mid_job(status, "a bulk request", seen)
     return Decision(
         Action.MISCONFIGURED,
         status,
-        f"the appliance answered {seen}: the bulk reanalysis API is not at this address; "
+        f"the appliance answered {what}: the bulk reanalysis API is not at this address; "
         "check --url (the appliance's base URL, no path) and --api",
     )
 
 
+def _mid_job(status: int, request: str, seen: _Seen) -> Decision:
+    """RETRY of an answer that is not the API's, in a run the API has already answered."""
+    return Decision(
+        Action.RETRY,
+        status,
+        f"the appliance answered {request} with what is not the API's answer "
+        f"({seen.describe()}), after answering in the API's shape earlier in this run",
+    )
+
+
 def decide_single(
-    status: int, body: object | None, hash_value: str, text: str = "", *, attempts: int = 0
+    status: int,
+    body: object | None,
+    hash_value: str,
+    text: str = "",
+    *,
+    attempts: int = 0,
+    answered_before: bool = False,
+    content_type: str | None = None,
 ) -> Decision:
-    """Decide what an answer of the single-sample endpoint means for the one hash sent."""
-    early = _decide_whole_request(status, body, text)
+    """Decide what an answer of the single-sample endpoint means for the one hash sent.
+
+    An answer in the API's shape (an `analysis` list) whose codes cannot be read is retried,
+    never given a status. `answered_before` and `content_type`: as for `decide_bulk`."""
+    seen = _Seen(status, body, text, content_type) if answered_before else None
+    early = _decide_whole_request(status, body, text, seen)
     if early is not None:
         return early
     if isinstance(body, dict) and isinstance(body.get("analysis"), list):
+        problem = unreadable(body)
+        if problem is not None:
+            return Decision(Action.RETRY, status, f"HTTP {status} with {problem}")
         verdict = classify_item(body, status, attempts)
-    elif 200 <= status < 300 or status in (400, 404, 405, 413):
+        return Decision(
+            Action.DONE,
+            status,
+            verdict.reason or status_text(status),
+            Verdicts({hash_value: verdict}),
+            in_api_shape=True,
+        )
+    if 200 <= status < 300 or status in (400, 404, 405, 413):
         verdict = _verdict_from_code(status, _message_of(body), status, attempts)
     else:
         return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
@@ -148,31 +231,34 @@ def decide_single(
 
 
 def decide_status(
-    status: int, body: object | None, text: str, hashes: Sequence[str]
+    status: int,
+    body: object | None,
+    text: str,
+    hashes: Sequence[str],
+    *,
+    answered_before: bool = False,
+    content_type: str | None = None,
 ) -> Decision:
     """Decide what an answer of POST /api/samples/status/ means for the hashes asked about.
 
     DONE carries in `held` the hashes the appliance holds. A hash counts as held unless the
     appliance says `not_found` for it: one it leaves out, or a lone hash refused as a whole
     request (400/405/413), is then still sent for reanalysis, whose answer gives it its true
-    outcome, rather than being recorded `not_found` on a guess.
+    outcome, rather than being recorded `not_found` on a guess. An answer with a result that
+    cannot be read (not an object, no `status` string, no hash) says nothing sure of the hashes
+    it does not clearly answer: they are asked again (RETRY with `unsettled`), never "not held".
+    `answered_before` and `content_type`: as for `decide_bulk`.
     """
-    early = _decide_whole_request(status, body, text)
+    seen = _Seen(status, body, text, content_type) if answered_before else None
+    early = _decide_whole_request(status, body, text, seen)
     if early is not None:
         return early
     results = body.get("results") if isinstance(body, Mapping) else None
     if isinstance(results, list) and 200 <= status < 300:
-        wanted = set(hashes)
-        absent: set[str] = set()
-        for item in results:
-            if not isinstance(item, dict) or item.get("status") != "not_found":
-                continue
-            value = item.get("hash_value")
-            key = value if value in wanted else _hash_in_detail(item, "hash_value", wanted)
-            if key is not None:
-                absent.add(key)
-        return Decision(Action.DONE, status, "answered", held=frozenset(wanted - absent))
+        return _read_status_results(status, results, hashes)
     if status == 404 or (body is None and (200 <= status < 300 or status in (400, 405))):
+        if seen is not None:
+            return _mid_job(status, "a status request", seen)
         return Decision(
             Action.MISCONFIGURED,
             status,
@@ -190,8 +276,50 @@ def decide_status(
     return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
 
 
-def _decide_whole_request(status: int, body: object | None, text: str) -> Decision | None:
-    """The decisions that do not depend on the hashes sent, or None."""
+def _read_status_results(status: int, results: list[object], hashes: Sequence[str]) -> Decision:
+    wanted = set(hashes)
+    lengths = {len(h) for h in hashes}
+    said_held: set[str] = set()
+    absent: set[str] = set()
+    why: str | None = None
+    for item in results:
+        if not isinstance(item, dict):
+            why = why or "a status result that is not an object"
+            continue
+        value = item.get("hash_value")
+        key = value if value in wanted else _hash_in_detail(item, "hash_value", wanted)
+        if key is None:
+            if not _is_hash_of(value, lengths):
+                why = why or "a status result that names no hash of the type sent"
+            continue  # a result for a hash not asked about (or unreadable): it decides nothing
+        state = item.get("status")
+        if not isinstance(state, str):
+            why = why or "a status result without a status"
+            continue
+        (absent if state == "not_found" else said_held).add(key)
+    if why is not None:
+        unsettled = tuple(h for h in hashes if h not in said_held and h not in absent)
+        if unsettled:
+            return Decision(
+                Action.RETRY,
+                status,
+                f"HTTP {status} with {why}: {len(unsettled)} of {len(hashes)} hashes "
+                "not clearly answered",
+                held=frozenset(said_held - absent),
+                unsettled=unsettled,
+                in_api_shape=bool(said_held or absent),
+            )
+    return Decision(
+        Action.DONE, status, "answered", held=frozenset(wanted - absent), in_api_shape=True
+    )
+
+
+def _decide_whole_request(
+    status: int, body: object | None, text: str, seen: _Seen | None
+) -> Decision | None:
+    """The decisions that do not depend on the hashes sent, or None. A redirect is never
+    followed (it would carry the token): once the run has been answered in the API's shape
+    (`seen` given) it is a login page's or a proxy's moment, retried; before, a wrong URL."""
     if status in (401, 403):
         return Decision(
             Action.BAD_CREDENTIALS,
@@ -208,6 +336,8 @@ def _decide_whole_request(status: int, body: object | None, text: str) -> Decisi
             Action.REFUSED, status, "the appliance says its type does not allow reanalysis (405)"
         )
     if 300 <= status < 400:
+        if seen is not None:
+            return _mid_job(status, "a request", seen)
         return Decision(
             Action.MISCONFIGURED,
             status,
@@ -217,72 +347,157 @@ def _decide_whole_request(status: int, body: object | None, text: str) -> Decisi
     return None
 
 
-def match_results(
-    items: Sequence[Mapping[str, object]],
+@dataclass(frozen=True, slots=True)
+class ReadResults:
+    """What the result items of one bulk answer settle."""
+
+    verdicts: Verdicts  # the hashes the answer clearly answers (all, when `unsettled` is empty)
+    unsettled: tuple[str, ...] = ()  # hashes sent that it does not clearly answer, in order sent
+    why: str = ""  # the first thing that could not be read, when `unsettled` is not empty
+
+
+def read_results(
+    items: Sequence[object],
     hash_type: HashType,
     hashes: Sequence[str],
     *,
     attempts: int = 0,
     http_status: int | None = None,
-) -> Verdicts:
-    """One verdict per hash sent: results matched by `detail[<type>]` case-insensitively, in any
-    order; a hash with no result is `not_found`. Results for hashes not sent are ignored."""
+) -> ReadResults:
+    """The verdicts the result items settle: matched by `detail[<type>]` case-insensitively, in
+    any order; results for hashes not sent are ignored.
+
+    A hash is `not_found` only on positive evidence: an item saying 404 for it, or its absence
+    from an answer every item of which was read and attributed. If any item cannot be (not an
+    object; no `detail`, or one that names no hash of `hash_type`; codes that are not integers;
+    no code at all), the hashes the others do not answer are `unsettled`: to be sent again.
+    """
     if items and len(items) == len(hashes):
         in_order = _match_in_order(items, hash_type.value, hashes, attempts)
         if in_order is not None:
-            return in_order
+            return ReadResults(in_order)
     wanted = set(hashes)
     found: dict[str, Verdict] = {}
     details: dict[str, dict[str, str]] = {}
     type_key = hash_type.value
+    why: str | None = None
     # Items of one answer mostly say the same thing: judge again only when an item differs from
     # the one before (list and dict equality run in C; judging builds objects), and share one
     # Verdict between the hashes judged alike. This loop runs once per hash of the job.
     last: tuple[object, object, object] | None = None
     verdict: Verdict | None = None
     for item in items:
-        detail = item.get("detail")
+        detail = item.get("detail") if isinstance(item, dict) else None
         if not isinstance(detail, dict):
+            why = why or (
+                "a result without a detail" if isinstance(item, dict)
+                else "a result that is not an object"
+            )
             continue
+        assert isinstance(item, dict)
         key = detail.get(type_key)
         if key not in wanted:  # the appliance answers lowercase: that is the fast path
             key = _hash_in_detail(detail, type_key, wanted)
             if key is None:
-                continue
+                if not _names_a_hash(detail, hash_type):
+                    why = why or f"a result whose detail names no {type_key}"
+                continue  # a result for a hash never sent: it settles nothing
         if key in found:
             continue
         saying = (item.get("analysis"), item.get("code"), item.get("message"))
         if verdict is None or saying != last:
+            problem = unreadable(item)
+            if problem is not None:
+                why = why or problem
+                continue
             verdict, last = shared_verdict(item, attempts), saying
         found[key] = verdict
         details[key] = detail
+    if why is not None:
+        unsettled = tuple(h for h in hashes if h not in found)
+        if unsettled:
+            return ReadResults(Verdicts(found, details), unsettled, why)
     if len(found) < len(wanted):
         absent = Verdict(
             Status.NOT_FOUND, http_status, attempts, reason="absent from the bulk answer"
         )
         found = {h: found.get(h, absent) for h in hashes}
-    return Verdicts(found, details)
+    return ReadResults(Verdicts(found, details))
+
+
+def match_results(
+    items: Sequence[object],
+    hash_type: HashType,
+    hashes: Sequence[str],
+    *,
+    attempts: int = 0,
+    http_status: int | None = None,
+) -> Verdicts:
+    """The verdicts `read_results` settles (for every hash sent when every item was read)."""
+    return read_results(
+        items, hash_type, hashes, attempts=attempts, http_status=http_status
+    ).verdicts
+
+
+def unreadable(item: object) -> str | None:
+    """Why a result item (or a single-sample answer) cannot be read into a status, or None.
+
+    Its top-level `code` may be absent (deprecated), but not other than an integer; every
+    entry of its `analysis` list must be an object with an integer code; and it must carry
+    some code. A code as a string, say, is a server that is not the appliance or a broken one:
+    guessing what it meant is how samples the appliance queued ended `not_found`.
+    """
+    if not isinstance(item, dict):
+        return "a result that is not an object"
+    code = item.get("code")
+    if code is not None and type(code) is not int:
+        return "a result code that is not an integer"
+    analyses = item.get("analysis")
+    if analyses is not None:
+        if not isinstance(analyses, list):
+            return "an analysis list that is not a list"
+        for entry in analyses:
+            if not isinstance(entry, dict) or type(entry.get("code")) is not int:
+                return "an analysis without an integer code"
+    if code is None and not analyses:
+        return "a result without any code"
+    return None
+
+
+class _Unreadable(Exception):  # a state: the in-order shortcut steps aside
+    """An item of the answer cannot be read: the answer is read item by item instead."""
+
+
+def _judge_readable(item: Mapping[str, object], attempts: int) -> Verdict:
+    if unreadable(item) is not None:
+        raise _Unreadable
+    return shared_verdict(item, attempts)
 
 
 def _match_in_order(
-    items: Sequence[Mapping[str, object]], type_key: str, hashes: Sequence[str], attempts: int
+    items: Sequence[object], type_key: str, hashes: Sequence[str], attempts: int
 ) -> Verdicts | None:
-    """The verdicts when result i is the hash sent i, each exactly as sent (lowercase): what
-    appliances do. None if any result is not, for match_results to match by value.
+    """The verdicts when result i is the hash sent i, each exactly as sent (lowercase), and
+    every result readable: what appliances do. None if any result is not, for read_results to
+    read item by item.
 
     This runs once per hash of the job, so it works a list at a time (comprehensions and list
     comparisons run in C) and judges once per run of items that say the same thing.
     """
-    details = [item.get("detail") for item in items]
     try:
-        named = [detail[type_key] for detail in details]  # type: ignore[index]
-    except (KeyError, TypeError, IndexError):  # a detail that is no dict, or lacks the type
+        details = [item.get("detail") for item in items]  # type: ignore[attr-defined]
+        named = [detail[type_key] for detail in details]
+    except (AttributeError, KeyError, TypeError, IndexError):  # not a dict, or lacks the type
         return None
     if named != list(hashes):  # (a parsed JSON value indexed by a string is a dict)
         return None
-    sayings = [(item.get("analysis"), item.get("code"), item.get("message")) for item in items]
-    verdicts = judged_in_runs(items, sayings, lambda item: shared_verdict(item, attempts))
-    return Verdicts.in_order(hashes, verdicts, details)  # type: ignore[arg-type]  # dicts
+    results: Sequence[Mapping[str, object]] = items  # type: ignore[assignment]  # dicts, above
+    sayings = [(i.get("analysis"), i.get("code"), i.get("message")) for i in results]
+    try:
+        verdicts = judged_in_runs(results, sayings, lambda i: _judge_readable(i, attempts))
+    except _Unreadable:
+        return None
+    return Verdicts.in_order(hashes, verdicts, details)
 
 
 def judged_in_runs(
@@ -384,14 +599,15 @@ def status_text(code: int | None) -> str:
     }.get(code if code is not None else -1, f"HTTP {code}")
 
 
-def _result_items(body: object | None) -> list[Mapping[str, object]] | None:
+def _result_items(body: object | None) -> list[object] | None:
     """The result items of a bulk answer, or None if it has none. A lone item at the top level
-    (some servers answer a one-hash bulk request that way) counts as one result."""
+    (some servers answer a one-hash bulk request that way) counts as one result. Items that
+    are not objects are kept: `read_results` must know the answer had them."""
     if not isinstance(body, Mapping):
         return None
     results = body.get("results")
     if isinstance(results, list):
-        return [r for r in results if isinstance(r, dict)]
+        return results
     if isinstance(body.get("detail"), dict) and isinstance(body.get("analysis"), list):
         return [body]
     return None
@@ -407,6 +623,19 @@ def _hash_in_detail(detail: dict[str, object], type_key: str, wanted: set[str]) 
         if isinstance(other, str) and other.strip().lower() in wanted:
             return other.strip().lower()
     return None
+
+
+def _names_a_hash(detail: dict[str, object], hash_type: HashType) -> bool:
+    """Whether `detail` names some hash of `hash_type` (sent or not) under its type's key."""
+    return _is_hash_of(detail.get(hash_type.value), {hash_type.hex_length})
+
+
+def _is_hash_of(value: object, lengths: set[int]) -> bool:
+    """Whether `value` is a hex string of one of these lengths (any case, stripped)."""
+    if not isinstance(value, str):
+        return False
+    value = value.strip().lower()
+    return len(value) in lengths and HEX_DIGITS.issuperset(value)
 
 
 def _analyses_of(item: Mapping[str, object]) -> tuple[AnalysisResult, ...]:

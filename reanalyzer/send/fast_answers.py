@@ -6,9 +6,11 @@ then encoded again for its record. Here msgspec decodes the answer straight into
 keeping each `detail` as the JSON text the appliance sent, which its record then takes as it is.
 
 Anything unusual returns None, and `answers.decide_bulk` reads the answer the general way: a
-value of another type (a code as a string, an analysis without a name), results out of order or
-not named exactly as sent, a detail over several lines or not UTF-8. So this path never decides
-otherwise than the general one, only faster; tests/test_fast_answers.py checks that they agree.
+value of another type (a code as a string, an analysis without a name), a result without any
+code or an analysis without one (which `answers.unreadable` refuses: those hashes are sent
+again), results out of order or not named exactly as sent, a detail over several lines or not
+UTF-8. So this path never decides otherwise than the general one, only faster;
+tests/test_fast_answers.py checks that they agree.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import msgspec
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import DetailTexts, Verdict, Verdicts
-from reanalyzer.send.answers import ACCEPTED_CODES, judged_in_runs, shared_verdict
+from reanalyzer.send.answers import ACCEPTED_CODES, judged_in_runs, shared_verdict, unreadable
 
 _NULL = msgspec.Raw(b"null")
 
@@ -99,7 +101,7 @@ def read_bulk_answer(
     sayings = [(r.analysis, r.code, r.message) for r in results]
     try:
         verdicts = judged_in_runs(results, sayings, lambda result: _verdict(result, attempts))
-    except msgspec.ValidationError:  # an analysis list of other types than the API's
+    except (msgspec.ValidationError, _Unreadable):  # an analysis list not as the API's
         return None
     return Verdicts.in_order(hashes, verdicts, texts)
 
@@ -110,6 +112,10 @@ def _verdict(result: _Result, attempts: int) -> Verdict:
     return _judged(bytes(result.analysis), result.code, result.message, attempts)
 
 
+class _Unreadable(Exception):  # a state: the general reading decides
+    """A result that `answers.unreadable` refuses: missing codes, typed as the API's."""
+
+
 @functools.lru_cache(maxsize=1024)
 def _judged(analysis: bytes, code: int | None, message: str | None, attempts: int) -> Verdict:
     item: dict[str, object] = {"code": code, "message": message}
@@ -117,4 +123,6 @@ def _judged(analysis: bytes, code: int | None, message: str | None, attempts: in
     if analyses is not None:
         item["analysis"] = [{"name": a.name, "code": a.code, "message": a.message}
                             for a in analyses]
+    if unreadable(item) is not None:
+        raise _Unreadable
     return shared_verdict(item, attempts)

@@ -2,8 +2,9 @@
 
 Each request goes through the same steps, in the order a real appliance behind a proxy would
 take them: its body is read (so the log holds the hashes of every request, even refused ones),
-then the rate limit, latency and 5xx faults, then the token, then validation and the work, and
-last the dropped-connection fault, which cuts the line after the state has changed.
+then the rate limit, latency, 5xx and proxy-page faults, then the token, then validation and
+the work, then the faults that come after the state has changed: an answer of the wrong shape,
+a dropped connection, or an answer padded far past its size and streamed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 from reanalyzer.simulator import answers
 from reanalyzer.simulator.answers import V1_ANALYSES, V2_ANALYSES, Reply
 from reanalyzer.simulator.config import SimulatorConfig
-from reanalyzer.simulator.faults import Clock, Dice, RateWindow, throttled
+from reanalyzer.simulator.faults import Clock, Dice, RateWindow, throttled, wrong_shape
 from reanalyzer.simulator.requestlog import Endpoint, Fault, RequestLog, RequestRecord
 from reanalyzer.simulator.world import World
 
@@ -32,6 +33,8 @@ _INVALID_TOKEN = b'{"detail":"Invalid token."}'
 _NO_CREDENTIALS = b'{"detail":"Authentication credentials were not provided."}'
 _CHALLENGE = (("WWW-Authenticate", "Token"),)
 _FORBIDDEN = b'{"detail":"You do not have permission to perform this action."}'
+_PAD = memoryview(b" " * 2**20)  # whitespace after a JSON answer: padding that stays valid JSON
+_MB = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -181,24 +184,43 @@ class Appliance:
             if delay > 0:
                 await self._sleep(delay)
             broken = self._dice.server_error()
+            page = self._dice.proxy_page() if broken is None else None
             if broken is not None:
                 reply, fault = broken, Fault.SERVER_ERROR
+            elif page is not None:
+                reply, fault = page, Fault.PROXY_PAGE
             else:
                 reply = self._authorize(request, reanalysis) or fields.refusal or work()
-                if self._dice.drop():
-                    fault = Fault.DROPPED
+                reply, fault = self._after_work(endpoint, reply, fields.sent())
         sent = fields.sent()
         self.log.add(RequestRecord(arrived, wall, endpoint, len(sent), sent, reply.status, fault,
                                    dict(fields.values)))
         if fault is Fault.DROPPED and request.transport is not None:
             # The work is done and the state changed; the client only sees the line go dead.
             request.transport.abort()
+        if fault is Fault.BIG_BODY:
+            return await _stream_padded(request, reply, int(self.config.big_body_mb * _MB))
         return web.Response(
             body=reply.body,
             status=reply.status,
             content_type=reply.content_type,
             headers=dict(reply.headers) if reply.headers else None,
         )
+
+    def _after_work(
+        self, endpoint: Endpoint, reply: Reply, sent: tuple[str, ...]
+    ) -> tuple[Reply, Fault]:
+        """The faults that come once the work is done (and the state changed)."""
+        if 200 <= reply.status < 300 and endpoint is not Endpoint.SINGLE:
+            shape = self._dice.wrong_shape()
+            if shape is not None:
+                status = endpoint is Endpoint.STATUS
+                return wrong_shape(reply, shape, sent, status=status), Fault.WRONG_SHAPE
+        if self._dice.drop():
+            return reply, Fault.DROPPED
+        if self._dice.big_body():
+            return reply, Fault.BIG_BODY
+        return reply, Fault.NONE
 
     def _authorize(self, request: web.Request, reanalysis: bool) -> Reply | None:
         header = request.headers.get("Authorization")
@@ -212,6 +234,28 @@ class Appliance:
         if reanalysis and self.config.appliance_refuses:
             return answers.error(405, answers.REFUSED)
         return None
+
+
+async def _stream_padded(request: web.Request, reply: Reply, size: int) -> web.StreamResponse:
+    """Send `reply`'s body followed by whitespace up to `size` bytes, a MiB at a time: the
+    answer is the real one, only far larger, and never held whole in memory."""
+    response = web.StreamResponse(
+        status=reply.status, headers=dict(reply.headers) if reply.headers else None
+    )
+    response.content_type = reply.content_type
+    response.content_length = max(size, len(reply.body))
+    await response.prepare(request)
+    try:
+        await response.write(reply.body)
+        left = size - len(reply.body)
+        while left > 0:
+            chunk = _PAD[: min(left, len(_PAD))]
+            await response.write(chunk)
+            left -= len(chunk)
+        await response.write_eof()
+    except ConnectionError:  # the client stopped reading and closed: its right
+        pass
+    return response
 
 
 def build_app(appliance: Appliance) -> web.Application:

@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from reanalyzer.simulator.config import AbsentMode, ExtractedMode, SimulatorConfig
+from reanalyzer.simulator.config import AbsentMode, ExtractedMode, SimulatorConfig, WrongShape
 from reanalyzer.simulator.inputs import write_input
 from reanalyzer.simulator.world import World
 
@@ -111,6 +111,45 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="share of connections cut after the work was done",
     )
     faults.add_argument(
+        "--wrong-shape-rate",
+        type=float,
+        default=defaults.wrong_shape_rate,
+        metavar="SHARE",
+        help="share of 2xx bulk and status answers whose items cannot be attributed to the "
+        "hashes sent, after the work was done (the samples are queued)",
+    )
+    faults.add_argument(
+        "--wrong-shape",
+        choices=[s.value for s in WrongShape],
+        default=defaults.wrong_shape.value,
+        help="how those items are wrong: not objects, without detail (status: without "
+        "hash_value), a detail naming no hash of the type sent, codes as strings (status: "
+        "a status that is no string); mixed draws one per answer",
+    )
+    faults.add_argument(
+        "--proxy-page-rate",
+        type=float,
+        default=defaults.proxy_page_rate,
+        metavar="SHARE",
+        help="share of requests answered with a proxy's HTML sign-in page and 200, before "
+        "reaching the appliance (nothing is done)",
+    )
+    faults.add_argument(
+        "--big-body-rate",
+        type=float,
+        default=defaults.big_body_rate,
+        metavar="SHARE",
+        help="share of answers padded with whitespace to --big-body-mb and streamed, after "
+        "the work was done (the JSON is the real answer)",
+    )
+    faults.add_argument(
+        "--big-body-mb",
+        type=float,
+        default=defaults.big_body_mb,
+        metavar="MB",
+        help="size of those answers, in MB of 10^6 bytes",
+    )
+    faults.add_argument(
         "--max-bulk",
         type=int,
         metavar="N",
@@ -166,6 +205,11 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimulatorConfig:
         rate_limit=args.rate_limit,
         error_rate=args.error_rate,
         drop_rate=args.drop_rate,
+        wrong_shape_rate=args.wrong_shape_rate,
+        wrong_shape=WrongShape(args.wrong_shape),
+        proxy_page_rate=args.proxy_page_rate,
+        big_body_rate=args.big_body_rate,
+        big_body_mb=args.big_body_mb,
         max_bulk=args.max_bulk,
         absent_mode=AbsentMode(args.absent_mode),
         extracted_mode=ExtractedMode(args.extracted_mode),

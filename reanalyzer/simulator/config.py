@@ -14,6 +14,16 @@ class AbsentMode(StrEnum):
     NOT_FOUND = "404"  # reported as an item with code 404
 
 
+class WrongShape(StrEnum):
+    """How a 2xx answer's items are made unattributable (`wrong_shape_rate`)."""
+
+    MIXED = "mixed"  # one of the others, drawn per answer
+    NOT_OBJECTS = "not_objects"  # each item a string instead of an object
+    NO_DETAIL = "no_detail"  # items without `detail` (status: without `hash_value`)
+    OTHER_TYPE = "other_type"  # `detail` names no hash of the type sent (status: no hash)
+    STRING_CODES = "string_codes"  # every code a string ("201"; status: `status` a number)
+
+
 class ExtractedMode(StrEnum):
     """How a bulk request that names an extracted sample is refused."""
 
@@ -45,6 +55,17 @@ class SimulatorConfig:
     rate_limit: float | None = None  # requests/s over a sliding second; above it 429
     error_rate: float = 0.0  # share of answers replaced by an HTML 500/502/503/504
     drop_rate: float = 0.0  # share of connections cut after the work was done
+    # Share of 2xx bulk and status answers whose items cannot be attributed to the hashes sent,
+    # after the work was done (the samples are queued); `wrong_shape` says how.
+    wrong_shape_rate: float = 0.0
+    wrong_shape: WrongShape = WrongShape.MIXED
+    # Share of requests answered by a proxy's HTML page with 200 before reaching the appliance:
+    # nothing is done, as when a proxy or an SSO gateway answers in its place.
+    proxy_page_rate: float = 0.0
+    # Share of answers streamed padded (with whitespace after the JSON) to `big_body_mb` MB,
+    # after the work was done: the body is the real answer, only far larger.
+    big_body_rate: float = 0.0
+    big_body_mb: float = 400.0
     max_bulk: int | None = None  # bulk requests naming more hashes get 413
     absent_mode: AbsentMode = AbsentMode.OMIT
     extracted_mode: ExtractedMode = ExtractedMode.ITEM
@@ -63,13 +84,17 @@ class SimulatorConfig:
         # Callers (and argparse) may pass the modes as plain strings; store the enum members.
         object.__setattr__(self, "absent_mode", AbsentMode(self.absent_mode))
         object.__setattr__(self, "extracted_mode", ExtractedMode(self.extracted_mode))
+        object.__setattr__(self, "wrong_shape", WrongShape(self.wrong_shape))
         object.__setattr__(self, "sandboxes", frozenset(self.sandboxes))
-        for name in ("share_absent", "share_extracted", "share_queued", "error_rate", "drop_rate"):
+        for name in ("share_absent", "share_extracted", "share_queued", "error_rate", "drop_rate",
+                     "wrong_shape_rate", "proxy_page_rate", "big_body_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.samples < 0:
             raise ValueError("latency and samples cannot be negative")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
+        if self.big_body_mb <= 0:
+            raise ValueError("big_body_mb must be positive")
         if self.max_bulk is not None and self.max_bulk < 1:
             raise ValueError("max_bulk must be at least 1")

@@ -1,15 +1,18 @@
-"""Faults on demand: latency, a hidden rate limit, 5xx answers and dropped connections."""
+"""Faults on demand: latency, a hidden rate limit, 5xx answers, dropped connections, answers
+of the wrong shape, a proxy's HTML page, and answers far too large."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from reanalyzer.simulator.answers import Reply
-from reanalyzer.simulator.config import SimulatorConfig
+from reanalyzer.simulator.config import SimulatorConfig, WrongShape
+from reanalyzer.simulator.hashes import hash_type
 
 
 class Clock(Protocol):
@@ -34,6 +37,76 @@ def html_error(status: int) -> Reply:
         f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     )
     return Reply(status, body.encode(), content_type="text/html")
+
+
+# What a reverse proxy or an SSO gateway before the appliance answers in its place: 200, HTML.
+PROXY_PAGE = (
+    b"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    b"<title>Sign in - Corporate Access Gateway</title>\n</head>\n<body>\n"
+    b"<h1>Your session has expired</h1>\n<p>Please sign in again to continue.</p>\n"
+    b"<form method=\"post\" action=\"/gateway/login\"><input name=\"username\">"
+    b"<input name=\"password\" type=\"password\"><button>Sign in</button></form>\n"
+    b"</body>\n</html>\n"
+)
+
+
+def proxy_page() -> Reply:
+    """A proxy's sign-in page with 200: the request never reached the appliance."""
+    return Reply(200, PROXY_PAGE, content_type="text/html")
+
+
+_SHAPES = (
+    WrongShape.NOT_OBJECTS, WrongShape.NO_DETAIL, WrongShape.OTHER_TYPE, WrongShape.STRING_CODES
+)
+
+
+def wrong_shape(reply: Reply, shape: WrongShape, sent: Iterable[str], *, status: bool) -> Reply:
+    """`reply` (a 2xx JSON answer of a bulk request, or of a status one if `status`) with
+    items that cannot be attributed to the hashes `sent`, made as `shape` says (not MIXED).
+
+    An answer without items gets one that is not an object: every shape is a wrong one.
+    """
+    body = json.loads(reply.body)
+    items = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return reply
+    if not items:
+        items = ["unavailable"]
+    elif status:
+        items = [_status_item(item, shape) for item in items]
+    else:
+        types = {kind.value for kind in map(hash_type, sent) if kind is not None}
+        items = [_bulk_item(item, shape, types) for item in items]
+    body["results"] = items
+    return Reply(reply.status, json.dumps(body).encode(), reply.content_type, reply.headers)
+
+
+def _bulk_item(item: dict[str, Any], shape: WrongShape, types: set[str]) -> Any:
+    if shape is WrongShape.NOT_OBJECTS:
+        return json.dumps(item)
+    item = dict(item)
+    if shape is WrongShape.NO_DETAIL:
+        item.pop("detail", None)
+    elif shape is WrongShape.OTHER_TYPE:  # the other types' hashes only: none of those sent
+        item["detail"] = {k: v for k, v in item.get("detail", {}).items() if k not in types}
+    else:
+        if "code" in item:
+            item["code"] = str(item["code"])
+        item["analysis"] = [{**a, "code": str(a["code"])} for a in item.get("analysis", [])]
+    return item
+
+
+def _status_item(item: dict[str, Any], shape: WrongShape) -> Any:
+    if shape is WrongShape.NOT_OBJECTS:
+        return json.dumps(item)
+    item = dict(item)
+    if shape is WrongShape.NO_DETAIL:
+        item.pop("hash_value", None)
+    elif shape is WrongShape.OTHER_TYPE:
+        item["hash_value"] = ""
+    else:
+        item["status"] = 1
+    return item
 
 
 class RateWindow:
@@ -81,6 +154,10 @@ class Dice:
         self._jitter = config.latency_jitter_ms / 1000
         self._error_rate = config.error_rate
         self._drop_rate = config.drop_rate
+        self._wrong_shape_rate = config.wrong_shape_rate
+        self._wrong_shape = config.wrong_shape
+        self._proxy_page_rate = config.proxy_page_rate
+        self._big_body_rate = config.big_body_rate
 
     def delay(self) -> float:
         """Seconds to wait before answering."""
@@ -97,3 +174,21 @@ class Dice:
     def drop(self) -> bool:
         """Whether to cut the connection once the work is done."""
         return bool(self._drop_rate) and self._rng() < self._drop_rate
+
+    def proxy_page(self) -> Reply | None:
+        """A proxy's HTML 200 page to answer instead of doing the work, or None."""
+        if self._proxy_page_rate and self._rng() < self._proxy_page_rate:
+            return proxy_page()
+        return None
+
+    def wrong_shape(self) -> WrongShape | None:
+        """How to spoil a 2xx answer once the work is done, or None to leave it as it is."""
+        if not (self._wrong_shape_rate and self._rng() < self._wrong_shape_rate):
+            return None
+        if self._wrong_shape is WrongShape.MIXED:
+            return _SHAPES[int(self._rng() * len(_SHAPES)) % len(_SHAPES)]
+        return self._wrong_shape
+
+    def big_body(self) -> bool:
+        """Whether to pad this answer to the configured size."""
+        return bool(self._big_body_rate) and self._rng() < self._big_body_rate

@@ -26,6 +26,9 @@ class Fault(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429 before any work
     SERVER_ERROR = "server_error"  # HTML 5xx before any work
     DROPPED = "dropped"  # work done, then the connection cut: `status` was never received
+    WRONG_SHAPE = "wrong_shape"  # work done, then a 2xx whose items cannot be attributed
+    PROXY_PAGE = "proxy_page"  # an HTML 200 page before any work: the request never got in
+    BIG_BODY = "big_body"  # work done, the answer padded to `big_body_mb` and streamed
 
 
 @dataclass(frozen=True, slots=True)
