@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, settings
 
 # Property tests draw the same examples on every run, and never fail for this shared machine's
 # speed: a health check that timed input generation failed once while other jobs used the CPUs.
+# No example database either: an example saved by an earlier run must not change this one.
 settings.register_profile(
-    "reanalyzer", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "reanalyzer", derandomize=True, database=None, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("reanalyzer")
 
