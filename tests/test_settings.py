@@ -289,7 +289,7 @@ def test_settings_no_request_could_honour_are_refused_when_loaded(
 
 def test_send_config_carries_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sender's config is the settings' values, the token included but never in its repr."""
-    from reanalyzer.run.job import send_config
+    from reanalyzer.run.wiring import send_config
 
     monkeypatch.setenv("REANALYZER_TOKEN", TOKEN)
     config = send_config(load_settings({
@@ -309,7 +309,7 @@ def test_send_config_carries_the_settings(monkeypatch: pytest.MonkeyPatch) -> No
 ])
 def test_sending_needs_a_url_and_a_token(values: dict[str, str], named: str) -> None:
     """Only sending needs the URL and the token: loading without them works, sending refuses."""
-    from reanalyzer.run.job import send_config
+    from reanalyzer.run.wiring import send_config
 
     settings = load_settings(values)
     with pytest.raises(UsageError, match=named):

@@ -29,9 +29,9 @@ from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
 from reanalyzer.record import jobdir
 from reanalyzer.record.final import final_records
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
-from reanalyzer.run.job import send_config
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState
+from reanalyzer.run.wiring import send_config
 from reanalyzer.settings import Settings, load_settings, read_token_file
 
 log = structlog.get_logger("reanalyzer.commands.retry")

@@ -6,6 +6,11 @@ own for answers: ~2x the hashes per second of a thread, which shares the GIL), e
 
 Both give the loop the same items, in order, through ``get()``: whatever the iterator yields, an
 exception it raised (the loop raises it again), or ``END``. At most ``depth`` items wait.
+
+Over 300 lines for one concern: the two readers must keep one contract (order, errors, END,
+stop), and the forked one needs both ends of its pipe here, the child's set-up (sockets closed,
+death with its parent, signals) beside the parent's reaping, so that a change to one end is
+seen with the other.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import gzip
 import io
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -182,3 +183,18 @@ def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"cannot read input {source}: {exc}") from exc
 
+
+def plain_sizes(paths: Sequence[str]) -> list[int] | None:
+    """The byte sizes of the inputs, if all are plain files (not stdin, not gzip)."""
+    sizes = []
+    for path in paths:
+        if path == STDIN:
+            return None
+        try:
+            with open(path, "rb") as f:
+                if is_gzip(f.read(2)):
+                    return None
+                sizes.append(os.fstat(f.fileno()).st_size)
+        except OSError:
+            return None
+    return sizes

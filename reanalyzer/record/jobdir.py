@@ -32,6 +32,7 @@ JOB_FILE = "job.json"
 RUN_SETTINGS = "run_settings"
 LOCK_FILE = "lock"
 SUMMARY_FILE = "summary.json"
+STDIN_SPOOL = "stdin.spool"  # standard input, copied as it is read, so a resume can reread it
 
 
 def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,15 @@
 """One job, wired end to end: settings and inputs in, outcomes out, an exit code back.
 
-inputs → normalize → dedupe → batching   (front.py)
-       → Sender (concurrent, paced, retried)   (sender.py)
-       → OutcomeLog (one record per input record)   (journal.py)
+inputs → normalize → dedupe → batching   (read/front.py)
+       → Sender (concurrent, paced, retried)   (send/sender.py)
+       → OutcomeLog (one record per input record)   (record/outcome_log.py)
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,8 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from reanalyzer.core.positions import STDIN, Block, ResumePoint, source_name
+from reanalyzer.core.positions import STDIN, source_name
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
-from reanalyzer.read.formats import InputFormat, read_blocks
 from reanalyzer.read.front import run_front
 from reanalyzer.read.sources import spool_complete_marker
 from reanalyzer.record import jobdir
@@ -27,62 +26,10 @@ from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run import dryrun
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState, load_resume_state
-from reanalyzer.send.config import SendConfig
+from reanalyzer.run.wiring import blocks_of, send_config
 from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.run.job")
-
-STOP_DEADLINE = 30.0  # seconds requests in flight get to finish after a stop signal
-STDIN_SPOOL = "stdin.spool"  # standard input, copied as it is read, so a resume can reread it
-
-
-def send_config(settings: Settings) -> SendConfig:
-    """What the sender is told, from the settings (which have checked every value); a setting
-    only sending needs (the URL, the token) is required here, before any job directory."""
-    if not settings.url:
-        raise UsageError(
-            "setting url: missing; give --url or REANALYZER_URL (or try `reanalyzer demo`)"
-        )
-    token = settings.resolved_token()
-    if token is None:
-        raise UsageError("setting token: missing; set REANALYZER_TOKEN or --token-file")
-    return SendConfig(
-        url=settings.url,
-        token=token.get_secret_value(),
-        analysis=settings.analyses,
-        endpoint=settings.endpoint,
-        api=settings.api,
-        sandbox_platform=settings.sandbox_platform,
-        concurrency=settings.concurrency,
-        rate_limit=settings.rate_limit,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        total_timeout=settings.total_timeout,
-        ca_bundle=settings.ca_bundle,
-        insecure=settings.insecure,
-        trust_env=settings.trust_env,
-        max_retries=settings.max_retries,
-        max_requests=settings.max_requests,
-        unreachable_window=settings.unreachable_timeout,
-        unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
-    )
-
-
-def blocks_of(
-    settings: Settings,
-    inputs: Sequence[str],
-    start: ResumePoint | None = None,
-    stdin_spool: Path | None = None,
-) -> Iterator[Block]:
-    input_format = InputFormat(settings.resolved_format)
-    column = settings.csv_column or settings.json_field
-    if input_format is not InputFormat.TEXT and not column:
-        flag = "--csv-column" if input_format is InputFormat.CSV else "--json-field"
-        raise UsageError(f"--input-format {input_format.value} needs {flag}")
-    if list(inputs).count(STDIN) > 1:
-        raise UsageError("standard input ('-') can be read only once per job")
-    return read_blocks(inputs, input_format, column, start, stdin_spool)
-
 
 async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str) -> int:
     sink = dryrun.DryRunSink([source_name(path) for path in inputs])
@@ -140,7 +87,7 @@ def _reading_paths(inputs: Sequence[str], job_dir: Path, resuming: bool) -> list
     """What to read: the inputs, with a resumed job's stdin replaced by its spool."""
     if not resuming or STDIN not in inputs:
         return list(inputs)
-    spool = job_dir / STDIN_SPOOL
+    spool = job_dir / jobdir.STDIN_SPOOL
     if not spool.exists():
         raise JobError(f"job {job_dir} read standard input but has no spool of it; use --fresh")
     if not spool_complete_marker(spool).exists():

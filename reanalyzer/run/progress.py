@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import structlog
+
+from reanalyzer.core.positions import ResumePoint
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -119,3 +121,19 @@ class ProgressReporter:
             requests=now.requests, retries=now.retries, throttled=now.throttled,
             pace=now.pace, in_flight=now.in_flight,
         )
+
+
+def share_read(sizes: Sequence[int] | None, start: ResumePoint, source_index: int,
+               offset: int | None) -> float | None:
+    """How much of what this run has to read is read (0..1), reading at (source_index, offset)
+    having started at `start`; None when the inputs' sizes are not known."""
+    if sizes is None or offset is None:
+        return None
+
+    def at(index: int, within: int) -> int:
+        return sum(sizes[:index]) + within
+
+    begun = at(start.source_index, start.offset or 0)
+    total = at(len(sizes), 0) - begun
+    done = at(source_index, offset) - begun
+    return min(1.0, done / total) if total > 0 else None

@@ -16,34 +16,34 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
-from reanalyzer.core.positions import STDIN
 from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, run_front
-from reanalyzer.read.sources import is_gzip
+from reanalyzer.read.sources import plain_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
-from reanalyzer.run.job import STDIN_SPOOL, STOP_DEADLINE, blocks_of
 from reanalyzer.run.logs import say
-from reanalyzer.run.progress import ProgressReporter, Snapshot
+from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
 from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
+from reanalyzer.run.wiring import blocks_of
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.sender import Sender, SenderStats
 from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.run.job")
+
+STOP_DEADLINE = 30.0  # seconds requests in flight get to finish after a stop signal
 
 
 class Run:
@@ -72,7 +72,7 @@ class Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = 0
-        self._sizes = _plain_sizes(paths)
+        self._sizes = plain_sizes(paths)
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
     async def execute(self) -> int:
@@ -155,21 +155,11 @@ class Run:
         bytes read (the reader is ahead of the records, so both are taken from it)."""
         if not self.reads_input:
             return len(self.state.failed_below)
-        fraction = self._fraction()
+        fraction = share_read(self._sizes, self.state.start, self.stats.source_index,
+                              self.stats.offset)
         if fraction is None or fraction < 0.001:
             return None
         return round((self.stats.records + len(self.state.failed_below)) / fraction)
-
-    def _fraction(self) -> float | None:
-        """How much of what this run has to read is read, when the inputs' sizes are known."""
-        if self._sizes is None or self.stats.offset is None:
-            return None
-        def at(source_index: int, offset: int) -> int:
-            return sum(self._sizes[:source_index]) + offset if self._sizes else 0
-        start = at(self.state.start.source_index, self.state.start.offset or 0)
-        total = at(len(self._sizes), 0) - start
-        done = at(self.stats.source_index, self.stats.offset) - start
-        return min(1.0, done / total) if total > 0 else None
 
     def request_stop(self, reason: str, hint: str = "") -> None:
         """Stop reading input; what is in flight is finished and recorded. Idempotent."""
@@ -239,7 +229,7 @@ class Run:
             await self._send_failed(sink)
             return
         start = self.state.start
-        blocks = blocks_of(self.settings, self.paths, start, self.job_dir / STDIN_SPOOL)
+        blocks = blocks_of(self.settings, self.paths, start, self.job_dir / jobdir.STDIN_SPOOL)
         # The failed records of earlier runs go again beside the inputs' lines. Their task runs
         # only once the front has forked its reader (run_front does so before it first waits):
         # a request can start a resolver thread, and a process with threads reads in a thread.
@@ -297,19 +287,3 @@ class Run:
         except OSError as exc:
             log.warning("job.summary_not_written", error=str(exc))
         say(summary_text(summary), "job.finished", **summary)
-
-
-def _plain_sizes(paths: Sequence[str]) -> list[int] | None:
-    """The byte sizes of the inputs, if all are plain files (not stdin, not gzip)."""
-    sizes = []
-    for path in paths:
-        if path == STDIN:
-            return None
-        try:
-            with open(path, "rb") as f:
-                if is_gzip(f.read(2)):
-                    return None
-                sizes.append(os.fstat(f.fileno()).st_size)
-        except OSError:
-            return None
-    return sizes

@@ -1,6 +1,6 @@
 """What the sending layer is told: a plain value, no aiohttp here.
 
-It is built from the settings by ``reanalyzer.run.job.send_config`` and not checked again: a
+It is built from the settings by ``reanalyzer.run.wiring.send_config`` and not checked again: a
 setting that no request could honour (an analysis the API does not name, the single endpoint
 with API v2, no sandbox platform for rl_cloud_sandbox) is refused by ``Settings`` itself, a
 usage error (exit 2) before any job directory is made.
