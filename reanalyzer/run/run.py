@@ -245,7 +245,7 @@ class Run:
             "stopped_by": self.stopped_by, "error": str(error) if error else None,
             "elapsed_s": round(elapsed, 2),
             "recorded": {s.value: counts[s] for s in Status if counts[s]},
-            "recorded_by_type": dict(sorted(sink.by_type.items())),
+            "recorded_by_type": {t: n for t, n in sorted(sink.by_type.items()) if n},
             "recorded_total": recorded,
             # Lines an earlier run gave a final outcome, not sent again (a line, not a record:
             # a failed record another one superseded is not counted).
