@@ -35,6 +35,7 @@ class ResumeState:
     seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
     records: int = 0  # records read from the log
     done_below: int = 0  # lines below start with a final outcome other than failed
+    hashed: int = 0  # records of a hash (not of an invalid line) in the log
 
     @property
     def nothing_to_do(self) -> bool:
@@ -60,6 +61,8 @@ def _scan_log(
     below = superseded = 0  # records below the mark, and those a later record replaced
     for record in read_records(path):
         state.records += 1
+        if record["hash"] is not None:
+            state.hashed += 1
         source_index = index_of.get(record["source"])
         if source_index is None:
             continue  # job.json guarantees the same inputs; a foreign record changes nothing
