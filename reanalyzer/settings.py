@@ -18,6 +18,7 @@ import contextvars
 import difflib
 import os
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -201,10 +202,28 @@ class Settings(BaseSettings):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
+        # The messages never echo the URL: one with a password in it must not reach a log.
         value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
+        if not value:
+            return value
+        scheme, sep, _ = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not sep:
             raise ValueError("must start with http:// or https://")
-        return value
+        parts = urllib.parse.urlsplit(value)
+        if "@" in parts.netloc:
+            raise ValueError(
+                "must not hold credentials (user:password@): the appliance takes an API token; "
+                "give it by REANALYZER_TOKEN or --token-file")
+        if not parts.hostname:
+            raise ValueError("names no host; e.g. https://a1000.example.com")
+        try:
+            parts.port  # noqa: B018  (a port that is no number raises here)
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        # Scheme and host are case-blind (HTTP://A1000 is http://a1000): one spelling, so that
+        # the job's identity does not depend on it.
+        return urllib.parse.urlunsplit(parts._replace(
+            scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
