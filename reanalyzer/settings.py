@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
+import ssl
 import tomllib
 import urllib.parse
 from pathlib import Path
@@ -199,6 +200,22 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(SANDBOX_PLATFORMS)}")
         return value
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        # Found here, not at the first request: a wrong path stops the run before any work.
+        if value is None:
+            return value
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file" if value.exists() else f"no file {value}")
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except ssl.SSLError:  # (an OSError too: first)
+            raise ValueError(f"{value} holds no PEM certificate") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -241,6 +258,12 @@ class Settings(BaseSettings):
             raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
+        if self.input_format == "csv" and not self.csv_column:
+            raise ValueError("input_format csv needs csv_column (--csv-column): the column "
+                             "holding the hash")
+        if self.input_format == "jsonl" and not self.json_field:
+            raise ValueError("input_format jsonl needs json_field (--json-field): the field "
+                             "holding the hash")
         return self
 
     @property
