@@ -89,6 +89,16 @@ def test_example_values_are_the_defaults() -> None:
             assert tomllib.loads(f"x = {value}")["x"] == default, name
 
 
+def test_example_marks_each_value_that_is_no_default() -> None:
+    """A setting whose default is none shows an example value marked "# example (default: none)",
+    and a setting with a default shows it unmarked: the file never passes an example off as a
+    default."""
+    for name, value in _documented().items():
+        default = Settings.model_fields[name].default
+        marked = value.endswith("  # example (default: none)")
+        assert marked == (default is None or default == ""), name
+
+
 # Settings checked to name an existing file: the example's path is a placeholder.
 _PLACEHOLDER_FILES = {"ca_bundle"}
 
