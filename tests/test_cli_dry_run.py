@@ -253,3 +253,16 @@ def test_in_process_missing_input_returns_3(
     err = capsys.readouterr().err
     assert "reanalyzer: error: cannot open input" in err
     assert err.count("\n") == 1
+
+
+def test_an_invalid_lines_reason_names_its_cause_whole(tmp_path: Path) -> None:
+    """A long line whose first non-hex character is past the quoted part ("<sha256>,file.exe")
+    names that character and where it is; only the quote of the line is cut."""
+    line = "ab" * 32 + ",malware-sample-from-the-export.exe"
+    (tmp_path / "export.txt").write_text(digest("sha1", 1) + "\n" + line + "\n")
+    report = dry_run([str(tmp_path / "export.txt")], tmp_path)
+    (example,) = report["invalid_examples"]
+    reason = example["reason"]
+    assert reason.startswith("not a hash (not hexadecimal): ',' at character 65 of '…")
+    assert ",malware-sample" in reason
+    assert report["invalid_reasons"] == {"not a hash (not hexadecimal)": 1}
