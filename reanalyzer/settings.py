@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
+import ssl
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -198,13 +200,47 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(SANDBOX_PLATFORMS)}")
         return value
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        # Found here, not at the first request: a wrong path stops the run before any work.
+        if value is None:
+            return value
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file" if value.exists() else f"no file {value}")
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except ssl.SSLError:  # (an OSError too: first)
+            raise ValueError(f"{value} holds no PEM certificate") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
+        # The messages never echo the URL: one with a password in it must not reach a log.
         value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
+        if not value:
+            return value
+        scheme, sep, _ = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not sep:
             raise ValueError("must start with http:// or https://")
-        return value
+        parts = urllib.parse.urlsplit(value)
+        if "@" in parts.netloc:
+            raise ValueError(
+                "must not hold credentials (user:password@): the appliance takes an API token; "
+                "give it by REANALYZER_TOKEN or --token-file")
+        if not parts.hostname:
+            raise ValueError("names no host; e.g. https://a1000.example.com")
+        try:
+            parts.port  # noqa: B018  (a port that is no number raises here)
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        # Scheme and host are case-blind (HTTP://A1000 is http://a1000): one spelling, so that
+        # the job's identity does not depend on it.
+        return urllib.parse.urlunsplit(parts._replace(
+            scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -222,6 +258,12 @@ class Settings(BaseSettings):
             raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
+        if self.input_format == "csv" and not self.csv_column:
+            raise ValueError("input_format csv needs csv_column (--csv-column): the column "
+                             "holding the hash")
+        if self.input_format == "jsonl" and not self.json_field:
+            raise ValueError("input_format jsonl needs json_field (--json-field): the field "
+                             "holding the hash")
         return self
 
     @property
@@ -277,15 +319,17 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
     """Settings from every source; a wrong one raises UsageError naming it, before any work."""
     if config_file is None and os.environ.get("REANALYZER_CONFIG"):
         config_file = Path(os.environ["REANALYZER_CONFIG"])
-    if config_file is not None:
-        _check_config_keys(config_file)
+    in_file = _check_config_keys(config_file) if config_file is not None else set()
     _check_environment_names()
     given = {key: value for key, value in cli_values.items() if value is not None}
     token = _config_file.set(config_file)
     try:
         return Settings(**given)
     except ValidationError as exc:
-        raise UsageError(describe_validation_error(exc)) from None  # the cause may echo a token
+        # A wrong value that came from the config file is named with the file.
+        from_file = in_file - set(given) - _set_in_environment()
+        raise UsageError(  # from None: the cause may echo a token
+            describe_validation_error(exc, config_file, from_file)) from None
     except ValueError as exc:  # a malformed TOML file or .env line
         raise UsageError(f"cannot read the configuration: {exc}") from None
     finally:
@@ -317,8 +361,15 @@ def _dotenv_names() -> list[str]:
     return list(dotenv_values(env_file, encoding="utf-8"))
 
 
-def _check_config_keys(config_file: Path) -> None:
-    """A key of the TOML file that is no setting is a typo: say so, instead of ignoring it."""
+def _set_in_environment() -> set[str]:
+    """The settings the environment or .env sets (they outrank the config file)."""
+    names = {n.upper() for n in os.environ if os.environ[n]} | set(_dotenv_names())
+    return {name for name in Settings.model_fields if f"REANALYZER_{name.upper()}" in names}
+
+
+def _check_config_keys(config_file: Path) -> set[str]:
+    """The settings the TOML file sets. A key that is no setting is a typo: say so, instead of
+    ignoring it; a table is a layout the file does not have (its settings are top-level)."""
     try:
         data = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -327,6 +378,13 @@ def _check_config_keys(config_file: Path) -> None:
         raise UsageError(f"cannot read config file {config_file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {config_file} is not valid TOML: {exc}") from None
+    tables = sorted(key for key, value in data.items() if isinstance(value, dict))
+    if tables:
+        raise UsageError(
+            f"config file {config_file}: [{tables[0]}] is a table, but the file has no tables: "
+            "each setting is a top-level key, e.g. batch_size = 200 at the top of the file "
+            "(see config/reanalyzer.example.toml)"
+        )
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(Settings.model_fields), n=1)
@@ -335,10 +393,13 @@ def _check_config_keys(config_file: Path) -> None:
             f"config file {config_file}: {', '.join(unknown)} is not a known setting{hint} "
             "(see config/reanalyzer.example.toml)"
         )
+    return set(data)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per wrong setting, naming it and what it allows, never echoing a secret."""
+def describe_validation_error(exc: ValidationError, config_file: Path | None = None,
+                              from_file: set[str] | None = None) -> str:
+    """One line per wrong setting, naming it and what it allows (and the config file, for a
+    setting in `from_file`, the ones whose value came from it), never echoing a secret."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         name = ".".join(str(part) for part in error["loc"])
@@ -349,5 +410,6 @@ def describe_validation_error(exc: ValidationError) -> str:
             lines.append(message)
             continue
         flag = "--" + name.replace("_", "-")
-        lines.append(f"setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
+        where = f"config file {config_file}: " if name in (from_file or ()) else ""
+        lines.append(f"{where}setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
     return "; ".join(lines)

@@ -1,6 +1,8 @@
 """Opening an input: files, standard input (spooled so that a stdin job resumes) and gzip.
 
-gzip is recognised here, and only here, by its first bytes (``is_gzip``).
+gzip is recognised here, and only here, by its first bytes (``is_gzip``); so are the compressed
+and archive formats the tool does not read (``unread_format``), named in an input error rather
+than read as junk lines.
 """
 
 from __future__ import annotations
@@ -23,6 +25,29 @@ GZIP_MAGIC = b"\x1f\x8b"
 def is_gzip(first_bytes: bytes) -> bool:
     """Whether a stream that starts with these bytes is gzip."""
     return first_bytes[:2] == GZIP_MAGIC
+
+
+# Formats that are not read, by their magic bytes: (name, how to turn one into text on a pipe).
+UNREAD_FORMATS: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xfd7zXZ\x00", "xz-compressed", "xz -dc"),
+    (b"BZh", "bzip2-compressed", "bzip2 -dc"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "zstd -dc"),
+    (b"PK\x03\x04", "a zip archive", "unzip -p"),
+    (b"PK\x05\x06", "a zip archive", "unzip -p"),
+)
+_MAGIC_BYTES = max(len(magic) for magic, _, _ in UNREAD_FORMATS)
+
+
+def unread_format(first_bytes: bytes) -> tuple[str, str] | None:
+    """(what it is, the command that decompresses it) if a stream starting with these bytes is
+    a compressed or archive format that is not read; None otherwise. (bzip2's "BZh" is followed
+    by the block size digit, so a text line starting "BZh" is not taken for it.)"""
+    for magic, name, command in UNREAD_FORMATS:
+        if first_bytes.startswith(magic):
+            if magic == b"BZh" and not first_bytes[3:4].isdigit():
+                continue
+            return name, command
+    return None
 
 
 class _Tee(io.RawIOBase):
@@ -159,9 +184,16 @@ def open_binary(path: str, spool: Path | None = None) -> BinaryIO:
     # peek() needs a buffered stream; stdin and open(..., "rb") already are one.
     peekable = cast(io.BufferedReader, raw if hasattr(raw, "peek") else io.BufferedReader(raw))
     try:
-        magic = peekable.peek(2)[:2]
+        magic = peekable.peek(_MAGIC_BYTES)[:_MAGIC_BYTES]
     except OSError as exc:
         raise InputError(f"cannot read input {source_name(path)}: {exc.strerror}") from exc
+    unread = unread_format(magic)
+    if unread is not None:
+        peekable.close()
+        name, command = unread
+        shown = "FILE" if path == STDIN else path
+        raise InputError(f"input {source_name(path)} is {name}; decompress it first "
+                         f"({command} {shown} | reanalyzer run -)")
     if is_gzip(magic):
         return cast(BinaryIO, _GzipInput(fileobj=peekable, mode="rb"))
     return cast(BinaryIO, peekable)

@@ -43,6 +43,11 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
     )
     report = dryrun.build_report(sink, stats, time.perf_counter() - started)
     print(dryrun.format_report(report, as_json=report_format == "json"), flush=True)
+    if not report["to_send_total"]:  # as a run of it would: no hash is not success
+        say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines read: "
+            f"{stats.invalid:,} invalid, {stats.skipped:,} blank or comment)", "job.no_input",
+            "warning", lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
+        return int(ExitCode.NO_INPUT)
     return int(ExitCode.OK)
 
 

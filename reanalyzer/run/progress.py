@@ -27,6 +27,12 @@ log = structlog.get_logger("reanalyzer.run.progress")
 
 _active_bar: tqdm[object] | None = None
 
+# The live line, with the rate always in lines/s: tqdm's own format turns a rate below one into
+# seconds per line ("5.51s/ lines"), which reads as a unit gone wrong. Without a total
+# (stdin, gzip) there is no bar, percentage or ETA to show.
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
+BAR_FORMAT_NO_TOTAL = "{desc}: {n_fmt}{unit} [{elapsed}, {rate_noinv_fmt}{postfix}]"
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -79,6 +85,7 @@ class ProgressReporter:
             bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
                 total=None, unit=" lines", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
                 desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,
+                bar_format=BAR_FORMAT_NO_TOTAL,
             )
             self._bar = _active_bar = cast("tqdm[object]", bar)
         self._task = asyncio.create_task(self._loop())
@@ -107,6 +114,7 @@ class ProgressReporter:
         pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
         if self._bar is not None:
             self._bar.total = total
+            self._bar.bar_format = BAR_FORMAT if total else BAR_FORMAT_NO_TOTAL
             self._bar.n = now.recorded
             self._bar.set_postfix_str(
                 f"requests {now.requests:,} · retries {now.retries:,} · 429s {now.throttled:,}"

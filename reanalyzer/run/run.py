@@ -130,6 +130,14 @@ class Run:
             say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
                 f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
+        if not sum(sink.by_type.values()) and not self.state.hashed:
+            # An empty nightly export must not pass for a job done: no hash, nothing sent.
+            stats = self.stats
+            say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines "
+                f"read: {stats.invalid:,} invalid, {stats.skipped:,} blank or comment); nothing "
+                f"was sent (exit {int(ExitCode.NO_INPUT)})", "job.no_input", "warning",
+                lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
+            return int(ExitCode.NO_INPUT)
         return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
 
     def _progress(self) -> ProgressReporter:

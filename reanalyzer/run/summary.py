@@ -43,7 +43,7 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
         "stopped_by": ending.stopped_by, "error": str(error) if error else None,
         "elapsed_s": round(elapsed, 2),
         "recorded": {s.value: counts[s] for s in Status if counts.get(s)},
-        "recorded_by_type": dict(sorted(by_type.items())),
+        "recorded_by_type": {t: n for t, n in sorted(by_type.items()) if n},  # hash types only
         "recorded_total": recorded,
         "already_recorded": already_recorded,
         "requests": requests, "retries": retries, "throttled": throttled,
