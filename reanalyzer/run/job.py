@@ -8,6 +8,7 @@ inputs → normalize → dedupe → batching   (read/front.py)
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -84,7 +85,10 @@ def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]
         return settings.job_dir
     base = jobdir.default_job_dir(identity)
     if STDIN in inputs:  # the same command on other stdin is another job; --job-dir resumes
-        return base.with_name(f"{base.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        # The time tells a person which run it was; the random part keeps two runs started in
+        # the same second (a loop in a script) out of each other's directory.
+        started = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        return base.with_name(f"{base.name}-{started}-{secrets.token_hex(3)}")
     return base
 
 

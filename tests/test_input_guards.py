@@ -1,0 +1,86 @@
+"""Inputs that cannot be trusted to the end: standard-input runs started together, an input that
+changes under a running job, a corrupt gzip. Each ends with every line read accounted for.
+
+The CLI runs in subprocesses (asyncio's, so that the simulator in this test's loop keeps serving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reanalyzer.errors import ExitCode
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
+from reanalyzer.simulator import RunningSimulator, SampleKind, SimulatorConfig, start_simulator
+
+TOKEN = "tok-9e4b1c7d2a6f3e80-inputs"
+
+# `python -c` with the job's clock stopped: every run starts "in the same second".
+FROZEN_CLOCK = """
+import datetime, sys
+import reanalyzer.run.job as job
+class Frozen(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2026, 12, 1, 8, 28, 33, tzinfo=tz)
+job.datetime = Frozen
+from reanalyzer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+async def cli(*args: str, cwd: Path, stdin: bytes = b"",
+              code: str | None = None) -> tuple[int, str, str]:
+    """`python -m reanalyzer ARGS` (or `python -c CODE ARGS`) fed `stdin`: code, out, err."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
+    env["REANALYZER_TOKEN"] = TOKEN
+    head = ["-c", code] if code is not None else ["-m", "reanalyzer"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *head, *args, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    simulator = await start_simulator(SimulatorConfig(token=TOKEN, samples=3000, seed=12))
+    yield simulator
+    await simulator.aclose()
+
+
+def held_hashes(sim: RunningSimulator, count: int) -> list[str]:
+    """`count` distinct sha1 hashes of samples the simulated appliance holds."""
+    hashes = [sample.sha1 for sample in sim.world.samples if sample.kind is SampleKind.PRESENT]
+    assert len(hashes) >= count
+    return hashes[:count]
+
+
+def records(job_dir: Path) -> list[dict[str, Any]]:
+    return list(read_records(job_dir / OUTCOMES_FILE))
+
+
+async def test_two_stdin_runs_in_the_same_second_get_a_job_directory_each(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """Two standard-input runs of the same command started within one second each get a job
+    of their own: neither says "already done", and each one's hash is in its own log."""
+    first, second = held_hashes(sim, 2)
+    for value in (first, second):
+        code, _, err = await cli("run", "--url", sim.url, cwd=tmp_path, stdin=f"{value}\n".encode(),
+                                 code=FROZEN_CLOCK)
+        assert code == ExitCode.OK, err
+        assert "already done" not in err
+    job_dirs = sorted((tmp_path / "jobs").iterdir())
+    assert len(job_dirs) == 2
+    assert all(d.name.startswith("stdin-") and "-20261201T082833-" in d.name for d in job_dirs)
+    logged = sorted(r["hash"] for d in job_dirs for r in records(d))
+    assert logged == sorted([first, second])
