@@ -1,5 +1,6 @@
-"""Inputs that cannot be trusted to the end: standard-input runs started together, an input that
-changes under a running job, a corrupt gzip. Each ends with every line read accounted for.
+"""Inputs that cannot be trusted to the end (standard-input runs started together, an input that
+changes under a running job, a corrupt gzip), each ending with every line read accounted for;
+and the job files holding those lines, readable by their owner only.
 
 The CLI runs in subprocesses (asyncio's, so that the simulator in this test's loop keeps serving).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -84,3 +86,21 @@ async def test_two_stdin_runs_in_the_same_second_get_a_job_directory_each(
     assert all(d.name.startswith("stdin-") and "-20261201T082833-" in d.name for d in job_dirs)
     logged = sorted(r["hash"] for d in job_dirs for r in records(d))
     assert logged == sorted([first, second])
+
+
+async def test_job_files_are_the_owners_only(sim: RunningSimulator, tmp_path: Path) -> None:
+    """Under the usual umask 022, a stdin job's directory is created 0700 and every file the run
+    writes in it (log, checkpoint, job, summary, lock, spool) 0600: no one else reads them."""
+    before = os.umask(0o022)
+    try:
+        code, _, err = await cli("run", "--url", sim.url, "--job-dir", "job", "-", cwd=tmp_path,
+                                 stdin="".join(f"{h}\n" for h in held_hashes(sim, 5)).encode())
+    finally:
+        os.umask(before)
+    assert code == ExitCode.OK, err
+    job_dir = tmp_path / "job"
+    assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700
+    names = {p.name: stat.S_IMODE(p.stat().st_mode) for p in job_dir.iterdir()}
+    assert set(names) >= {"outcomes.jsonl", "checkpoint.json", "job.json", "summary.json", "lock",
+                          "stdin.spool", "stdin.spool.complete"}
+    assert names == dict.fromkeys(names, 0o600)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from reanalyzer.core.positions import STDIN, source_name
+from reanalyzer.core.private import PRIVATE_FILE, open_private
 from reanalyzer.errors import InputError, JobError
 
 BLOCK_BYTES = 1 << 20
@@ -56,7 +57,7 @@ class _Tee(io.RawIOBase):
     def __init__(self, inner: BinaryIO, spool: Path, opened: BinaryIO | None = None) -> None:
         self._inner = inner
         self._spool_path = spool
-        self._spool = opened if opened is not None else spool.open("wb")
+        self._spool = opened if opened is not None else open_private(spool)
 
     def readable(self) -> bool:
         return True
@@ -68,7 +69,7 @@ class _Tee(io.RawIOBase):
         self._spool.flush()
         if not data:  # all of stdin is in the spool: a resume may read it in stdin's place
             os.fsync(self._spool.fileno())
-            spool_complete_marker(self._spool_path).touch()
+            spool_complete_marker(self._spool_path).touch(PRIVATE_FILE)
         buffer[: len(data)] = data
         return len(data)
 
@@ -105,7 +106,7 @@ class _Continued(io.RawIOBase):
             self._old.close()
             self._old = None
             self._skip_what_the_spool_holds()
-            spool = self._spool_path.open("ab")
+            spool = open_private(self._spool_path, append=True)
             self._tee = _Tee(self._inner, self._spool_path, spool)
         assert self._tee is not None
         return self._tee.readinto(buffer)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.errors import InputError, JobError
 from reanalyzer.record.atomic import write_atomically
 
@@ -89,7 +90,7 @@ class JobLock:
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         except OSError as exc:
             raise JobError(f"cannot use job directory {self.path.parent}: {exc.strerror}") from exc
         try:

@@ -24,6 +24,7 @@ import structlog
 
 from reanalyzer.core import failpoints
 from reanalyzer.core.outcomes import AnalysisResult, DetailTexts, Status, Verdict
+from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.errors import JobError
 
 log = structlog.get_logger("reanalyzer.record.outcome_log")
@@ -217,7 +218,8 @@ class OutcomeLog:
         self.records = 0
         repair_torn_tail(path)
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                               PRIVATE_FILE)
         except OSError as exc:
             raise _storage_error(path, exc) from exc
         self._last_sync = time.monotonic()

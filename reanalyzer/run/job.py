@@ -19,6 +19,7 @@ import structlog
 from pydantic import SecretStr
 
 from reanalyzer.core.positions import STDIN, source_name
+from reanalyzer.core.private import PRIVATE_DIR
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
 from reanalyzer.read.front import run_front
 from reanalyzer.read.sources import spool_complete_marker
@@ -114,7 +115,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
     identity = _identity(settings, inputs)
     job_dir = _job_dir(settings, identity, inputs)
     try:
-        job_dir.mkdir(parents=True, exist_ok=True)
+        job_dir.mkdir(PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise JobError(f"cannot create job directory {job_dir}: {exc.strerror}") from exc
     lock = jobdir.JobLock(job_dir)
