@@ -8,9 +8,13 @@ The CLI runs in subprocesses (asyncio's, so that the simulator in this test's lo
 from __future__ import annotations
 
 import asyncio
+import gzip
+import io
+import json
 import os
 import stat
 import sys
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -104,3 +108,50 @@ async def test_job_files_are_the_owners_only(sim: RunningSimulator, tmp_path: Pa
     assert set(names) >= {"outcomes.jsonl", "checkpoint.json", "job.json", "summary.json", "lock",
                           "stdin.spool", "stdin.spool.complete"}
     assert names == dict.fromkeys(names, 0o600)
+
+
+def corrupt_gzip(data: bytes) -> bytes:
+    """`data` gzipped, with two bytes flipped in the middle where zlib then finds its stream
+    broken (most flips only fail the CRC check at the end): the first such place from the
+    middle on, tried with the gzip module itself."""
+    packed = gzip.compress(data, mtime=0)
+    for at in range(len(packed) // 2, len(packed) - 16):
+        damaged = bytearray(packed)
+        damaged[at] ^= 0x55
+        damaged[at + 1] ^= 0x55
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(damaged)) as unpacked:
+                while unpacked.read1(1 << 16):
+                    pass
+        except zlib.error:
+            return bytes(damaged)
+        except (OSError, EOFError):
+            continue
+    raise AssertionError("no two-byte flip breaks the deflate stream")
+
+
+async def test_a_corrupt_gzip_is_an_input_error_and_the_lines_before_it_are_recorded(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A gzip input whose deflate data breaks mid-way ends the run with exit 3 and a message
+    naming the file and where, not a traceback; the lines read before it have their records,
+    one each, and the summary says the run was aborted."""
+    hashes = [sample.sha1 for sample in sim.world.samples] * 4  # repeats: recorded duplicate
+    (tmp_path / "hashes.txt.gz").write_bytes(corrupt_gzip("".join(f"{h}\n" for h in hashes)
+                                                          .encode()))
+    code, _, err = await cli("run", "--url", sim.url, "--job-dir", "job", "--log-format", "json",
+                             "hashes.txt.gz", cwd=tmp_path)
+    assert code == ExitCode.INPUT, err
+    assert "Traceback" not in err
+    error = next(json.loads(line) for line in err.splitlines() if '"reanalyzer.error"' in line)
+    assert "hashes.txt.gz" in error["message"]
+    assert "at byte" in error["message"]
+    assert "decompressed" in error["message"]
+    logged = records(tmp_path / "job")
+    lines = sorted(r["line"] for r in logged)
+    assert lines == list(range(1, len(lines) + 1))
+    assert len(lines) > 1000
+    assert all(r["hash"] == hashes[r["line"] - 1] for r in logged)
+    summary = json.loads((tmp_path / "job" / "summary.json").read_text())
+    assert summary["state"] == "aborted"
+    assert summary["recorded_total"] == len(lines)

@@ -14,6 +14,7 @@ import enum
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -60,8 +61,12 @@ def text_blocks(
         try:
             data = _read_some(stream, size)
             size = min(size * 4, BLOCK_BYTES)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputError(f"cannot read input {source}: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: corrupt gzip data
+            unpacked = " of its decompressed data" if isinstance(stream, gzip.GzipFile) else ""
+            raise InputError(
+                f"cannot read input {source} at byte {consumed:,}{unpacked} (line "
+                f"{next_line:,}): {exc}"
+            ) from exc
         if not data:
             break
         consumed += len(data)
@@ -138,8 +143,10 @@ def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) ->
             yield batch.take()
     except csv.Error as exc:
         raise InputError(f"input {source}: malformed CSV at line {reader.line_num}: {exc}") from exc
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"cannot read input {source}: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(
+            f"cannot read input {source} after line {reader.line_num:,}: {exc}"
+        ) from exc
     finally:
         text.detach()  # the caller closes the stream under it
 

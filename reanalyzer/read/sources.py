@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -213,7 +214,7 @@ def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
             if not data:
                 raise InputError(f"input {source} is shorter than when the job began")
             count -= len(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: corrupt gzip data
         raise InputError(f"cannot read input {source}: {exc}") from exc
 
 
