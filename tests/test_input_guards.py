@@ -155,3 +155,45 @@ async def test_a_corrupt_gzip_is_an_input_error_and_the_lines_before_it_are_reco
     summary = json.loads((tmp_path / "job" / "summary.json").read_text())
     assert summary["state"] == "aborted"
     assert summary["recorded_total"] == len(lines)
+
+
+async def test_an_input_changed_under_a_running_job_stops_it_with_exit_3(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A job reading standard input, then a file: the file is truncated while the job is still
+    on standard input. The run stops with exit 3 naming the file and how it changed, the job is
+    not called done, and every line read before has its record."""
+    first = held_hashes(sim, 30)
+    later = tmp_path / "later.txt"
+    later.write_text("".join(f"{h}\n" for h in held_hashes(sim, 600)[30:]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
+    env["REANALYZER_TOKEN"] = TOKEN
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reanalyzer", "run", "--url", sim.url, "--job-dir", "job",
+        "--idle-flush", "0.05", "--log-format", "json", "-", "later.txt", cwd=tmp_path, env=env,
+        stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write("".join(f"{h}\n" for h in first).encode())
+    await proc.stdin.drain()
+    log = tmp_path / "job" / OUTCOMES_FILE
+    for _ in range(400):  # the lines of standard input are recorded: the job is under way
+        if log.exists() and len(records(tmp_path / "job")) == len(first):
+            break
+        await asyncio.sleep(0.05)
+    with later.open("r+b") as f:  # a nightly export cut short under the running job
+        f.truncate(later.stat().st_size // 3)
+    proc.stdin.close()
+    _, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+    err = err_bytes.decode()
+    assert proc.returncode == ExitCode.INPUT, err
+    error = next(json.loads(line) for line in err.splitlines() if '"reanalyzer.error"' in line)
+    assert "later.txt changed while this job read it" in error["message"]
+    assert "shrank" in error["message"]
+    summary = json.loads((tmp_path / "job" / "summary.json").read_text())
+    assert summary["state"] == "aborted"
+    checkpoint = json.loads((tmp_path / "job" / "checkpoint.json").read_text())
+    assert not checkpoint["complete"]
+    assert sorted((r["source"], r["line"]) for r in records(tmp_path / "job")) == [
+        ("<stdin>", line) for line in range(1, len(first) + 1)
+    ]

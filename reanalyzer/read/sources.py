@@ -10,9 +10,11 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -199,6 +201,68 @@ def open_binary(path: str, spool: Path | None = None) -> BinaryIO:
     if is_gzip(magic):
         return cast(BinaryIO, _GzipInput(fileobj=peekable, mode="rb"))
     return cast(BinaryIO, peekable)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What an input file is when reading starts: the same size, modification time and file
+    at its end mean that what was read is what the job began with."""
+
+    size: int
+    mtime_ns: int
+    file_id: tuple[int, int]  # (device, inode): which file the path names
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_size, st.st_mtime_ns, (st.st_dev, st.st_ino))
+
+
+def stamp(path: str) -> Stamp | None:
+    """The input file's stamp; None for standard input and what is not a regular file (a pipe,
+    as `<(zcat x.gz)` gives, changes as it is written), or a path that cannot be stat'ed now
+    (opening it says why)."""
+    if path == STDIN:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return Stamp.of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def change(before: Stamp, now: Stamp) -> str | None:
+    """How a file changed between two stamps, in words; None if it did not."""
+    if now.file_id != before.file_id:
+        return "another file was put in its place"
+    if now.size < before.size:
+        return f"it shrank from {before.size:,} to {now.size:,} bytes"
+    if now.size > before.size:
+        return f"it grew from {before.size:,} to {now.size:,} bytes"
+    if now.mtime_ns != before.mtime_ns:
+        return "it was rewritten (its modification time changed)"
+    return None
+
+
+def check_unchanged(path: str, before: Stamp | None, stream: BinaryIO) -> None:
+    """Raise InputError if the input file at `path`, read through `stream`, is no longer what
+    it was when reading started: truncated, appended to, rewritten or replaced."""
+    if before is None:
+        return
+    try:
+        read = os.fstat(stream.fileno())
+        try:
+            named = os.stat(path)
+        except FileNotFoundError:  # deleted since: the file read is still the one it was
+            named = read
+    except OSError as exc:
+        raise InputError(f"cannot read input {path}: {exc.strerror or exc}") from exc
+    what = change(before, Stamp(read.st_size, read.st_mtime_ns, (named.st_dev, named.st_ino)))
+    if what is not None:
+        raise InputError(
+            f"input {path} changed while this job read it ({what}): reading stops here and "
+            "the job is not done. A changed input is another job: run again once the file is "
+            "final (with --job-dir, add --fresh to start that job over)"
+        )
 
 
 def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
