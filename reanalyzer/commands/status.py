@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from reanalyzer.commands.report import warn_of_damage
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError
 from reanalyzer.record.checkpoint import read_checkpoint
@@ -133,7 +134,7 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
     last_ts: str | None = None
     log_path = job_dir / OUTCOMES_FILE
     scan = scan_log(log_path)
-    for rec in final_records(log_path, scan):
+    for rec in final_records(log_path, scan, damaged=warn_of_damage):
         by_status[rec["status"]] += 1
         by_type[rec.get("hash_type") or "none"] += 1
         last_ts = rec.get("ts")
