@@ -13,16 +13,29 @@ import secrets
 import sys
 from pathlib import Path
 
+from reanalyzer.errors import JobError
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator.config import SimulatorConfig
 from reanalyzer.simulator.inputs import write_input
 
 
+def _line_count(text: str) -> int:
+    """--lines: a whole number of lines, at least 1 (argparse turns the error into exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=Path("reanalyzer-demo"),
                         help="where the demo writes its input and job (default ./reanalyzer-demo)")
-    parser.add_argument("--lines", type=int, default=20_000, help="input lines (default 20000)")
+    parser.add_argument("--lines", type=_line_count, default=20_000,
+                        help="input lines, at least 1 (default 20000)")
     parser.add_argument("--no-faults", action="store_true", help="a well-behaved appliance")
 
 
@@ -36,10 +49,14 @@ async def _demo(args: argparse.Namespace) -> int:
         "drop_rate": 0.01, "max_bulk": 64, "absent_mode": "404",
     }
     config = SimulatorConfig(token=token, samples=max(1000, args.lines // 2), seed=1, **faults)  # type: ignore[arg-type]  # a dict of the dataclass's own fields
-    args.dir.mkdir(parents=True, exist_ok=True)
     input_path = args.dir / "hashes.txt"
     async with await start_simulator(config) as simulator:
-        counts = write_input(input_path, simulator.world, args.lines, seed=1)
+        try:
+            args.dir.mkdir(parents=True, exist_ok=True)
+            counts = write_input(input_path, simulator.world, args.lines, seed=1)
+        except OSError as exc:
+            raise JobError(f"demo: cannot write its input in --dir {args.dir}: "
+                           f"{exc.strerror or exc}; give a directory you can write") from exc
         print(f"demo: simulated appliance at {simulator.url}"
               + ("" if args.no_faults else " (faults: latency, 3% 5xx, 1% dropped connections, "
                  "bulk limit 64, 429 above 150 requests/s)"), file=sys.stderr)
