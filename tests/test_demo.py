@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +37,22 @@ def test_a_demo_of_no_lines_is_a_usage_error(tmp_path: Path, lines: str) -> None
     assert "--lines" in done.stderr
     assert "MISMATCH" not in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_the_demo_counts_its_input_as_the_log_records_it(tmp_path: Path) -> None:
+    """The demo's description of its input names as invalid exactly the lines the log records
+    invalid, and says that the blank lines and comments beside them are not records."""
+    done = demo("--lines", "3000", "--no-faults", "--dir", "d", cwd=tmp_path)
+    assert done.returncode == ExitCode.OK, done.stderr
+    wrote = next(line for line in done.stderr.splitlines() if line.startswith("demo: wrote"))
+    said = re.search(r"([\d,]+) invalid lines, and ([\d,]+) blank lines and comments, which are "
+                     r"not records", wrote)
+    assert said is not None, wrote
+    log = (tmp_path / "d" / "job" / "outcomes.jsonl").read_text()
+    logged = [json.loads(line) for line in log.splitlines()]
+    invalid = sum(r["status"] == "invalid" for r in logged)
+    assert int(said[1].replace(",", "")) == invalid > 0
+    assert "junk" not in wrote
+    written = (tmp_path / "d" / "hashes.txt").read_text().splitlines()
+    blank_or_comment = sum(not line.strip() or line.startswith("#") for line in written)
+    assert int(said[2].replace(",", "")) == blank_or_comment > 0

@@ -60,9 +60,11 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"demo: simulated appliance at {simulator.url}"
               + ("" if args.no_faults else " (faults: latency, 3% 5xx, 1% dropped connections, "
                  "bulk limit 64, 429 above 150 requests/s)"), file=sys.stderr)
+        # Blank lines and comments are no records: only the invalid lines are recorded so.
         print(f"demo: wrote {counts.lines:,} lines to {input_path} ({counts.distinct:,} distinct "
-              f"hashes, {counts.duplicates:,} repeats, {counts.junk:,} junk lines)",
-              file=sys.stderr)
+              f"hashes, {counts.duplicates:,} repeats, {counts.invalid:,} invalid lines, and "
+              f"{counts.blank + counts.comments:,} blank lines and comments, which are not "
+              "records)", file=sys.stderr)
         settings = load_settings({
             "url": simulator.url, "token": token, "job_dir": args.dir / "job", "fresh": True,
             "concurrency": 8,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reanalyzer.core.outcomes import Status
+from reanalyzer.core.words import counted
 from reanalyzer.errors import JobError, UsageError
 from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record.atomic import replacing
@@ -134,7 +135,8 @@ def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> 
         out.write(line(_table_cells(rec)))
     total = sum(counts.values())
     by_status = ", ".join(f"{s.value} {counts[s.value]:,}" for s in Status if counts[s.value])
-    print(f"reanalyzer: {total:,} lines" + (f" ({by_status})" if by_status else ""), file=err)
+    print(f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""),
+          file=err)
     return total
 
 

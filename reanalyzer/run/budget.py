@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reanalyzer.core.words import counted
+
 
 @dataclass(frozen=True, slots=True)
 class Budget:
@@ -17,7 +19,8 @@ class Budget:
     def exceeded(self, requests: int, answered: int, failed: int) -> str | None:
         """Why the run must stop now, or None. `answered`/`failed` count sent hashes only."""
         if self.max_requests is not None and requests >= self.max_requests:
-            return f"max-requests: {requests:,} requests sent (limit {self.max_requests:,})"
+            sent = counted(requests, "request")
+            return f"max-requests: {sent} sent (limit {self.max_requests:,})"
         if self.max_failure_rate is not None and answered >= self.failure_sample:
             rate = 100.0 * failed / answered
             if rate > self.max_failure_rate:

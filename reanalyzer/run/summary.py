@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reanalyzer.core.outcomes import Status
+from reanalyzer.core.words import counted
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
 Command = Literal["run", "retry"]
@@ -55,7 +56,8 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
 def left_to_do(ending: Ending, failed: int) -> str:
     """What is left of the job after this run, and how to go on, in words."""
     if ending.finished and failed:
-        return f"{failed:,} hashes failed: run the same command again to retry them"
+        return (f"{counted(failed, 'hash', 'hashes')} failed: run the same command again to "
+                "retry them")
     if ending.finished and ending.input_left:
         return "the rest of the input: run the job's run command again to resume"
     if ending.finished:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status, Verdict, Verdicts
+from reanalyzer.core.words import counted
 from reanalyzer.errors import ControlFlow, ReanalyzerError
 from reanalyzer.send.answers import (
     Action,
@@ -79,7 +80,7 @@ def status(client: ReanalyzeClient) -> Call:
 
 def _failed(batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
     """A reanalysis request out of retries: its hashes become `failed`; the job goes on."""
-    reason = f"gave up after {attempts} attempts: {decision.reason}"
+    reason = f"gave up after {counted(attempts, 'attempt')}: {decision.reason}"
     verdict = Verdict(Status.FAILED, decision.http_status, attempts, reason=reason)
     return Decision(
         Action.DONE, decision.http_status, reason, Verdicts(dict.fromkeys(batch, verdict))
