@@ -49,32 +49,50 @@ class Call:
     gave_up_event: str  # the log event of a give-up
 
 
-def reanalysis(client: ReanalyzeClient, single: bool, hash_type: HashType) -> Call:
-    """Reanalysis of hashes of `hash_type`, one per request when `single`."""
+def reanalysis(client: ReanalyzeClient, single: bool, hash_type: HashType,
+               answered: Callable[[], bool] = lambda: False) -> Call:
+    """Reanalysis of hashes of `hash_type`, one per request when `single`. `answered` tells
+    whether this run has had an answer in the API's shape (see `Decision.in_api_shape`)."""
 
     def decide(reply: Reply, batch: Sequence[str], attempts: int) -> Decision:
         if single:
             body, text = _read(reply)
-            return decide_single(reply.status, body, batch[0], text, attempts=attempts)
+            return decide_single(reply.status, body, batch[0], text, attempts=attempts,
+                                 answered_before=answered(), content_type=reply.content_type)
         verdicts = read_bulk_answer(reply.status, reply.body, hash_type, batch, attempts)
         if verdicts is not None:  # the usual answer, read fast; decide_bulk reads any other
-            return Decision(Action.DONE, reply.status, "answered", verdicts)
+            return Decision(Action.DONE, reply.status, "answered", verdicts, in_api_shape=True)
         body, text = _read(reply)
-        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts)
+        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts,
+                           answered_before=answered(), content_type=reply.content_type)
 
     return Call("reanalyze", lambda batch: client.reanalyze(hash_type, batch), decide,
                 _failed, "sender.gave_up")
 
 
-def status(client: ReanalyzeClient) -> Call:
+def status(client: ReanalyzeClient, answered: Callable[[], bool] = lambda: False) -> Call:
     """The status pre-check: which hashes the appliance holds, queuing nothing."""
     return Call(
         "status",
         lambda batch: client.sample_status(batch),
-        lambda reply, batch, attempts: decide_status(reply.status, *_read(reply), batch),
+        lambda reply, batch, attempts: decide_status(
+            reply.status, *_read(reply), batch, answered_before=answered(),
+            content_type=reply.content_type),
         _held_anyway,
         "sender.precheck_gave_up",
     )
+
+
+def merged(earlier: Decision | None, later: Decision) -> Decision:
+    """`later` (settling what is left of a request) with what `earlier` answers of the same
+    request clearly settled: a RETRY of its `unsettled` part keeps the others' outcomes."""
+    if earlier is None:
+        return later
+    verdicts = Verdicts()
+    verdicts.update(earlier.verdicts)
+    verdicts.update(later.verdicts)
+    return Decision(Action.DONE, later.http_status, later.reason, verdicts,
+                    earlier.held | later.held, in_api_shape=later.in_api_shape)
 
 
 def _failed(batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
