@@ -3,6 +3,8 @@
 It starts the simulator in this process with a realistic world and a few faults (latency, 5xx
 answers, dropped connections, a bulk limit below the batch size, 429 over an undisclosed rate),
 writes an input an operator would feed in, and runs it through the same code path as ``run``.
+The answers proxies and half-broken appliances give (a wrong shape after the work, a proxy's
+HTML page, bodies far too large) are options of their own, off unless asked for.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from reanalyzer.errors import UsageError
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.settings import load_settings
 from reanalyzer.simulator.config import SimulatorConfig
@@ -24,6 +27,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="where the demo writes its input and job (default ./reanalyzer-demo)")
     parser.add_argument("--lines", type=int, default=20_000, help="input lines (default 20000)")
     parser.add_argument("--no-faults", action="store_true", help="a well-behaved appliance")
+    parser.add_argument("--wrong-shape-rate", type=float, default=0.0, metavar="SHARE",
+                        help="share of 2xx answers whose items cannot be attributed, after the "
+                        "work was done (default 0)")
+    parser.add_argument("--proxy-page-rate", type=float, default=0.0, metavar="SHARE",
+                        help="share of requests answered by a proxy's HTML page with 200, "
+                        "nothing done (default 0)")
+    parser.add_argument("--big-body-rate", type=float, default=0.0, metavar="SHARE",
+                        help="share of answers padded to --big-body-mb, after the work was done "
+                        "(default 0)")
+    parser.add_argument("--big-body-mb", type=float, default=400.0, metavar="MB",
+                        help="size of those answers in MB (default 400)")
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -35,7 +49,15 @@ async def _demo(args: argparse.Namespace) -> int:
         "latency_ms": 5.0, "latency_jitter_ms": 10.0, "rate_limit": 150.0, "error_rate": 0.03,
         "drop_rate": 0.01, "max_bulk": 64, "absent_mode": "404",
     }
-    config = SimulatorConfig(token=token, samples=max(1000, args.lines // 2), seed=1, **faults)  # type: ignore[arg-type]  # a dict of the dataclass's own fields
+    answers = {"wrong_shape_rate": args.wrong_shape_rate,
+               "proxy_page_rate": args.proxy_page_rate, "big_body_rate": args.big_body_rate,
+               "big_body_mb": args.big_body_mb}
+    try:
+        config = SimulatorConfig(
+            token=token, samples=max(1000, args.lines // 2), seed=1,
+            **faults, **answers)  # type: ignore[arg-type]  # a dict of the dataclass's own fields
+    except ValueError as exc:  # a share outside 0..1, a size not positive
+        raise UsageError(f"demo: {exc}") from None
     args.dir.mkdir(parents=True, exist_ok=True)
     input_path = args.dir / "hashes.txt"
     async with await start_simulator(config) as simulator:

@@ -3,7 +3,8 @@
 It does not interpret answers (that is `answers`) nor retry (that is `sender`): each call sends
 one request and returns a `Reply`, or raises `TransportError` when no HTTP answer came (refused,
 reset, timed out) or the answer is larger than a request of its size can need (`answer_limit`:
-an appliance or a proxy sending hundreds of MB must not cost the runner that much memory). aiohttp's exceptions are translated here so nothing above imports aiohttp.
+an appliance or a proxy sending hundreds of MB must not cost the runner that much memory).
+aiohttp's exceptions are translated here so nothing above imports aiohttp.
 The token is sent in a header and appears in no repr, log line or exception message.
 """
 

@@ -126,7 +126,8 @@ class Sender:
     def stats(self) -> SenderStats:
         return SenderStats(
             requests=self._requests, status_requests=self._status_requests,
-            retries=self._retries, throttled=self._throttled, splits=self._splits, failed_hashes=self._failed_hashes, in_flight=self._in_flight,
+            retries=self._retries, throttled=self._throttled, splits=self._splits,
+            failed_hashes=self._failed_hashes, in_flight=self._in_flight,
             rate=self._gate.rate, max_batch=self._health.largest("reanalyze"))
 
     async def send(self, hash_type: HashType, hashes: Sequence[str]) -> Verdicts:
@@ -147,9 +148,10 @@ class Sender:
         through POST /api/samples/status/, which queues nothing.
 
         Paced, limited, retried and split like reanalysis requests, counted in `stats.requests`
-        (and apart, in `stats.status_requests`), and it raises the same errors. A hash the appliance does not say `not_found` for, or
-        whose requests ran out of retries, counts as held: it is then sent for reanalysis, whose
-        answer gives it its true outcome, rather than being recorded `not_found` on a guess.
+        (and apart, in `stats.status_requests`), and it raises the same errors. A hash the
+        appliance does not say `not_found` for, or whose requests ran out of retries, counts as
+        held: it is then sent for reanalysis, whose answer gives it its true outcome, rather
+        than being recorded `not_found` on a guess.
         """
         self._raise_if_stopped()
         if not hashes:
