@@ -4,6 +4,7 @@ means, and what giving up on it means. The sender's loop is the same for all of 
     reanalysis(client, config, hash_type)   the bulk or single-sample endpoint: verdicts
     status(client)                          POST /api/samples/status/: the hashes held
     gather(parts)                           the parts of a split request, settled together
+    unless_set(waiting, event)              a wait that a stop cuts short
 """
 
 from __future__ import annotations
@@ -137,6 +138,23 @@ async def gather(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
         merged.update(part.verdicts)
         held |= part.held
     return Decision(Action.DONE, None, "answered in parts", merged, frozenset(held))
+
+
+async def unless_set(waiting: Coroutine[Any, Any, None], event: asyncio.Event) -> None:
+    """Await `waiting` (a back-off, the rate gate's grant) unless `event` is set first, or
+    already; then it is cancelled. Its own error, if it raised one, is raised."""
+    if event.is_set():
+        waiting.close()
+        return
+    task = asyncio.ensure_future(waiting)
+    stopping = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        task.cancel()
+    if task.done() and not task.cancelled():
+        task.result()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
