@@ -84,26 +84,31 @@ def hash_lines(path: Path) -> dict[int, str]:
 # --- unattributable and oversized answers ------------------------------------------------------
 
 
+@pytest.mark.parametrize("precheck", [False, True], ids=["reanalysis", "precheck"])
 async def test_wrong_shapes_and_huge_bodies_end_each_line_with_its_one_right_outcome(
-    start: StartSim, tmp_path: Path
+    start: StartSim, tmp_path: Path, precheck: bool
 ) -> None:
     """8% of 2xx answers unattributable after the work, 3% padded far past the answer limit:
     every line gets exactly one record, the right one; a held sample whose first answer was
-    spoiled is `already_queued` on the retry, never `not_found`; exit 0 or 1."""
+    spoiled is `already_queued` on the retry, never `not_found`; exit 0 or 1. With --precheck
+    the status answers are spoiled too: asked again, never taken for "not held"."""
     sim = await start(wrong_shape_rate=0.08, big_body_rate=0.03, big_body_mb=2, fault_seed=4,
                       samples=600)
     path = tmp_path / "hashes.txt"
     write_input(path, sim.world, 1200, seed=4)
     code = await run_job(sim.url, [path], job_dir=tmp_path / "job", batch_size=5,
-                         concurrency=8)
+                         concurrency=8, precheck=precheck)
     assert code in (ExitCode.OK, ExitCode.SOME_FAILED)
     assert sim.log.by_fault[Fault.WRONG_SHAPE]
     assert sim.log.by_fault[Fault.BIG_BODY]
+    if precheck:
+        assert any(r.endpoint is Endpoint.STATUS and r.fault is Fault.WRONG_SHAPE
+                   for r in sim.log.records)
     spoiled = {h.lower() for r in sim.log.records
                if r.fault in (Fault.WRONG_SHAPE, Fault.BIG_BODY) for h in r.hashes}
     first_accepted: dict[str, Fault] = {}
     for r in sim.log.records:
-        if r.status in (200, 201):
+        if r.status in (200, 201) and r.endpoint is not Endpoint.STATUS:
             for h in r.hashes:
                 first_accepted.setdefault(h.lower(), r.fault)
     expected = expected_by_line(path, sim)
@@ -420,3 +425,22 @@ async def test_precheck_status_requests_are_counted_apart(
     assert status > 0
     assert summary["status_requests"] == status
     assert summary["requests"] == len(sim.log.records) - status
+
+
+async def test_an_analysis_name_the_appliance_refuses_stops_the_job_not_every_hash_invalid(
+    start: StartSim, tmp_path: Path
+) -> None:
+    """A name this version does not know, which the appliance refuses as a whole-request 400
+    about `analysis`: the job stops with exit 2 and the appliance's words, rather than splitting
+    the request down to single hashes each recorded `invalid`."""
+    sim = await start(samples=100, share_absent=0.0)
+    path = tmp_path / "hashes.txt"
+    path.write_text("".join(f"{s.sha1}\n" for s in sim.world.samples[:30]))
+    with pytest.raises(MisconfiguredError) as caught:
+        await run_job(sim.url, [path], job_dir=tmp_path / "job", api="v2",
+                      analysis="core,brand_new_sandbox")
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert '"brand_new_sandbox" is not a valid choice' in str(caught.value)
+    assert "--analysis" in str(caught.value)
+    assert not [r for r in outcomes(tmp_path / "job") if r["status"] == "invalid"]
+    assert len(sim.log.records) <= 4  # (the requests already in flight)
