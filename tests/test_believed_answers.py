@@ -444,3 +444,22 @@ async def test_an_analysis_name_the_appliance_refuses_stops_the_job_not_every_ha
     assert "--analysis" in str(caught.value)
     assert not [r for r in outcomes(tmp_path / "job") if r["status"] == "invalid"]
     assert len(sim.log.records) <= 4  # (the requests already in flight)
+
+
+def test_the_demo_takes_the_answer_faults(tmp_path: Path) -> None:
+    """`reanalyzer demo` with wrong shapes, proxy pages and big bodies still accounts for every
+    line; a share outside 0..1 is a usage error (exit 2)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
+    base = [sys.executable, "-m", "reanalyzer", "demo", "--dir", str(tmp_path / "demo"),
+            "--lines", "1500", "--no-faults"]
+    done = subprocess.run(
+        [*base, "--wrong-shape-rate", "0.3", "--proxy-page-rate", "0.05",
+         "--big-body-rate", "0.1", "--big-body-mb", "5"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "every input line accounted for" in done.stderr
+    assert "30% answers of the wrong shape" in done.stderr
+    refused = subprocess.run([*base, "--wrong-shape-rate", "1.5"], env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == ExitCode.USAGE, refused.stderr
+    assert "wrong_shape_rate" in refused.stderr

@@ -64,7 +64,8 @@ async def _demo(args: argparse.Namespace) -> int:
         counts = write_input(input_path, simulator.world, args.lines, seed=1)
         print(f"demo: simulated appliance at {simulator.url}"
               + ("" if args.no_faults else " (faults: latency, 3% 5xx, 1% dropped connections, "
-                 "bulk limit 64, 429 above 150 requests/s)"), file=sys.stderr)
+                 "bulk limit 64, 429 above 150 requests/s)") + _answer_faults(args),
+              file=sys.stderr)
         print(f"demo: wrote {counts.lines:,} lines to {input_path} ({counts.distinct:,} distinct "
               f"hashes, {counts.duplicates:,} repeats, {counts.junk:,} junk lines)",
               file=sys.stderr)
@@ -80,6 +81,15 @@ async def _demo(args: argparse.Namespace) -> int:
     print(f"demo: {records:,} outcome records for {expected:,} non-blank, non-comment lines: "
           f"{verdict}\ndemo: outcome log {outcomes}", file=sys.stderr)
     return code if records == expected else 70
+
+
+def _answer_faults(args: argparse.Namespace) -> str:
+    """The answer faults asked for, in words; empty when none."""
+    asked = [f"{share:.0%} {what}" for share, what in (
+        (args.wrong_shape_rate, "answers of the wrong shape"),
+        (args.proxy_page_rate, "proxy pages"),
+        (args.big_body_rate, f"bodies of {args.big_body_mb:g} MB")) if share]
+    return f" (answers: {', '.join(asked)})" if asked else ""
 
 
 def run(args: argparse.Namespace) -> int:
