@@ -293,11 +293,13 @@ async def test_a_page_that_goes_on_past_the_outage_window_stops_the_job_resumabl
 # --- a stop during a 429 pause -----------------------------------------------------------------
 
 
-async def test_sigint_during_a_long_retry_after_ends_the_run_at_once_and_it_resumes(
-    appliance: ScriptedAppliance, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_during_a_long_retry_after_ends_the_run_at_once_and_it_resumes(
+    appliance: ScriptedAppliance, tmp_path: Path, signum: int
 ) -> None:
-    """`Retry-After: 120` on every request; SIGINT after the first 429 ends the run with exit 4
-    in well under 3 s (not 120); the rerun against a healthy appliance finishes every line."""
+    """`Retry-After: 120` on every request; SIGINT (or SIGTERM) after the first 429 ends the
+    run with exit 4 in well under 3 s (not 120); the rerun against a healthy appliance finishes
+    every line."""
     appliance.handler = lambda seen: web.Response(
         status=429, text='{"detail": "Request was throttled."}', headers={"Retry-After": "120"},
         content_type="application/json")
@@ -314,7 +316,7 @@ async def test_sigint_during_a_long_retry_after_ends_the_run_at_once_and_it_resu
         assert time.monotonic() < deadline, "no request reached the appliance"
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.3)  # the 429 is read and the pause begun
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     signalled = time.monotonic()
     _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert time.monotonic() - signalled < 3, stderr.decode()[-2000:]
