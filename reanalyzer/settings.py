@@ -31,11 +31,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from reanalyzer.core import analyses as analysis_table
 from reanalyzer.errors import UsageError
 
-V1_ANALYSES = ("cloud", "core")
-V2_ANALYSES = (*V1_ANALYSES, "rl_cloud_sandbox", "cuckoo", "fireeye", "joe", "cape")
-SANDBOX_PLATFORMS = ("windows7", "windows10", "windows11", "macos_11", "linux", "android12")
+# The analysis names are one table, core/analyses.py: documented names per API, and the rules.
+V1_ANALYSES = tuple(sorted(analysis_table.V1_NAMES))
+V2_ONLY = tuple(sorted(analysis_table.V2_NAMES - analysis_table.V1_NAMES))
+SANDBOX_PLATFORMS = tuple(sorted(analysis_table.SANDBOX_PLATFORMS))
 
 # Which TOML file the settings being built should read; a context variable rather than a class
 # attribute so that two loads (a test, say) cannot see each other's file.
@@ -93,8 +95,8 @@ class Settings(BaseSettings):
         None, "file holding the API token; or set REANALYZER_TOKEN (never pass the token itself "
         "on a command line)", "appliance", RUN_RETRY)
     analysis: str = _setting(
-        "core", f"comma list: {', '.join(V1_ANALYSES)}; with --api v2 also "
-        f"{', '.join(V2_ANALYSES[len(V1_ANALYSES):])}", "appliance")
+        "core", f"comma list, in any order: {', '.join(V1_ANALYSES)}; with --api v2 also "
+        f"{', '.join(V2_ONLY)}; another name is sent with a warning", "appliance")
     api: Literal["v1", "v2"] = _setting("v1", "bulk API version", "appliance")
     endpoint: Literal["bulk", "single"] = _setting(
         "bulk", "bulk requests, or one sample per request (v1 only)", "appliance")
@@ -109,6 +111,9 @@ class Settings(BaseSettings):
     connect_timeout: float = _setting(10.0, "seconds to connect", "appliance", gt=0)
     read_timeout: float = _setting(60.0, "seconds to wait for an answer", "appliance", gt=0)
     total_timeout: float = _setting(120.0, "seconds for a whole request", "appliance", gt=0)
+    max_answer_kib_per_hash: int = _setting(
+        4, "an answer is read up to 64 KiB plus this many KiB per hash sent; a larger one is "
+        "cut off and retried", "appliance", RUN_RETRY, ge=1, le=1024)
 
     # Pace
     batch_size: int = _setting(100, "hashes per bulk request", "pace", RUN_RETRY,
@@ -171,13 +176,13 @@ class Settings(BaseSettings):
     @field_validator("analysis")
     @classmethod
     def _normalize_analysis(cls, value: str) -> str:
+        # Kept as given (order and all, repeats dropped): a job directory named after this
+        # spelling by an earlier version is found again (run/job.py). The names themselves are
+        # checked against the API in _check_combinations; `analyses` is the canonical set.
         names = [name.strip().lower() for name in value.split(",") if name.strip()]
         if not names:
             raise ValueError("must name at least one analysis")
-        unknown = sorted(set(names) - set(V2_ANALYSES))
-        if unknown:
-            raise ValueError(f"unknown {', '.join(unknown)}; allowed: {', '.join(V2_ANALYSES)}")
-        return ",".join(dict.fromkeys(names))  # keep order, drop repeats
+        return ",".join(dict.fromkeys(names))
 
     @field_validator("max_duration", mode="before")
     @classmethod
@@ -244,12 +249,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
-        extra = [name for name in self.analyses if name not in V1_ANALYSES]
-        if extra and self.api != "v2":
-            raise ValueError(
-                f"analysis {', '.join(extra)} needs --api v2 (v1 allows {', '.join(V1_ANALYSES)})"
-            )
-        if "rl_cloud_sandbox" in self.analyses and self.sandbox_platform is None:
+        try:
+            names = self.analysis_names
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        if names.needs_platform and self.sandbox_platform is None:
             raise ValueError(
                 "analysis rl_cloud_sandbox needs a sandbox_platform (--sandbox-platform): "
                 f"{', '.join(SANDBOX_PLATFORMS)}"
@@ -267,8 +271,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def analysis_names(self) -> analysis_table.AnalysisNames:
+        """The --analysis list read for --api: the names to send, those to warn about."""
+        return analysis_table.read_names(self.analysis, self.api)
+
+    @property
     def analyses(self) -> tuple[str, ...]:
-        return tuple(self.analysis.split(","))
+        """The analyses asked for, in their one (sorted) order: what is sent, and what
+        identifies the job (`core,cloud` and `cloud,core` are one job)."""
+        return analysis_table.split_names(self.analysis)
 
     @property
     def resolved_format(self) -> Literal["text", "csv", "jsonl"]:

@@ -217,9 +217,10 @@ def _last_run_text(run: dict[str, Any]) -> str:
         parts.append(f"{run['hashes_per_s']:,} records/s")
     if "recorded_total" in run:
         parts.append(f"{run['recorded_total']:,} recorded")
-    for name in ("requests", "retries", "throttled"):
-        if run.get(name) is not None:
-            parts.append(f"{run[name]:,} {'429s' if name == 'throttled' else name}")
+    for name in ("requests", "status_requests", "retries", "throttled"):
+        if run.get(name) is not None and (run[name] or name != "status_requests"):
+            label = {"throttled": "429s", "status_requests": "status requests"}.get(name, name)
+            parts.append(f"{run[name]:,} {label}")
     return ", ".join(parts)
 
 

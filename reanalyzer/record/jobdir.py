@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reanalyzer.core.analyses import canonical
 from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.errors import InputError, JobError
 from reanalyzer.record.atomic import write_atomically
@@ -53,6 +54,16 @@ def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dic
         described.append({"path": str(Path(path).resolve()), "size": stat.st_size,
                           "mtime_ns": stat.st_mtime_ns})
     return {"inputs": described, "settings": outcome_settings}
+
+
+def _comparable(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded identity as this version spells it: an earlier version kept the analyses in
+    the order given (`core,cloud`), which is the same job as `cloud,core`."""
+    settings = recorded.get("settings")
+    if isinstance(settings, dict) and isinstance(settings.get("analysis"), str):
+        settings = {**settings, "analysis": canonical(settings["analysis"])}
+        return {**recorded, "settings": settings}
+    return recorded
 
 
 def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
@@ -125,7 +136,7 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
         except (OSError, ValueError) as exc:
             raise JobError(f"cannot read {job_file}: {exc}") from exc
         # A job.json written before run_settings existed has the identity alone: still the job.
-        if {k: v for k, v in recorded.items() if k != RUN_SETTINGS} != identity:
+        if _comparable({k: v for k, v in recorded.items() if k != RUN_SETTINGS}) != identity:
             difference = _difference(recorded, identity)
             raise JobError(
                 f"job directory {job_dir} belongs to a different job: {difference}; use "

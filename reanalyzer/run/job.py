@@ -53,9 +53,21 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
     return int(ExitCode.OK)
 
 
-def _identity(settings: Settings, inputs: Sequence[str]) -> dict[str, Any]:
+def warn_unknown_analyses(settings: Settings) -> None:
+    """One line about analysis names this version does not know: they are sent all the same."""
+    warning = settings.analysis_names.warning()
+    if warning is not None:
+        say(f"reanalyzer: warning: {warning}", "job.unknown_analysis", "warning",
+            names=list(settings.analysis_names.unknown))
+
+
+def _identity(settings: Settings, inputs: Sequence[str], *,
+              as_given: bool = False) -> dict[str, Any]:
+    """What identifies the job; the analyses in their one spelling (`cloud,core` for
+    `core,cloud`), or `as_given`: as earlier versions spelled them, to find their job again."""
+    analysis = settings.analysis if as_given else ",".join(settings.analyses)
     outcome_settings = {
-        "url": settings.url, "analysis": settings.analysis, "api": settings.api,
+        "url": settings.url, "analysis": analysis, "api": settings.api,
         "endpoint": settings.endpoint, "format": settings.resolved_format,
         "column": settings.csv_column or settings.json_field, "dedupe": settings.dedupe,
     }
@@ -85,6 +97,12 @@ def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]
     if settings.job_dir is not None:
         return settings.job_dir
     base = jobdir.default_job_dir(identity)
+    if not base.exists() and STDIN not in inputs:
+        # A job an earlier version began under the analyses as spelled then (`core,cloud`)
+        # is this one: resume it rather than start it over.
+        earlier = jobdir.default_job_dir(_identity(settings, inputs, as_given=True))
+        if (earlier / jobdir.JOB_FILE).exists():
+            return earlier
     if STDIN in inputs:  # the same command on other stdin is another job; --job-dir resumes
         # The time tells a person which run it was; the random part keeps two runs started in
         # the same second (a loop in a script) out of each other's directory.
@@ -151,6 +169,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
 
 def run_job(settings: Settings, inputs: Sequence[str], report_format: str = "text") -> int:
     configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_analyses(settings)
     if settings.dry_run:
         return asyncio.run(_dry_run(settings, inputs, report_format))
     return asyncio.run(send_job(settings, inputs))

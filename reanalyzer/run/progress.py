@@ -40,11 +40,12 @@ class Snapshot:
 
     recorded: int  # outcome records written by this run
     estimated_total: int | None  # records this run will write, when the inputs' size is known
-    requests: int
+    requests: int  # reanalysis requests
     retries: int
     throttled: int  # 429 answers
     pace: float | None  # the rate gate's current requests/s; None: unlimited
     in_flight: int
+    status_requests: int = 0  # requests to the status endpoint (--precheck), apart
 
 
 @contextlib.contextmanager
@@ -116,9 +117,10 @@ class ProgressReporter:
             self._bar.total = total
             self._bar.bar_format = BAR_FORMAT if total else BAR_FORMAT_NO_TOTAL
             self._bar.n = now.recorded
+            status = f" · status {now.status_requests:,}" if now.status_requests else ""
             self._bar.set_postfix_str(
-                f"requests {now.requests:,} · retries {now.retries:,} · 429s {now.throttled:,}"
-                f" · pace {pace}", refresh=False)
+                f"requests {now.requests:,}{status} · retries {now.retries:,} · 429s "
+                f"{now.throttled:,} · pace {pace}", refresh=False)
             self._bar.refresh()
             return
         eta = (total - now.recorded) / rate if total and rate > 0 else None
@@ -126,8 +128,8 @@ class ProgressReporter:
             "job.progress", recorded=now.recorded, estimated_total=total,
             percent=round(100 * now.recorded / total, 1) if total else None,
             records_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
-            requests=now.requests, retries=now.retries, throttled=now.throttled,
-            pace=now.pace, in_flight=now.in_flight,
+            requests=now.requests, status_requests=now.status_requests, retries=now.retries,
+            throttled=now.throttled, pace=now.pace, in_flight=now.in_flight,
         )
 
 

@@ -155,8 +155,10 @@ class Run:
         stats = self._sender.stats
         return Snapshot(
             recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
-            requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
-            pace=stats.rate, in_flight=stats.in_flight)  # requests sent, not yet answered
+            requests=stats.requests - stats.status_requests, retries=stats.retries,
+            throttled=stats.throttled, pace=stats.rate,
+            in_flight=stats.in_flight,  # requests sent, not yet answered
+            status_requests=stats.status_requests)
 
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the
@@ -289,7 +291,7 @@ class Run:
             # a failed record another one superseded is not counted).
             already_recorded=self.state.done_below + sink.skipped_done,
             requests=sender_stats.requests, retries=sender_stats.retries,
-            throttled=sender_stats.throttled)
+            throttled=sender_stats.throttled, status_requests=sender_stats.status_requests)
         try:
             jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:
