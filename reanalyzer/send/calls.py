@@ -35,9 +35,7 @@ class ReanalyzeClient(Protocol):
 
     async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply: ...
 
-    async def sample_status(
-        self, hashes: Sequence[str], *, processed_only: bool = False
-    ) -> Reply: ...
+    async def sample_status(self, hashes: Sequence[str]) -> Reply: ...
 
 
 @dataclass(frozen=True, slots=True)

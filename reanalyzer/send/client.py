@@ -116,12 +116,10 @@ class ApplianceClient:
             json={"hash_value": list(hashes), "analysis": analysis},
         )
 
-    async def sample_status(self, hashes: Sequence[str], *, processed_only: bool = False) -> Reply:
+    async def sample_status(self, hashes: Sequence[str]) -> Reply:
         """POST /api/samples/status/: whether the appliance holds each hash, queuing nothing."""
-        params = {"status": "processed"} if processed_only else None
         return await self._post(
             "/api/samples/status/", len(hashes), json={"hash_values": list(hashes)},
-            params=params,
         )
 
     async def _post(
@@ -131,7 +129,6 @@ class ApplianceClient:
         *,
         json: object = None,
         data: object = None,
-        params: dict[str, str] | None = None,
     ) -> Reply:
         if self._session is None:
             raise RuntimeError("ApplianceClient used outside its `async with`")
@@ -141,7 +138,7 @@ class ApplianceClient:
             data, headers = msgspec.json.encode(json), _JSON_CONTENT
         try:
             async with self._session.post(
-                url, data=data, params=params, headers=headers, allow_redirects=False
+                url, data=data, headers=headers, allow_redirects=False
             ) as response:
                 body = await _read_bounded(response, answer_limit(self._config, sent), sent)
                 return Reply(
