@@ -69,9 +69,11 @@ async def test_an_old_job_resumes_to_one_final_outcome_per_line(
     sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=300, seed=2))
     try:
         spec = json.loads((job / "job.json").read_text())
-        spec["settings"]["url"] = sim.url  # the appliance moved; the job is the same
+        # The appliance moved (the job is the same), and the old code kept a host as typed.
+        spec["settings"]["url"] = sim.url.replace("127.0.0.1", "LOCALHOST")
         (job / "job.json").write_text(json.dumps(spec))
-        code, _, err = await _cli("run", "--url", sim.url, "--job-dir", "job", "--batch-size",
+        url = sim.url.replace("127.0.0.1", "localhost")
+        code, _, err = await _cli("run", "--url", url, "--job-dir", "job", "--batch-size",
                                   "20", "--progress", "off", "hashes.txt", cwd=tmp_path)
         assert code == ExitCode.OK, err
         resent = {h.lower() for rec in sim.log.records for h in rec.hashes}

@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,19 @@ def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dic
 
 def _comparable(recorded: dict[str, Any]) -> dict[str, Any]:
     """A recorded identity as this version spells it: an earlier version kept the analyses in
-    the order given (`core,cloud`), which is the same job as `cloud,core`."""
+    the order given (`core,cloud`), which is the same job as `cloud,core`, and the URL's scheme
+    and host as typed (`HTTP://A1000`), which is the same appliance as `http://a1000`."""
     settings = recorded.get("settings")
-    if isinstance(settings, dict) and isinstance(settings.get("analysis"), str):
-        settings = {**settings, "analysis": canonical(settings["analysis"])}
-        return {**recorded, "settings": settings}
-    return recorded
+    if not isinstance(settings, dict):
+        return recorded
+    settings = dict(settings)
+    if isinstance(settings.get("analysis"), str):
+        settings["analysis"] = canonical(settings["analysis"])
+    if isinstance(settings.get("url"), str):
+        parts = urllib.parse.urlsplit(settings["url"])
+        settings["url"] = urllib.parse.urlunsplit(
+            parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
+    return {**recorded, "settings": settings}
 
 
 def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
