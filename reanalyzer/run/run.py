@@ -130,7 +130,8 @@ class Run:
             say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
                 f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
-        if not sum(sink.by_type.values()) and not self.state.hashed:
+        if (not sum(sink.by_type.values()) and not self.state.hashed
+                and not self.stats.other_shards):  # (a shard whose slice holds none: done)
             # An empty nightly export must not pass for a job done: no hash, nothing sent.
             stats = self.stats
             say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines "
@@ -246,7 +247,8 @@ class Run:
             await run_front(
                 blocks, sink, self.settings.batch_size, dedupe=self.settings.dedupe,
                 idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
-                watermark=watermark, skip_below=start.position if start.offset is None else 0)
+                watermark=watermark, skip_below=start.position if start.offset is None else 0,
+                shard=self.settings.resolved_shard)
             await retries
         finally:
             if not retries.done():
