@@ -330,11 +330,11 @@ def render_several(merged: SeveralStatus) -> str:
     width = max(len(st.job_dir) for st, _ in merged.jobs)
     for st, shard in merged.jobs:
         state = ("finished" if finished(st) else
-                 f"running (pid {st.pid if st.pid is not None else 'unknown'})" if st.running
-                 else "not finished")
-        where = f"shard {shard}, " if shard else ""
-        lines.append(f"  {st.job_dir:<{width}}  {where}{state}: {_progress_text(st)}; "
-                     f"{st.final_total:,} lines with a final outcome")
+                 f"running (pid {st.pid if st.pid is not None else 'unknown'}): "
+                 f"{_progress_text(st)}" if st.running
+                 else f"not finished: {_progress_text(st)}")
+        where = f"shard {shard}  " if shard else ""
+        lines.append(f"  {st.job_dir:<{width}}  {where}{st.final_total:>10,} lines  {state}")
     lines.extend(f"missing    {text}" for text in merged.missing_shards)
     lines.append(f"outcomes   {merged.final_total:,} input lines with a final outcome")
     status_width = max((len(s) for s in merged.by_status), default=0)

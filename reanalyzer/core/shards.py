@@ -99,10 +99,11 @@ def shard_from_environment(env: Mapping[str, str], count: int | None) -> Shard:
                          "Kubernetes Indexed Job, a Slurm job array or an AWS Batch array job")
     name, base = found
     index = _number(env, name, "the shard index")
-    source = name
+    source = f"{name} {index}"
     if base is not None:
-        index -= _number(env, base, f"the first index of the array, subtracted from {name}")
-        source = f"{name} - {base}"
+        first = _number(env, base, f"the first index of the array, subtracted from {name}")
+        index -= first
+        source = f"{name} {index + first} - {base} {first}"
     count_source = "--shard-count"
     if count is None:
         named = next((n for n in COUNT_VARIABLES if env.get(n, "").strip()), None)
@@ -115,6 +116,6 @@ def shard_from_environment(env: Mapping[str, str], count: int | None) -> Shard:
         raise ValueError(f"--shard auto: {count_source}={count}: the shard count must be at "
                          "least 1")
     if not 0 <= index < count:
-        raise ValueError(f"--shard auto: {source} = {index} is out of range: shards are 0 to "
-                         f"{count - 1} ({count_source} = {count})")
+        raise ValueError(f"--shard auto: shard {index} ({source}) is out of range: shards are 0 "
+                         f"to {count - 1} ({count_source} {count})")
     return Shard(index, count)
