@@ -78,6 +78,8 @@ class _Prepared:
 
 def _keep_shard(sorted_block: SortedBlock, shard: Shard) -> int:
     """Drop the records of other shards from a sorted block; how many were dropped."""
+    if shard.count == 1:
+        return 0
     dropped = 0
     for hash_type, hashes in sorted_block.hashes.items():
         mine = shard.index
