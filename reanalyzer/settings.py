@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 
 from reanalyzer.core import analyses as analysis_table
+from reanalyzer.core.shards import Shard, parse_shard, shard_from_environment
 from reanalyzer.errors import UsageError
 
 # The analysis names are one table, core/analyses.py: documented names per API, and the rules.
@@ -52,6 +53,7 @@ GROUPS = {
     "pace": "pace",
     "budgets": "budgets and guards (a stop is clean and resumable)",
     "job": "job and input",
+    "shards": "shards (many workers, one input: each records its own slice)",
     "logs": "logs",
 }
 RUN_RETRY = ("run", "retry")  # the settings `retry` takes too: how to send, not what
@@ -173,6 +175,14 @@ class Settings(BaseSettings):
     progress_interval: float = _setting(
         30.0, "seconds between job.progress log events", "logs", gt=0)
 
+    # Shards
+    shard: str | None = _setting(
+        None, "record only shard K of N of the input, K/N (0 <= K < N), or auto: from "
+        "JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX", "shards")
+    shard_count: int | None = _setting(
+        None, "N for --shard auto (none: SLURM_ARRAY_TASK_COUNT or AWS_BATCH_JOB_ARRAY_SIZE)",
+        "shards", ge=1)
+
     @field_validator("analysis")
     @classmethod
     def _normalize_analysis(cls, value: str) -> str:
@@ -221,6 +231,13 @@ class Settings(BaseSettings):
             raise ValueError(f"cannot read {value}: {exc.strerror}") from None
         return value
 
+    @field_validator("shard")
+    @classmethod
+    def _check_shard(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "auto":
+            return None if value is None else "auto"
+        return str(parse_shard(value))  # one spelling ("2/8"): it is part of the job's identity
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -268,12 +285,27 @@ class Settings(BaseSettings):
         if self.input_format == "jsonl" and not self.json_field:
             raise ValueError("input_format jsonl needs json_field (--json-field): the field "
                              "holding the hash")
+        # (A shard_count alone is no error: a site may set it for every worker of an array.)
+        if (self.shard_count is not None and self.shard not in (None, "auto")
+                and parse_shard(self.shard).count != self.shard_count):
+            raise ValueError(f"--shard {self.shard} and --shard-count {self.shard_count} "
+                             "disagree; give one of them")
+        self.resolved_shard  # noqa: B018  (--shard auto is checked here, before any work)
         return self
 
     @property
     def analysis_names(self) -> analysis_table.AnalysisNames:
         """The --analysis list read for --api: the names to send, those to warn about."""
         return analysis_table.read_names(self.analysis, self.api)
+
+    @property
+    def resolved_shard(self) -> Shard | None:
+        """The shard this worker records (--shard auto: from the scheduler's environment)."""
+        if self.shard is None:
+            return None
+        if self.shard == "auto":
+            return shard_from_environment(os.environ, self.shard_count)
+        return parse_shard(self.shard)
 
     @property
     def analyses(self) -> tuple[str, ...]:

@@ -31,13 +31,15 @@ COMMANDS: dict[str, Command] = {command.name: command for command in (
         "status", "reanalyzer.commands.status",
         "how far a job is, how fast it goes, and whether a run is on it",
         "Show a job directory's progress (running or not): its inputs, the checkpoint, final "
-        "counts per status and hash type, speed, and the run holding it.",
+        "counts per status and hash type, speed, and the run holding it. Several directories "
+        "(the shards of one job, or one job per appliance) are shown as one job.",
     ),
     Command(
         "report", "reanalyzer.commands.report",
         "the final outcome per input line of a job, as a table, JSON, CSV or a list",
         "Print the final outcome of every input line of JOB_DIR, optionally only some "
-        "statuses; --format list prints bare hashes to feed back in.",
+        "statuses; --format list prints bare hashes to feed back in. Several directories "
+        "(the shards of one job, or one job per appliance) are reported as one job.",
     ),
     Command(
         "retry", "reanalyzer.commands.retry",

@@ -153,7 +153,10 @@ def write_report(records: Iterable[dict[str, Any]], fmt: str, out: TextIO,
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job_dir", metavar="JOB_DIR", type=Path, help="the job directory")
+    parser.add_argument(
+        "job_dirs", metavar="JOB_DIR", type=Path, nargs="+",
+        help="the job directory; several (the shards of one job, or one job per appliance) "
+        "are reported as one: every line of each, once")
     parser.add_argument(
         "--status", default=None, metavar="S[,S...]",
         help="only lines whose final outcome is one of these: "
@@ -170,8 +173,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     statuses = parse_statuses(args.status)
-    path = outcome_log(args.job_dir)
-    records = filtered(final_records(path, damaged=warn_of_damage), statuses)
+    paths = _outcome_logs(args.job_dirs)
+    records = filtered(chain.from_iterable(
+        final_records(path, damaged=warn_of_damage) for path in paths), statuses)
     if args.output is not None:
         _write_file(args.output, records, args.report_format)
         return 0
@@ -183,6 +187,19 @@ def run(args: argparse.Namespace) -> int:
         # that the interpreter's last flush does not complain either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def _outcome_logs(job_dirs: list[Path]) -> list[Path]:
+    """The outcome log of each directory; with several, every shard of a sharded job must be
+    among them (UsageError naming the missing one), so that every line is reported."""
+    if len(job_dirs) > 1:
+        from reanalyzer.commands.several import members_of
+
+        _, missing = members_of(job_dirs)
+        if missing:
+            raise UsageError("cannot report every line: missing "
+                             + "; ".join(map(str, missing)) + "; give it too")
+    return [outcome_log(job_dir) for job_dir in job_dirs]
 
 
 def _write_file(path: Path, records: Iterable[dict[str, Any]], fmt: str) -> None:

@@ -3,6 +3,10 @@ it now. Read-only, safe while a run is going: the lock is only probed (a non-blo
 flock, let go at once), the checkpoint and ``summary.json`` are replaced whole by the runner
 (``record.atomic``), and the outcome log is streamed as ``report`` streams it
 (``record.final``).
+
+Several directories (the shards of one job, or one job per appliance) are shown as one job, and
+then the exit code says whether it is finished, so that a dependent step can wait on it. (Over
+300 lines for that reason: the view of several is the view of one, summed, beside it.)
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 from reanalyzer.commands.report import warn_of_damage
 from reanalyzer.core.outcomes import Status
-from reanalyzer.errors import JobError
+from reanalyzer.errors import ExitCode, JobError
 from reanalyzer.record.checkpoint import read_checkpoint
 from reanalyzer.record.final import final_records, scan_log
 from reanalyzer.record.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE
@@ -225,16 +229,125 @@ def _last_run_text(run: dict[str, Any]) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job_dir", metavar="JOB_DIR", type=Path, help="the job directory")
+    parser.add_argument(
+        "job_dirs", metavar="JOB_DIR", type=Path, nargs="+",
+        help="the job directory; several (the shards of one job, or one job per appliance) are "
+        "shown as one job, and the exit code says whether all are finished: 0 yes, 1 yes but "
+        "some lines failed, 4 not yet (one is running or stopped, or a shard is missing)")
     parser.add_argument("--json", action="store_true", help="one JSON object on standard output")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="exit 0, 1 or 4 as for several directories, with one too (else 0: a view)")
 
 
 def run(args: argparse.Namespace) -> int:
-    st = job_status(args.job_dir)
-    text = json.dumps(st.to_json(), indent=2) if args.json else render_text(st)
+    code = 0
+    if len(args.job_dirs) == 1 and not args.check:
+        st = job_status(args.job_dirs[0])
+        text = json.dumps(st.to_json(), indent=2) if args.json else render_text(st)
+    else:
+        merged = several_status(args.job_dirs)
+        code = merged.exit_code
+        text = (json.dumps(merged.to_json(), indent=2) if args.json
+                else render_several(merged))
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    return code
+
+
+# --- several job directories as one job ------------------------------------------------------
+
+# What `status DIR...` exits with: whether the job (every directory, every shard) is finished.
+FINISHED = ExitCode.OK
+FINISHED_WITH_FAILED = ExitCode.SOME_FAILED  # `retry` them, or run the same command again
+NOT_FINISHED = ExitCode.INTERRUPTED  # a run is on it, or it stopped: the same command resumes
+
+
+def finished(st: JobStatus) -> bool:
+    """No run is on the job and its checkpoint says every input line is recorded."""
+    return not st.running and st.progress is not None and st.progress.complete
+
+
+@dataclass(frozen=True, slots=True)
+class SeveralStatus:
+    """Several job directories as one job: each one's status, and the sums of their lines."""
+
+    jobs: list[tuple[JobStatus, str | None]]  # each directory's status, and its shard (K/N)
+    missing_shards: list[str]
+    final_total: int
+    by_status: dict[str, int]
+    by_hash_type: dict[str, int]
+
+    @property
+    def unfinished(self) -> list[str]:
+        return [st.job_dir for st, _ in self.jobs if not finished(st)]
+
+    @property
+    def exit_code(self) -> int:
+        if self.unfinished or self.missing_shards:
+            return int(NOT_FINISHED)
+        failed = self.by_status.get(Status.FAILED.value, 0)
+        return int(FINISHED_WITH_FAILED if failed else FINISHED)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobs": [{**st.to_json(), "shard": shard, "finished": finished(st)}
+                     for st, shard in self.jobs],
+            "finished": [st.job_dir for st, _ in self.jobs if finished(st)],
+            "unfinished": self.unfinished, "missing_shards": self.missing_shards,
+            "all_finished": not self.unfinished and not self.missing_shards,
+            "final_total": self.final_total, "by_status": self.by_status,
+            "by_hash_type": self.by_hash_type, "exit_code": self.exit_code,
+        }
+
+
+def several_status(job_dirs: list[Path], now: datetime | None = None) -> SeveralStatus:
+    """The status of several job directories as one job (see commands/several.py)."""
+    from reanalyzer.commands.several import members_of
+
+    members, missing = members_of(job_dirs)
+    jobs = [(job_status(m.job_dir, now), None if m.shard is None else str(m.shard))
+            for m in members]
+    by_status: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    for st, _ in jobs:
+        by_status.update(st.by_status)
+        by_type.update(st.by_hash_type)
+    order = [s.value for s in Status]
+    return SeveralStatus(
+        jobs=jobs, missing_shards=[str(m) for m in missing],
+        final_total=sum(by_status.values()),
+        by_status={s: by_status[s] for s in order if by_status[s]}
+        | {s: n for s, n in by_status.items() if s not in order},
+        by_hash_type=dict(sorted(by_type.items())))
+
+
+def render_several(merged: SeveralStatus) -> str:
+    """The human view of several job directories: one line each, then their sums."""
+    lines = [f"jobs       {len(merged.jobs)} directories"]
+    width = max(len(st.job_dir) for st, _ in merged.jobs)
+    for st, shard in merged.jobs:
+        state = ("finished" if finished(st) else
+                 f"running (pid {st.pid if st.pid is not None else 'unknown'}): "
+                 f"{_progress_text(st)}" if st.running
+                 else f"not finished: {_progress_text(st)}")
+        where = f"shard {shard}  " if shard else ""
+        lines.append(f"  {st.job_dir:<{width}}  {where}{st.final_total:>10,} lines  {state}")
+    lines.extend(f"missing    {text}" for text in merged.missing_shards)
+    lines.append(f"outcomes   {merged.final_total:,} input lines with a final outcome")
+    status_width = max((len(s) for s in merged.by_status), default=0)
+    for status, count in merged.by_status.items():
+        lines.append(f"  {status:<{status_width}}  {count:>12,}")
+    if merged.by_hash_type:
+        lines.append("by type    " + ", ".join(f"{t} {n:,}"
+                                               for t, n in merged.by_hash_type.items()))
+    done = len(merged.jobs) - len(merged.unfinished)
+    verdict = ("all finished" if merged.exit_code != NOT_FINISHED else
+               f"not finished: {done} of {len(merged.jobs)} directories finished"
+               + (f", {len(merged.missing_shards)} shards missing"
+                  if merged.missing_shards else ""))
+    lines.append(f"state      {verdict}")
+    return "\n".join(lines)

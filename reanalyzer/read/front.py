@@ -16,6 +16,7 @@ from typing import Protocol
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.positions import Block, position
+from reanalyzer.core.shards import Shard, shards_of
 from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import InputError
 from reanalyzer.read import readahead
@@ -40,6 +41,7 @@ class FrontStats:
     skipped: int = 0  # blank lines and comments: not records
     invalid: int = 0
     duplicates: int = 0
+    other_shards: int = 0  # records another shard records (--shard): not this worker's
     chunks: int = 0
     hashes: Counter[HashType] = field(default_factory=Counter)  # distinct, to be sent
     source_index: int = 0  # where reading is: the input ...
@@ -48,7 +50,8 @@ class FrontStats:
 
     @property
     def records(self) -> int:
-        return self.lines - self.skipped
+        """This worker's records (with --shard: of its shard)."""
+        return self.lines - self.skipped - self.other_shards
 
     @property
     def to_send(self) -> int:
@@ -70,10 +73,33 @@ class _Prepared:
     lines: int  # how many lines it had
     sorted_block: SortedBlock  # its hashes and positions without the repeats
     duplicates: list[tuple[HashType, str, int]]
+    other_shards: int = 0  # its records that another shard records
 
 
-def _prepare(block: Block, seen: SeenSet | None) -> _Prepared:
+def _keep_shard(sorted_block: SortedBlock, shard: Shard) -> int:
+    """Drop the records of other shards from a sorted block; how many were dropped."""
+    if shard.count == 1:
+        return 0
+    dropped = 0
+    for hash_type, hashes in sorted_block.hashes.items():
+        mine = shard.index
+        owners = shards_of(hashes, shard.count)
+        positions = sorted_block.positions[hash_type]
+        kept = [i for i, owner in enumerate(owners) if owner == mine]
+        if len(kept) < len(hashes):
+            dropped += len(hashes) - len(kept)
+            sorted_block.hashes[hash_type] = [hashes[i] for i in kept]
+            sorted_block.positions[hash_type] = [positions[i] for i in kept]
+    if not shard.records_invalid:
+        dropped += len(sorted_block.invalid)
+        sorted_block.invalid = []
+    return dropped
+
+
+def _prepare(block: Block, seen: SeenSet | None, shard: Shard | None = None) -> _Prepared:
     sorted_block = sort_block(block)
+    # Before dedupe: a hash and its repeats are in one shard, and the set holds this one's only.
+    other_shards = _keep_shard(sorted_block, shard) if shard is not None else 0
     duplicates: list[tuple[HashType, str, int]] = []
     if seen is not None:
         for hash_type, hashes in sorted_block.hashes.items():
@@ -94,7 +120,7 @@ def _prepare(block: Block, seen: SeenSet | None) -> _Prepared:
     where = Block(block.source_index, [], block.first_line,
                   block.line_numbers[:1] if block.line_numbers else None,
                   end_line=block.end_line, end_offset=block.end_offset)
-    return _Prepared(where, len(block.lines), sorted_block, duplicates)
+    return _Prepared(where, len(block.lines), sorted_block, duplicates, other_shards)
 
 
 async def run_front(
@@ -108,18 +134,20 @@ async def run_front(
     seen: SeenSet | None = None,
     watermark: Watermark | None = None,
     skip_below: int = 0,
+    shard: Shard | None = None,
 ) -> FrontStats:
     """Stream every block through the front into the sink; return what was seen.
 
     A resumed job passes the ``seen`` hashes of its recorded part, the ``watermark`` to keep
     up to date, and ``skip_below``: lines before that position are read again (to rebuild
-    dedupe) but are already recorded, so they go nowhere.
+    dedupe) but are already recorded, so they go nowhere. With a ``shard``, only its records
+    go on (see core/shards.py); the others are counted in ``other_shards``.
     """
     dedupe_set = (seen if seen is not None else SeenSet()) if dedupe else None
     front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
                    watermark, skip_below)
     # The SeenSet is touched by the reader only, block after block, in input order.
-    reader = readahead.start(_prepare(block, dedupe_set) for block in blocks)
+    reader = readahead.start(_prepare(block, dedupe_set, shard) for block in blocks)
     getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
     try:
         while True:
@@ -165,6 +193,7 @@ class _Front:
         stats.lines += prepared.lines
         stats.source_index, stats.offset = block.source_index, block.end_offset
         stats.skipped += sorted_block.skipped
+        stats.other_shards += prepared.other_shards
         invalid, duplicates = sorted_block.invalid, prepared.duplicates
         # A resumed job rereads lines it already recorded only where it had no byte offset.
         first_line = block.line_numbers[0] if block.line_numbers else block.first_line

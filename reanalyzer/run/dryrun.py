@@ -9,6 +9,7 @@ from typing import Any
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.positions import unpack_position
+from reanalyzer.core.shards import Shard
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, LocalOutcomes
 
@@ -35,11 +36,14 @@ class DryRunSink:
         self.chunks[chunk.hash_type] += 1
 
 
-def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float) -> dict[str, Any]:
+def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float,
+                 shard: Shard | None = None) -> dict[str, Any]:
     return {
         "inputs": sink.sources,
+        "shard": None if shard is None else str(shard),
         "lines": stats.lines,
         "skipped": stats.skipped,
+        "other_shards": stats.other_shards,
         "records": stats.records,
         "to_send": {t.value: stats.hashes[t] for t in HashType if stats.hashes[t]},
         "to_send_total": stats.to_send,
@@ -65,10 +69,12 @@ def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float) -> dict[st
 def format_report(report: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(report, indent=2)
+    shard = f"; shard {report['shard']}: what this worker would send" if report["shard"] else ""
     out = [
-        f"dry run: nothing was sent ({', '.join(report['inputs'])})",
+        f"dry run: nothing was sent ({', '.join(report['inputs'])}){shard}",
         f"  lines read        {report['lines']:>12,}",
         f"  blank or comment  {report['skipped']:>12,}",
+        *([f"  other shards'     {report['other_shards']:>12,}"] if report["shard"] else []),
         f"  records           {report['records']:>12,}",
         f"    to send         {report['to_send_total']:>12,}" + _by_type(report["to_send"]),
         f"    duplicates      {report['duplicates']:>12,}",

@@ -36,16 +36,19 @@ log = structlog.get_logger("reanalyzer.run.job")
 async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str) -> int:
     sink = dryrun.DryRunSink([source_name(path) for path in inputs])
     started = time.perf_counter()
+    shard = settings.resolved_shard
     stats = await run_front(
         blocks_of(settings, inputs),
         sink,
         settings.batch_size,
         dedupe=settings.dedupe,
         idle_flush=settings.idle_flush,
+        shard=shard,
     )
-    report = dryrun.build_report(sink, stats, time.perf_counter() - started)
+    report = dryrun.build_report(sink, stats, time.perf_counter() - started, shard)
     print(dryrun.format_report(report, as_json=report_format == "json"), flush=True)
-    if not report["to_send_total"]:  # as a run of it would: no hash is not success
+    # As a run of it would: no hash is not success (a shard whose slice holds none is).
+    if not report["to_send_total"] and not stats.other_shards:
         say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines read: "
             f"{stats.invalid:,} invalid, {stats.skipped:,} blank or comment)", "job.no_input",
             "warning", lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
@@ -73,6 +76,9 @@ def _identity(settings: Settings, inputs: Sequence[str], *,
     }
     if "rl_cloud_sandbox" in settings.analyses:  # (only then: other jobs keep their identity)
         outcome_settings["sandbox_platform"] = settings.sandbox_platform
+    shard = settings.resolved_shard
+    if shard is not None:  # (only then, too) a resume with another K or N is another job
+        outcome_settings["shard"] = str(shard)
     return jobdir.job_identity(inputs, outcome_settings)
 
 
@@ -82,7 +88,7 @@ def _identity(settings: Settings, inputs: Sequence[str], *,
 _NOT_RECORDED = frozenset({
     "token", "token_file", "job_dir", "fresh", "dry_run", "progress", "progress_interval",
     "log_format", "log_level", "max_duration", "max_requests", "max_failure_rate",
-    "failure_sample",
+    "failure_sample", "shard", "shard_count",
 })
 
 
@@ -96,13 +102,22 @@ def recorded_settings(settings: Settings) -> dict[str, Any]:
 def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]) -> Path:
     if settings.job_dir is not None:
         return settings.job_dir
-    base = jobdir.default_job_dir(identity)
-    if not base.exists() and STDIN not in inputs:
-        # A job an earlier version began under the analyses as spelled then (`core,cloud`)
-        # is this one: resume it rather than start it over.
-        earlier = jobdir.default_job_dir(_identity(settings, inputs, as_given=True))
-        if (earlier / jobdir.JOB_FILE).exists():
-            return earlier
+    shard = settings.resolved_shard
+    if shard is not None:
+        # The shards of one job share the id of the job, and each names its own:
+        # jobs/hashes-<id>-shard-2of8, so that jobs/hashes-<id>-shard-* are all of them.
+        unsharded = {**identity, "settings": {k: v for k, v in identity["settings"].items()
+                                              if k != "shard"}}
+        base = jobdir.default_job_dir(unsharded)
+        base = base.with_name(f"{base.name}-{shard.label}")
+    else:
+        base = jobdir.default_job_dir(identity)
+        if not base.exists() and STDIN not in inputs:
+            # A job an earlier version began under the analyses as spelled then (`core,cloud`)
+            # is this one: resume it rather than start it over.
+            earlier = jobdir.default_job_dir(_identity(settings, inputs, as_given=True))
+            if (earlier / jobdir.JOB_FILE).exists():
+                return earlier
     if STDIN in inputs:  # the same command on other stdin is another job; --job-dir resumes
         # The time tells a person which run it was; the random part keeps two runs started in
         # the same second (a loop in a script) out of each other's directory.
@@ -152,6 +167,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
         log.info("job.started", job_dir=str(job_dir), inputs=list(inputs), resuming=resuming,
                  resume_from=f"{state.start.source_index}:{state.start.line}",
                  retrying=len(state.failed_below), url=settings.url)
+        _log_shard_pace(settings)
         # The sending stack (aiohttp, the sender) is imported only now: a finished job is
         # recognised, and a usage error reported, without paying for it.
         from reanalyzer.run.run import Run
@@ -165,6 +181,25 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
     finally:
         lock.release()
         structlog.contextvars.unbind_contextvars("job_id")
+
+
+def _log_shard_pace(settings: Settings) -> None:
+    """A shard says what pace it assumes: --rate-limit is per worker, so N shards at once ask
+    the appliance for N times it (see the README's Shards section)."""
+    shard = settings.resolved_shard
+    if shard is None:
+        return
+    rate = settings.rate_limit
+    if rate is None:
+        text = (f"reanalyzer: shard {shard}: no --rate-limit: this worker adapts to the "
+                "appliance's 429 answers on its own, as each other shard does")
+    else:
+        text = (f"reanalyzer: shard {shard}: --rate-limit {rate:g}/s is this worker's own; "
+                f"{shard.count} shards at once ask the appliance for up to "
+                f"{rate * shard.count:g}/s")
+    say(text, "job.shard", "info", shard=str(shard), shard_index=shard.index,
+        shard_count=shard.count, rate_limit=rate,
+        all_shards_rate=None if rate is None else rate * shard.count)
 
 
 def run_job(settings: Settings, inputs: Sequence[str], report_format: str = "text") -> int:

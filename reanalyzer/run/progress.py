@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -74,6 +75,18 @@ class ProgressReporter:
         self._started = time.monotonic()
         self._bar: tqdm[object] | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_mode(cls, mode: str, snapshot: Callable[[], Snapshot],
+                 log_interval: float) -> ProgressReporter:
+        """The reporter --progress asks for: `bar` on a terminal (auto, when stderr is one),
+        `log` events every `log_interval` seconds, or `off`."""
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        interval = 0.5 if mode == "bar" else log_interval
+        if mode == "off":
+            interval = math.inf
+        return cls(snapshot, on_terminal=mode == "bar", interval=interval)
 
     async def __aenter__(self) -> ProgressReporter:
         global _active_bar

@@ -9,13 +9,14 @@ skipped. A finished job with nothing failed is recognised from the checkpoint al
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import ResumePoint, position
+from reanalyzer.read.batching import Chunk
 from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record.checkpoint import Checkpoint, read_checkpoint
 from reanalyzer.record.final import final_records, scan_log
@@ -37,6 +38,17 @@ class ResumeState:
     records: int = 0  # records in the log, superseded ones included
     done_below: int = 0  # lines below start with a final outcome other than failed
     hashed: int = 0  # lines whose final record is of a hash (not of an invalid line)
+
+    def failed_chunks(self, batch_size: int) -> Iterator[Chunk]:
+        """The lines recorded `failed` below the mark, in input order, as chunks of one hash
+        type each, to be sent again."""
+        by_type: dict[HashType, list[tuple[str, int]]] = {}
+        for pos, (hash_type, value) in sorted(self.failed_below.items()):
+            by_type.setdefault(hash_type, []).append((value, pos))
+        for hash_type, items in by_type.items():
+            for i in range(0, len(items), batch_size):
+                part = items[i : i + batch_size]
+                yield Chunk(hash_type, tuple(v for v, _ in part), tuple(p for _, p in part))
 
     @property
     def nothing_to_do(self) -> bool:

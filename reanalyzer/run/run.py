@@ -14,17 +14,14 @@ import dataclasses
 import math
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import structlog
 
-from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
-from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, run_front
 from reanalyzer.read.sources import plain_sizes
 from reanalyzer.record import jobdir
@@ -130,7 +127,8 @@ class Run:
             say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
                 f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
-        if not sum(sink.by_type.values()) and not self.state.hashed:
+        if (not sum(sink.by_type.values()) and not self.state.hashed
+                and not self.stats.other_shards):  # (a shard whose slice holds none: done)
             # An empty nightly export must not pass for a job done: no hash, nothing sent.
             stats = self.stats
             say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines "
@@ -141,13 +139,8 @@ class Run:
         return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
 
     def _progress(self) -> ProgressReporter:
-        mode = self.settings.progress
-        if mode == "auto":
-            mode = "bar" if sys.stderr.isatty() else "log"
-        interval = 0.5 if mode == "bar" else self.settings.progress_interval
-        if mode == "off":
-            interval = math.inf
-        return ProgressReporter(self._snapshot, on_terminal=mode == "bar", interval=interval)
+        return ProgressReporter.for_mode(self.settings.progress, self._snapshot,
+                                         self.settings.progress_interval)
 
     def _snapshot(self) -> Snapshot:
         assert self._sink is not None
@@ -248,7 +241,8 @@ class Run:
             await run_front(
                 blocks, sink, self.settings.batch_size, dedupe=self.settings.dedupe,
                 idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
-                watermark=watermark, skip_below=start.position if start.offset is None else 0)
+                watermark=watermark, skip_below=start.position if start.offset is None else 0,
+                shard=self.settings.resolved_shard)
             await retries
         finally:
             if not retries.done():
@@ -258,15 +252,8 @@ class Run:
         watermark.finish(len(self.paths))
 
     async def _send_failed(self, sink: SendingSink) -> None:
-        batch_size = self.settings.batch_size
-        by_type: dict[HashType, list[tuple[str, int]]] = {}
-        for pos, (hash_type, value) in sorted(self.state.failed_below.items()):
-            by_type.setdefault(hash_type, []).append((value, pos))
-        for hash_type, items in by_type.items():
-            for i in range(0, len(items), batch_size):
-                part = items[i : i + batch_size]
-                await sink.retry(Chunk(hash_type, tuple(v for v, _ in part),
-                                       tuple(p for _, p in part)))
+        for chunk in self.state.failed_chunks(self.settings.batch_size):
+            await sink.retry(chunk)
 
     def _keep_mark(self, sink: SendingSink) -> None:
         """A retry's checkpoint: the job's mark as it was, with the count of what is still
