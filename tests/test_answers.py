@@ -16,6 +16,7 @@ from reanalyzer.send.answers import (
     classify_item,
     decide_bulk,
     decide_single,
+    decide_status,
     match_results,
     parse_body,
 )
@@ -201,6 +202,19 @@ def test_bulk_answer_from_elsewhere_than_the_api_stops_the_job(
     assert decision.action is Action.MISCONFIGURED
     assert "--url" in decision.reason
     assert not decision.verdicts
+
+
+@pytest.mark.parametrize("status", [501, 505])
+def test_a_web_servers_not_implemented_is_not_the_api(status: int) -> None:
+    """501 and 505 are what a web server that is not the appliance answers: the job stops as at
+    a wrong --url (bulk, single and status alike), instead of waiting out an outage."""
+    html = "<html>Not Implemented</html>"
+    decisions = [decide_bulk(status, None, HashType.SHA1, [H1, H2], html),
+                 decide_single(status, None, H1, html),
+                 decide_status(status, None, html, [H1])]
+    for decision in decisions:
+        assert decision.action is Action.MISCONFIGURED
+        assert "not the reanalysis API" in decision.reason
 
 
 def test_an_html_413_still_shrinks() -> None:

@@ -24,6 +24,9 @@ from reanalyzer.core.outcomes import AnalysisResult, Status, Verdict, Verdicts
 
 ACCEPTED_CODES = frozenset({200, 201})
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+# What a web server that is not the appliance answers to the API's POSTs (python3 -m http.server
+# answers 501): the request was understood and will never be served here.
+NOT_THE_API_STATUSES = {501: "Not Implemented", 505: "HTTP Version Not Supported"}
 # Phrases in a 405's body that mean no sample will ever be reanalyzed on this appliance, as opposed
 # to "Reanalysis not allowed for extracted samples." which is about one sample of the request.
 _APPLIANCE_REFUSES = ("type of appliance", "appliance type")
@@ -334,6 +337,16 @@ def _decide_whole_request(
     if status == 405 and _says_appliance_refuses(body, text):
         return Decision(
             Action.REFUSED, status, "the appliance says its type does not allow reanalysis (405)"
+        )
+    if status in NOT_THE_API_STATUSES:
+        # An ordinary web server's answer to a POST it does not implement: no outage to wait out.
+        if seen is not None:
+            return _mid_job(status, "a request", seen)
+        return Decision(
+            Action.MISCONFIGURED,
+            status,
+            f"the server answered HTTP {status} ({NOT_THE_API_STATUSES[status]}): it is not the "
+            "reanalysis API; check --url (the appliance's base URL, no path)",
         )
     if 300 <= status < 400:
         if seen is not None:
