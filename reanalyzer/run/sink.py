@@ -170,6 +170,10 @@ class SendingSink:
             raise
         except SendingStopped:
             self.unsent += len(chunk.hashes)  # not recorded: the resume sends them
+            # The sender's own cap on requests may be what stopped it (a budget spent on
+            # requests that never settled anything): the run must learn so and stop for it.
+            if self.on_recorded is not None:
+                self.on_recorded()
         except BaseException as exc:  # the first error stops the job; the front sees it
             if self.error is None:
                 self.error = exc
