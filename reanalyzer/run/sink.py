@@ -64,8 +64,10 @@ class SendingSink:
         self.counts: Counter[Status] = Counter()
         self.by_type: Counter[str] = Counter()  # records per hash type ("none": not a hash)
         self.skipped_done = 0  # lines an earlier run already recorded
-        # The first `failure_sample` sent hashes' outcomes, for the failure-rate guard.
+        # The first `failure_sample` hashes sent (in the order sent, not the order their
+        # outcomes come: failures come last, after their retries), for the failure-rate guard.
         self.failure_sample = failure_sample
+        self.sample_sent = 0
         self.sample_answered = 0
         self.sample_failed = 0
         self.unsent = 0  # hashes of chunks not sent because the run was stopping
@@ -149,20 +151,23 @@ class SendingSink:
         # Every log event of this request names its batch, whatever task logs it.
         self._batches += 1
         structlog.contextvars.bind_contextvars(batch_id=self._batches)
+        in_sample = min(len(chunk.hashes), self.failure_sample - self.sample_sent)
+        in_sample = max(in_sample, 0)  # the first hashes of this chunk that are in the sample
+        self.sample_sent += in_sample
         try:
             verdicts = await self._answers(chunk)
             failpoints.hit("sender.after_response")
             lines, counted = self._chunk_lines(chunk, verdicts)
+            if in_sample:
+                self.sample_answered += in_sample
+                self.sample_failed += (counted[Status.FAILED] if in_sample == len(chunk.hashes)
+                                       else _failed_among(verdicts, chunk.hashes[:in_sample]))
             self.journal.write_lines(lines)
             # Counted once written: a summary after a full disk claims only what the log holds.
             self.counts.update(counted)
             self.by_type[chunk.hash_type.value] += len(lines)
-            failed = counted[Status.FAILED]
             if tracked:
                 self.watermark.recorded(chunk.positions)
-            if self.sample_answered < self.failure_sample:
-                self.sample_answered += len(lines)
-                self.sample_failed += failed
             self.maybe_checkpoint()
             if self.on_recorded is not None:
                 self.on_recorded()
@@ -251,3 +256,8 @@ class SendingSink:
             task.cancel()
         await asyncio.wait(pending)
         return False
+
+
+def _failed_among(verdicts: Mapping[str, Verdict], hashes: Sequence[str]) -> int:
+    """How many of `hashes` got `failed` (one without a verdict counts as failed, as recorded)."""
+    return sum(1 for h in hashes if (v := verdicts.get(h)) is None or v.status is Status.FAILED)
