@@ -34,6 +34,7 @@ from reanalyzer.run.budget import Budget
 from reanalyzer.run.logs import say
 from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
 from reanalyzer.run.resume import ResumeState
+from reanalyzer.run.signals import OnSignal, StopSignals
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
 from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
 from reanalyzer.run.wiring import blocks_of
@@ -71,7 +72,7 @@ class Run:
         self._front_task: asyncio.Task[None] | None = None
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
-        self._signals = 0
+        self._signals = StopSignals()
         self._sizes = plain_sizes(paths)
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
@@ -174,14 +175,17 @@ class Run:
             self._front_task.cancel()
 
     def _on_signal(self, signame: str) -> None:
-        self._signals += 1
-        if self._signals > 1:
+        meaning = self._signals.received()
+        if meaning is OnSignal.SAME:  # e.g. GNU timeout's copy to the process group
+            log.info("job.signal_again_ignored", signal=signame)
+            return
+        if meaning is OnSignal.NOW:
             # A second signal: out at once. Each record and checkpoint is written whole, so
             # nothing is corrupted; what was in flight is sent again by the resume.
             say(f"reanalyzer: {signame} again: exiting now; the same command resumes",
                 "job.exiting_now", "warning", signal=signame)
             os._exit(int(ExitCode.INTERRUPTED))
-        self.request_stop(signame, hint=" (again to exit at once)")
+        self.request_stop(signame, hint=" (again, a moment later, to exit at once)")
 
     def _check_budget(self) -> None:
         sink, sender = self._sink, self._sender
