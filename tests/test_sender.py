@@ -235,6 +235,30 @@ async def test_an_appliance_that_never_answers_stops_the_job_when_its_window_end
     assert 15.0 <= clock.now() - started < 15.1
 
 
+class _SilentClient:
+    """An appliance that accepts every request and never answers."""
+
+    async def reanalyze(self, hash_type: HashType, hashes: Any) -> Reply:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def sample_status(self, hashes: Any, *, processed_only: bool = False) -> Reply:
+        return await self.reanalyze(SHA1, hashes)
+
+
+async def test_requests_that_are_never_answered_stop_the_job_when_the_window_ends() -> None:
+    """Requests in flight with no answer (the read timeout far away) are cut off by the
+    watchdog once the window for an appliance that never answered has passed."""
+    config = make_config(unreachable_window_at_start=0.3, read_timeout=3600.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with Sender(config, client=_SilentClient()) as sender:
+        with pytest.raises(UnreachableError, match="has not answered"):
+            await asyncio.wait_for(sender.send(SHA1, hashes(8)), 10)
+        assert sender.stats.in_flight == 0
+    assert loop.time() - started < 2
+
+
 class _StuckClock:
     """A clock whose sleeps never end: only a stop can end a back-off."""
 

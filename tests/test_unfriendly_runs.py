@@ -55,7 +55,8 @@ async def _serve(
     """Serve one handler for every path on 127.0.0.1, port 0; its URL and its runner."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
+    # A handler that never answers is not waited for at cleanup (aiohttp's default: 60 s).
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

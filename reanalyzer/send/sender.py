@@ -19,6 +19,7 @@ the answer says and `health` what the job does about it, then carry that out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from reanalyzer.send.client import ApplianceClient, Reply
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.health import Health, Next
 from reanalyzer.send.pacing import AdaptiveGate, Clock, RateGate, SystemClock
+from reanalyzer.send.watchdog import Watchdog
 
 log = structlog.get_logger("reanalyzer.send.sender")
 
@@ -103,15 +105,20 @@ class Sender:
         self._fatal: ReanalyzerError | None = None
         self._requests = self._retries = self._throttled = self._splits = 0
         self._failed_hashes = self._in_flight = 0
+        self._watchdog = Watchdog(self._health, self._clock)
+        self._watching: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         if self._own_client is not None:
             await self._own_client.__aenter__()
         self._health.start()
+        self._watching = asyncio.create_task(self._watchdog.run(self._on_silence))
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
         if self._own_client is not None:
             await self._own_client.close()
 
@@ -207,11 +214,18 @@ class Sender:
             epoch = self._gate.epoch
             self._requests += 1
             self._in_flight += 1
+            task = self._watchdog.sending()
             try:
                 result: tuple[Reply | None, str, int] = (await call.send(batch), "", epoch)
+                self._health.heard()
             except TransportError as exc:
                 result = (None, str(exc), epoch)
+            except asyncio.CancelledError:
+                if self._watchdog.cut_off(task):  # the appliance is silent: the job's error
+                    self._raise_if_stopped()
+                raise
             finally:
+                self._watchdog.done(task)
                 self._in_flight -= 1
                 if first:
                     self._gate.restart()
@@ -270,6 +284,11 @@ class Sender:
             self._stopping.set()
             bound.error("sender.stopped", error=type(error).__name__, message=str(error))
         raise error
+
+    def _on_silence(self, reason: str) -> None:
+        """The watchdog found the appliance silent: the job's error, for every request."""
+        with contextlib.suppress(UnreachableError):
+            self._stop(UnreachableError(reason), log)
 
     def stop_new_requests(self) -> None:
         """From now on every request not yet sent raises SendingStopped instead of going out;
