@@ -6,6 +6,7 @@
     ├── JobError                the job directory is unusable or in use  → ExitCode.JOB
     ├── ControlFlow             a state the sending layer acts on and catches: no failure
     │   ├── TransportError      no HTTP answer (refused, reset, timeout): retried
+    │   │   └── NameNotResolved the host name does not resolve (DNS)
     │   └── SendingStopped      the run is stopping: this request was not sent (resume it)
     └── ApplianceError          the appliance cannot be worked with      → ExitCode.UNREACHABLE
         ├── CredentialsError    401/403: the token or its rights, wrong  → ExitCode.CREDENTIALS
@@ -112,6 +113,11 @@ class TransportError(ControlFlow):
     """No HTTP answer: connection refused or reset, TLS failure, timeout. Worth retrying."""
 
     exit_code = ExitCode.UNREACHABLE  # were it ever to escape: the appliance gave no answer
+
+
+class NameNotResolved(TransportError):
+    """The appliance's host name does not resolve (DNS): a misspelt --url, or a resolver's
+    moment; the sender tells them apart by whether the appliance has answered before."""
 
 
 class SendingStopped(ControlFlow):

@@ -214,3 +214,14 @@ def test_a_silent_appliance_is_overdue_after_its_window_whatever_the_read_timeou
     assert h.overdue(waiting_since=clock.time - 1) is None  # in flight only for a second
     clock.time += 1.5
     assert h.overdue(waiting_since=start) is not None
+
+
+def test_a_name_that_does_not_resolve_is_a_wrong_url_only_before_any_answer(clock: Any) -> None:
+    """Before the appliance ever answered, a DNS failure is a misspelt --url, said at once;
+    after, a resolver's moment, left to be retried (None)."""
+    h = health(clock)
+    said = h.name_unresolved("the host name a1000.exmaple does not resolve")
+    assert said is not None
+    assert "--url" in said
+    h.answered()
+    assert h.name_unresolved("the host name a1000.example does not resolve") is None

@@ -143,6 +143,15 @@ class Health:
         delay = min(delay, max(window - silent, 0.0) + 0.01)
         return AfterFailure(Next.RETRY, delay, outage=True)
 
+    def name_unresolved(self, reason: str) -> str | None:
+        """The appliance's host name did not resolve: before it ever answered, a misspelt
+        --url, said at once (the message); once it has answered, a resolver's moment (None),
+        retried as any failure without an answer."""
+        if self.answered_once:
+            return None
+        return (f"{reason}: no appliance at {self.appliance}; check the host name in --url "
+                "(and the DNS of this machine)")
+
     def outage_window(self) -> float:
         """Seconds without a usable answer that mean the appliance is unreachable. One that
         never answered at all is most likely a wrong URL or a closed port: say so soon, rather

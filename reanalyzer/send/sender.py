@@ -34,6 +34,7 @@ from reanalyzer.core.outcomes import Verdicts
 from reanalyzer.errors import (
     CredentialsError,
     MisconfiguredError,
+    NameNotResolved,
     NotAllowedError,
     ReanalyzerError,
     SendingStopped,
@@ -219,6 +220,10 @@ class Sender:
                 result: tuple[Reply | None, str, int] = (await call.send(batch), "", epoch)
                 self._health.heard()
             except TransportError as exc:
+                why = (self._health.name_unresolved(str(exc))
+                       if isinstance(exc, NameNotResolved) else None)
+                if why is not None:
+                    self._stop(MisconfiguredError(why), log)
                 result = (None, str(exc), epoch)
             except asyncio.CancelledError:
                 if self._watchdog.cut_off(task):  # the appliance is silent: the job's error
