@@ -27,6 +27,26 @@ def _stderr_logger(*_args: object) -> structlog.PrintLogger:
 
 _json_logs = False  # set by configure_logging: then stderr carries JSON lines only
 
+# Info events that the progress line on a terminal already counts (its retries): while that line
+# is shown, they are not printed, so that a bad minute does not scroll the terminal with one
+# line per retry. Their warnings still print; JSON logs keep every event.
+_FOLDED_EVENTS = frozenset({"sender.retry_scheduled"})
+_folding = False
+
+
+def fold_into_progress_line(shown: bool) -> None:
+    """Whether a progress line is shown on the terminal now (see `_FOLDED_EVENTS`)."""
+    global _folding
+    _folding = shown and not _json_logs
+
+
+def _drop_folded(
+    logger: object, method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    if _folding and method_name == "info" and event_dict.get("event") in _FOLDED_EVENTS:
+        raise structlog.DropEvent
+    return event_dict
+
 
 def say(text: str, event: str, level: str = "info", /, **fields: object) -> None:
     """Tell the person running the tool: a line of text on a terminal, an event in JSON logs,
@@ -54,6 +74,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     )
     structlog.configure(
         processors=[
+            _drop_folded,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -31,7 +31,7 @@ from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
-from reanalyzer.run.logs import say
+from reanalyzer.run.logs import fold_into_progress_line, say
 from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.signals import OnSignal, StopSignals
@@ -117,6 +117,7 @@ class Run:
                     error = error or exc
                 self._summarize(sink, sender.stats, finished and error is None, error)
         finally:
+            fold_into_progress_line(False)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             try:
@@ -140,6 +141,7 @@ class Run:
         interval = 0.5 if mode == "bar" else self.settings.progress_interval
         if mode == "off":
             interval = math.inf
+        fold_into_progress_line(mode == "bar")
         return ProgressReporter(self._snapshot, on_terminal=mode == "bar", interval=interval)
 
     def _snapshot(self) -> Snapshot:

@@ -14,6 +14,9 @@ the answer says and `health` what the job does about it, then carry that out.
 - Fatal: 401/403 raise CredentialsError, a 405 for the appliance type NotAllowedError, a redirect
   (or, on bulk, a whole-request 404 or an HTML page: not the API at this URL) MisconfiguredError, at
   once, and every other request of the job raises the same from then on.
+
+Just over 300 lines for that one concern: each kind of decision is carried out in a few lines
+here, and spreading them over modules would scatter the story of one request.
 """
 
 from __future__ import annotations
