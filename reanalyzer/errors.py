@@ -43,7 +43,7 @@ class ExitCode(enum.IntEnum):
 EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "done: every input line has a final outcome, none failed",
     ExitCode.SOME_FAILED: "done, but some hashes ended failed: run the same command again "
-    "(or retry)",
+    "(or retry); or not_configured: set the appliance up, then retry --status not_configured",
     ExitCode.USAGE: "bad command line, setting or config file, or a --url/--api with no "
     "reanalysis API",
     ExitCode.INPUT: "an input file cannot be opened or read",

@@ -29,6 +29,7 @@ from reanalyzer.read.front import FrontStats, run_front
 from reanalyzer.read.sources import plain_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
+from reanalyzer.record.final import final_records
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
 from reanalyzer.run.logs import fold_into_progress_line, say
@@ -132,7 +133,8 @@ class Run:
             say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
                 f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
-        return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
+        unsettled = sink.counts[Status.FAILED] + sink.counts[Status.NOT_CONFIGURED]
+        return int(ExitCode.SOME_FAILED if unsettled else ExitCode.OK)
 
     def _progress(self) -> ProgressReporter:
         mode = self.settings.progress
@@ -273,8 +275,10 @@ class Run:
         self._input_left = checkpoint is None or not checkpoint.complete
         if checkpoint is None:
             return
-        settled = sum(sink.counts.values()) - sink.counts[Status.FAILED]
-        still_failed = len(self.state.failed_below) - settled
+        # Counted from the log: the lines sent again need not all have been failed (a retry
+        # of not_configured ones), nor those that did not settle now be failed.
+        still_failed = sum(1 for r in final_records(self.job_dir / OUTCOMES_FILE)
+                           if r["status"] == Status.FAILED)
         write_checkpoint(self.job_dir, dataclasses.replace(checkpoint, failed=still_failed))
 
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,

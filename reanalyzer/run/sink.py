@@ -27,6 +27,7 @@ from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
+from reanalyzer.run.logs import say
 from reanalyzer.send.sender import Sender
 
 CHECKPOINT_INTERVAL = 1.0
@@ -77,6 +78,7 @@ class SendingSink:
         self.failed = asyncio.Event()
         self.precheck = precheck
         self._batches = 0
+        self._told_not_configured = False
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_checkpoint = time.monotonic()
@@ -165,6 +167,8 @@ class SendingSink:
             self.journal.write_lines(lines)
             # Counted once written: a summary after a full disk claims only what the log holds.
             self.counts.update(counted)
+            if counted[Status.NOT_CONFIGURED] and not self._told_not_configured:
+                self._tell_not_configured(verdicts)
             self.by_type[chunk.hash_type.value] += len(lines)
             if tracked:
                 self.watermark.recorded(chunk.positions)
@@ -185,6 +189,17 @@ class SendingSink:
                 self.failed.set()
         finally:
             self._window.release()
+
+    def _tell_not_configured(self, verdicts: Mapping[str, Verdict]) -> None:
+        """Once a run: the appliance refuses an analysis for its configuration, not a sample's;
+        every hash sent will be refused alike until it is set up."""
+        self._told_not_configured = True
+        reason = next((v.reason for v in verdicts.values()
+                       if v.status is Status.NOT_CONFIGURED), None)
+        say(f"reanalyzer: the appliance refuses the analyses asked for its configuration, not "
+            f"the samples ({reason}): they are recorded not_configured; set the appliance up "
+            f"(or change --analysis), then `reanalyzer retry {self.job_dir} --status "
+            "not_configured`", "job.not_configured", "warning", reason=reason)
 
     def _chunk_lines(
         self, chunk: Chunk, verdicts: Mapping[str, Verdict]
