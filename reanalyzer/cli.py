@@ -12,18 +12,47 @@ import importlib
 import os
 import signal
 import sys
+import typing
 from collections.abc import Sequence
 
 from reanalyzer import __version__
 from reanalyzer.commands import COMMANDS
 from reanalyzer.errors import ExitCode, ReanalyzerError, exit_codes_help
+from reanalyzer.run import logs
 from reanalyzer.run.logs import say
+
+_LOG_FORMATS = ("auto", "console", "json")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a command-line error is one reanalyzer.error event where logs are JSON
+    lines (no terminal), instead of the usage text a log collector cannot read. (Subcommands'
+    parsers are of this class too: argparse makes them of their parent's.)"""
+
+    def error(self, message: str) -> typing.NoReturn:
+        if not logs.json_logs():
+            super().error(message)  # on a terminal: argparse's usage and message
+        say(f"{self.prog}: error: {message} (see {self.prog} --help)", "reanalyzer.error",
+            "error", exit_code=int(ExitCode.USAGE))
+        sys.exit(int(ExitCode.USAGE))
+
+
+def _early_log_format(args: Sequence[str]) -> str:
+    """The log format asked for, before the settings are read (`say` needs it for an error
+    found while reading them): --log-format, else REANALYZER_LOG_FORMAT, else auto."""
+    given = os.environ.get("REANALYZER_LOG_FORMAT", "auto")
+    for i, arg in enumerate(args):
+        if arg == "--log-format" and i + 1 < len(args):
+            given = args[i + 1]
+        elif arg.startswith("--log-format="):
+            given = arg.partition("=")[2]
+    return given if given in _LOG_FORMATS else "auto"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `only`, just that command gets its options (the others' modules are
     not imported, so that a command starts fast)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reanalyzer",
         description="Ask ReversingLabs Spectra Analyze appliances to reanalyze samples in bulk: "
         "millions of hashes, rate-limited, resumable, one outcome per input line.",
@@ -54,6 +83,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    logs.set_early_format(_early_log_format(args_list))
     name = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(name if name in COMMANDS else None)
     args = parser.parse_args(args_list)

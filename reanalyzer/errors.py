@@ -36,6 +36,7 @@ class ExitCode(enum.IntEnum):
     CREDENTIALS = 6
     NOT_ALLOWED = 7
     JOB = 8
+    NO_INPUT = 9
     INTERNAL = 70
 
 
@@ -53,6 +54,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CREDENTIALS: "the appliance refused the token (401/403)",
     ExitCode.NOT_ALLOWED: "the appliance type does not allow reanalysis",
     ExitCode.JOB: "the job directory is unusable, full, or in use by another run",
+    ExitCode.NO_INPUT: "the input held no hash to send (empty, or only invalid lines): "
+    "nothing was sent",
     ExitCode.INTERNAL: "a bug in reanalyzer: please report it with the log",
 }
 

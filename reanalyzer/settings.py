@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
+import ssl
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,11 +31,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from reanalyzer.core import analyses as analysis_table
 from reanalyzer.errors import UsageError
 
-V1_ANALYSES = ("cloud", "core")
-V2_ANALYSES = (*V1_ANALYSES, "rl_cloud_sandbox", "cuckoo", "fireeye", "joe", "cape")
-SANDBOX_PLATFORMS = ("windows7", "windows10", "windows11", "macos_11", "linux", "android12")
+# The analysis names are one table, core/analyses.py: documented names per API, and the rules.
+V1_ANALYSES = tuple(sorted(analysis_table.V1_NAMES))
+V2_ONLY = tuple(sorted(analysis_table.V2_NAMES - analysis_table.V1_NAMES))
+SANDBOX_PLATFORMS = tuple(sorted(analysis_table.SANDBOX_PLATFORMS))
 
 # Which TOML file the settings being built should read; a context variable rather than a class
 # attribute so that two loads (a test, say) cannot see each other's file.
@@ -91,8 +95,8 @@ class Settings(BaseSettings):
         None, "file holding the API token; or set REANALYZER_TOKEN (never pass the token itself "
         "on a command line)", "appliance", RUN_RETRY)
     analysis: str = _setting(
-        "core", f"comma list: {', '.join(V1_ANALYSES)}; with --api v2 also "
-        f"{', '.join(V2_ANALYSES[len(V1_ANALYSES):])}", "appliance")
+        "core", f"comma list, in any order: {', '.join(V1_ANALYSES)}; with --api v2 also "
+        f"{', '.join(V2_ONLY)}; another name is sent with a warning", "appliance")
     api: Literal["v1", "v2"] = _setting("v1", "bulk API version", "appliance")
     endpoint: Literal["bulk", "single"] = _setting(
         "bulk", "bulk requests, or one sample per request (v1 only)", "appliance")
@@ -107,6 +111,9 @@ class Settings(BaseSettings):
     connect_timeout: float = _setting(10.0, "seconds to connect", "appliance", gt=0)
     read_timeout: float = _setting(60.0, "seconds to wait for an answer", "appliance", gt=0)
     total_timeout: float = _setting(120.0, "seconds for a whole request", "appliance", gt=0)
+    max_answer_kib_per_hash: int = _setting(
+        4, "an answer is read up to 64 KiB plus this many KiB per hash sent; a larger one is "
+        "cut off and retried", "appliance", RUN_RETRY, ge=1, le=1024)
 
     # Pace
     batch_size: int = _setting(100, "hashes per bulk request", "pace", RUN_RETRY,
@@ -169,13 +176,13 @@ class Settings(BaseSettings):
     @field_validator("analysis")
     @classmethod
     def _normalize_analysis(cls, value: str) -> str:
+        # Kept as given (order and all, repeats dropped): a job directory named after this
+        # spelling by an earlier version is found again (run/job.py). The names themselves are
+        # checked against the API in _check_combinations; `analyses` is the canonical set.
         names = [name.strip().lower() for name in value.split(",") if name.strip()]
         if not names:
             raise ValueError("must name at least one analysis")
-        unknown = sorted(set(names) - set(V2_ANALYSES))
-        if unknown:
-            raise ValueError(f"unknown {', '.join(unknown)}; allowed: {', '.join(V2_ANALYSES)}")
-        return ",".join(dict.fromkeys(names))  # keep order, drop repeats
+        return ",".join(dict.fromkeys(names))
 
     @field_validator("max_duration", mode="before")
     @classmethod
@@ -198,22 +205,55 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(SANDBOX_PLATFORMS)}")
         return value
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        # Found here, not at the first request: a wrong path stops the run before any work.
+        if value is None:
+            return value
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file" if value.exists() else f"no file {value}")
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except ssl.SSLError:  # (an OSError too: first)
+            raise ValueError(f"{value} holds no PEM certificate") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
+        # The messages never echo the URL: one with a password in it must not reach a log.
         value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
+        if not value:
+            return value
+        scheme, sep, _ = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not sep:
             raise ValueError("must start with http:// or https://")
-        return value
+        parts = urllib.parse.urlsplit(value)
+        if "@" in parts.netloc:
+            raise ValueError(
+                "must not hold credentials (user:password@): the appliance takes an API token; "
+                "give it by REANALYZER_TOKEN or --token-file")
+        if not parts.hostname:
+            raise ValueError("names no host; e.g. https://a1000.example.com")
+        try:
+            parts.port  # noqa: B018  (a port that is no number raises here)
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        # Scheme and host are case-blind (HTTP://A1000 is http://a1000): one spelling, so that
+        # the job's identity does not depend on it.
+        return urllib.parse.urlunsplit(parts._replace(
+            scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
-        extra = [name for name in self.analyses if name not in V1_ANALYSES]
-        if extra and self.api != "v2":
-            raise ValueError(
-                f"analysis {', '.join(extra)} needs --api v2 (v1 allows {', '.join(V1_ANALYSES)})"
-            )
-        if "rl_cloud_sandbox" in self.analyses and self.sandbox_platform is None:
+        try:
+            names = self.analysis_names
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        if names.needs_platform and self.sandbox_platform is None:
             raise ValueError(
                 "analysis rl_cloud_sandbox needs a sandbox_platform (--sandbox-platform): "
                 f"{', '.join(SANDBOX_PLATFORMS)}"
@@ -222,11 +262,24 @@ class Settings(BaseSettings):
             raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
+        if self.input_format == "csv" and not self.csv_column:
+            raise ValueError("input_format csv needs csv_column (--csv-column): the column "
+                             "holding the hash")
+        if self.input_format == "jsonl" and not self.json_field:
+            raise ValueError("input_format jsonl needs json_field (--json-field): the field "
+                             "holding the hash")
         return self
 
     @property
+    def analysis_names(self) -> analysis_table.AnalysisNames:
+        """The --analysis list read for --api: the names to send, those to warn about."""
+        return analysis_table.read_names(self.analysis, self.api)
+
+    @property
     def analyses(self) -> tuple[str, ...]:
-        return tuple(self.analysis.split(","))
+        """The analyses asked for, in their one (sorted) order: what is sent, and what
+        identifies the job (`core,cloud` and `cloud,core` are one job)."""
+        return analysis_table.split_names(self.analysis)
 
     @property
     def resolved_format(self) -> Literal["text", "csv", "jsonl"]:
@@ -277,15 +330,17 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
     """Settings from every source; a wrong one raises UsageError naming it, before any work."""
     if config_file is None and os.environ.get("REANALYZER_CONFIG"):
         config_file = Path(os.environ["REANALYZER_CONFIG"])
-    if config_file is not None:
-        _check_config_keys(config_file)
+    in_file = _check_config_keys(config_file) if config_file is not None else set()
     _check_environment_names()
     given = {key: value for key, value in cli_values.items() if value is not None}
     token = _config_file.set(config_file)
     try:
         return Settings(**given)
     except ValidationError as exc:
-        raise UsageError(describe_validation_error(exc)) from None  # the cause may echo a token
+        # A wrong value that came from the config file is named with the file.
+        from_file = in_file - set(given) - _set_in_environment()
+        raise UsageError(  # from None: the cause may echo a token
+            describe_validation_error(exc, config_file, from_file)) from None
     except ValueError as exc:  # a malformed TOML file or .env line
         raise UsageError(f"cannot read the configuration: {exc}") from None
     finally:
@@ -317,8 +372,15 @@ def _dotenv_names() -> list[str]:
     return list(dotenv_values(env_file, encoding="utf-8"))
 
 
-def _check_config_keys(config_file: Path) -> None:
-    """A key of the TOML file that is no setting is a typo: say so, instead of ignoring it."""
+def _set_in_environment() -> set[str]:
+    """The settings the environment or .env sets (they outrank the config file)."""
+    names = {n.upper() for n in os.environ if os.environ[n]} | set(_dotenv_names())
+    return {name for name in Settings.model_fields if f"REANALYZER_{name.upper()}" in names}
+
+
+def _check_config_keys(config_file: Path) -> set[str]:
+    """The settings the TOML file sets. A key that is no setting is a typo: say so, instead of
+    ignoring it; a table is a layout the file does not have (its settings are top-level)."""
     try:
         data = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -327,6 +389,13 @@ def _check_config_keys(config_file: Path) -> None:
         raise UsageError(f"cannot read config file {config_file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {config_file} is not valid TOML: {exc}") from None
+    tables = sorted(key for key, value in data.items() if isinstance(value, dict))
+    if tables:
+        raise UsageError(
+            f"config file {config_file}: [{tables[0]}] is a table, but the file has no tables: "
+            "each setting is a top-level key, e.g. batch_size = 200 at the top of the file "
+            "(see config/reanalyzer.example.toml)"
+        )
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(Settings.model_fields), n=1)
@@ -335,10 +404,13 @@ def _check_config_keys(config_file: Path) -> None:
             f"config file {config_file}: {', '.join(unknown)} is not a known setting{hint} "
             "(see config/reanalyzer.example.toml)"
         )
+    return set(data)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per wrong setting, naming it and what it allows, never echoing a secret."""
+def describe_validation_error(exc: ValidationError, config_file: Path | None = None,
+                              from_file: set[str] | None = None) -> str:
+    """One line per wrong setting, naming it and what it allows (and the config file, for a
+    setting in `from_file`, the ones whose value came from it), never echoing a secret."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         name = ".".join(str(part) for part in error["loc"])
@@ -349,5 +421,6 @@ def describe_validation_error(exc: ValidationError) -> str:
             lines.append(message)
             continue
         flag = "--" + name.replace("_", "-")
-        lines.append(f"setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
+        where = f"config file {config_file}: " if name in (from_file or ()) else ""
+        lines.append(f"{where}setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
     return "; ".join(lines)

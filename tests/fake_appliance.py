@@ -53,7 +53,7 @@ class FakeAppliance:
     async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply:
         return await self._answer(Request("reanalyze", hash_type, list(hashes)))
 
-    async def sample_status(self, hashes: Sequence[str], *, processed_only: bool = False) -> Reply:
+    async def sample_status(self, hashes: Sequence[str]) -> Reply:
         return await self._answer(Request("status", None, list(hashes)))
 
     async def _answer(self, request: Request) -> Reply:

@@ -109,12 +109,13 @@ async def test_v2_bulk_is_form_encoded_with_the_sandbox_platform(
 
 
 async def test_sample_status_posts_hash_values(appliance: Any) -> None:
-    """The status pre-check posts {"hash_values": [...]} with ?status=processed when asked."""
+    """The status pre-check posts {"hash_values": [...]}, with no query string."""
     appliance.handler = lambda seen: web.json_response({"results": []})
     async with ApplianceClient(make_config(appliance.url)) as client:
-        reply = await client.sample_status(hashes(2), processed_only=True)
+        reply = await client.sample_status(hashes(2))
     assert reply.status == 200
     assert appliance.seen[0].json == {"hash_values": hashes(2)}
+    assert appliance.seen[0].path == "/api/samples/status/"
 
 
 def closed_port() -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from reanalyzer.cli import build_parser
 from reanalyzer.commands.options import setting_commands, setting_default, setting_flag
-from reanalyzer.errors import EXIT_MEANINGS, ExitCode
+from reanalyzer.errors import EXIT_MEANINGS, ExitCode, UsageError
 from reanalyzer.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,12 +89,30 @@ def test_example_values_are_the_defaults() -> None:
             assert tomllib.loads(f"x = {value}")["x"] == default, name
 
 
+def test_example_marks_each_value_that_is_no_default() -> None:
+    """A setting whose default is none shows an example value marked "# example (default: none)",
+    and a setting with a default shows it unmarked: the file never passes an example off as a
+    default."""
+    for name, value in _documented().items():
+        default = Settings.model_fields[name].default
+        marked = value.endswith("  # example (default: none)")
+        assert marked == (default is None or default == ""), name
+
+
+# Settings checked to name an existing file: the example's path is a placeholder.
+_PLACEHOLDER_FILES = {"ca_bundle"}
+
+
 def test_each_example_value_is_a_valid_setting(tmp_path: Path) -> None:
     """Each example line, uncommented on its own, is a valid config file for that setting."""
     config = tmp_path / "config.toml"
     for name, value in _documented().items():
         config.write_text(f"{name} = {value}\n")
         assert set(tomllib.loads(config.read_text())) == {name}
+        if name in _PLACEHOLDER_FILES:  # taken as a path, and refused only for its absence
+            with pytest.raises(UsageError, match=rf"setting {name} .*: no file "):
+                load_settings({}, config)
+            continue
         load_settings({}, config)  # raises UsageError naming the setting if the example is wrong
 
 

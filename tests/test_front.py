@@ -225,3 +225,17 @@ async def test_full_chunks_leave_before_the_end() -> None:
     stats = await asyncio.wait_for(task, timeout=5)
     assert [len(c) for c in sink.chunks] == [2, 2, 1]
     assert stats.to_send == 5
+
+
+async def test_the_hashes_read_before_a_reader_error_are_sent() -> None:
+    """Hashes waiting for a full batch when reading fails are handed over before the error is
+    raised, so that the lines read are all recorded (no idle flush comes to their rescue)."""
+
+    def failing() -> Iterator[Block]:
+        yield Block(0, [md5(i).encode() for i in range(3)], 1)
+        raise InputError("cannot read input x: boom")
+
+    sink = FakeSink()
+    with pytest.raises(InputError, match="boom"):
+        await asyncio.wait_for(run_front(failing(), sink, 10, idle_flush=30), timeout=5)
+    assert [len(c) for c in sink.chunks] == [3]

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, cast
 from unittest import mock
@@ -364,3 +364,76 @@ def test_csv_input_is_closed(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
     path.write_text(f"md5\n{MD5}\n", encoding="utf-8")
     assert unclosed_file_warnings([str(path)], InputFormat.CSV, "md5") == []
+
+
+def _truncate(path: Path) -> None:
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+
+
+def _rewrite_in_place(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data.replace(SHA1.encode(), SHA256[:40].encode()))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+
+
+def _replace(path: Path) -> None:
+    new = path.with_name("new.txt")
+    new.write_bytes(path.read_bytes())
+    new.replace(path)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (_truncate, "shrank from"),
+    (_rewrite_in_place, "rewritten"),
+    (_replace, "another file was put in its place"),
+])
+def test_an_input_changed_while_it_is_read_ends_reading_with_an_input_error(
+    tmp_path: Path, change: object, words: str
+) -> None:
+    """An input truncated, rewritten (same size) or replaced after its first block was read
+    ends reading with an InputError saying how it changed, after the blocks already read."""
+    path = tmp_path / "hashes.txt"
+    path.write_bytes(f"{SHA1}\n".encode() * 20_000)  # many blocks
+    blocks = read_blocks([str(path)], InputFormat.TEXT)
+    first = next(blocks)
+    assert first.lines
+    cast(Callable[[Path], None], change)(path)
+    with pytest.raises(InputError, match=f"{path.name} changed while this job read it.*{words}"):
+        list(blocks)
+
+
+def test_a_later_input_changed_before_it_is_opened_is_refused(tmp_path: Path) -> None:
+    """The second input, rewritten while the first was being read, is refused when it is
+    opened, before any of its lines is read."""
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_bytes(f"{SHA1}\n".encode() * 10)
+    second.write_bytes(f"{MD5}\n".encode() * 10)
+    blocks = read_blocks([str(first), str(second)], InputFormat.TEXT)
+    assert next(blocks).source_index == 0
+    second.write_bytes(f"{MD5}\n".encode() * 3)
+    later: list[Block] = []
+    with pytest.raises(InputError, match=r"b\.txt changed while this job read it.*shrank"):
+        later.extend(blocks)
+    assert all(block.source_index == 0 for block in later)
+
+
+def test_a_pipe_written_while_it_is_read_is_no_changed_file() -> None:
+    """An input that is a pipe (as `<(zcat x.gz)` gives) changes as it is written: it is read
+    to its end, not refused as a changed file."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, f"{SHA1}\n".encode())
+        blocks = read_blocks([f"/dev/fd/{read_fd}"], InputFormat.TEXT)
+        first = next(blocks)
+        os.utime(f"/dev/fd/{write_fd}", ns=(1, 1))  # as a later write moves its times on
+        os.write(write_fd, f"{MD5}\n".encode())
+        os.close(write_fd)
+        write_fd = -1
+        rest = list(blocks)
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+    assert [line for block in [first, *rest] for _, line in block.numbered()] == [
+        SHA1.encode(), MD5.encode()]

@@ -67,6 +67,20 @@ def test_read_records_skips_a_torn_last_line(tmp_path: Path) -> None:
     assert list(read_records(tmp_path / "missing.jsonl")) == []
 
 
+@pytest.mark.parametrize("bad", ["\x00\x17garbage\n", "[1, 2]\n", '{"hash": null}\n'])
+def test_a_line_that_is_no_record_is_named_or_read_past(tmp_path: Path, bad: str) -> None:
+    """A line in the middle that is not a record (not JSON, or JSON without a record's fields)
+    raises JobError naming the file and line; given a `damaged` callback, it is told there and
+    the records around it are read."""
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text(line(1) + bad + line(3))
+    with pytest.raises(JobError, match=r"outcomes\.jsonl, line 2,"):
+        list(read_records(path))
+    told: list[tuple[str, int]] = []
+    assert [r["line"] for r in read_records(path, lambda p, n: told.append((p, n)))] == [1, 3]
+    assert told == [(str(path), 2)]
+
+
 def test_opening_the_log_repairs_it_and_appends_whole_lines(tmp_path: Path) -> None:
     """A run reopening a torn log cuts the tear and its records follow on a line of their own."""
     path = tmp_path / "outcomes.jsonl"

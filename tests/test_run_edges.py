@@ -83,6 +83,10 @@ async def _cli(*args: str, cwd: Path, token: str | None = TOKEN) -> int:
         (["--analysis", "cuckoo"], TOKEN),  # a v2 analysis on v1
         (["--url", ""], TOKEN),  # sending needs a URL (the settings alone do not) ...
         ([], None),  # ... and a token
+        (["--ca-bundle", "absent.pem"], TOKEN),  # found before the first request
+        (["--ca-bundle", "hashes.txt"], TOKEN),  # not a PEM file
+        (["--input-format", "csv"], TOKEN),  # no --csv-column
+        (["--input-format", "jsonl"], TOKEN),  # no --json-field
     ],
 )
 async def test_settings_no_request_could_honour_create_no_job(

@@ -86,7 +86,7 @@ def test_env_values_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     ({"api": "v3"}, ["api", "'v1'", "'v2'"]),
     ({"batch_size": 0}, ["batch_size", "1"]),
     ({"log_level": "loud"}, ["log_level", "'debug'", "'error'"]),
-    ({"analysis": "core,bogus"}, ["analysis", "bogus", "cloud", "core", "cape"]),
+    ({"analysis": "core,bo-gus"}, ["analysis", "bo-gus", "lowercase letters"]),
     ({"analysis": "cuckoo"}, ["cuckoo", "--api v2", "cloud, core"]),
     ({"api": "v2", "analysis": "rl_cloud_sandbox"}, ["--sandbox-platform", "windows10"]),
     ({"sandbox_platform": "amiga"}, ["sandbox_platform", "windows7", "android12"]),

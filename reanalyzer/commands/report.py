@@ -16,16 +16,25 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reanalyzer.core.outcomes import Status
+from reanalyzer.core.words import counted
 from reanalyzer.errors import JobError, UsageError
 from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record.atomic import replacing
 from reanalyzer.record.final import final_records
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
+from reanalyzer.run.logs import say
 
 FORMATS = ("table", "json", "csv", "list")
 CSV_FIELDS = ("hash", "hash_type", "status", "source", "line", "reason", "http_status",
               "attempts", "analyses", "ts")
 _TABLE_SAMPLE = 1000  # rows read ahead to size the table's columns; the rest are streamed
+
+
+def warn_of_damage(path: str, line: int) -> None:
+    """Tell of a line of the log that is not a record, which status and report read past."""
+    say(f"reanalyzer: warning: {path} line {line:,} is not a whole record (the file was damaged "
+        "or edited): read past it; that input line may have no outcome shown",
+        "outcome_log.damaged_line", "warning", path=path, line=line)
 
 
 def parse_statuses(text: str | None) -> frozenset[Status] | None:
@@ -126,7 +135,8 @@ def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> 
         out.write(line(_table_cells(rec)))
     total = sum(counts.values())
     by_status = ", ".join(f"{s.value} {counts[s.value]:,}" for s in Status if counts[s.value])
-    print(f"reanalyzer: {total:,} lines" + (f" ({by_status})" if by_status else ""), file=err)
+    print(f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""),
+          file=err)
     return total
 
 
@@ -161,7 +171,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     statuses = parse_statuses(args.status)
     path = outcome_log(args.job_dir)
-    records = filtered(final_records(path), statuses)
+    records = filtered(final_records(path, damaged=warn_of_damage), statuses)
     if args.output is not None:
         _write_file(args.output, records, args.report_format)
         return 0

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from reanalyzer.commands.report import warn_of_damage
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import JobError
 from reanalyzer.record.checkpoint import read_checkpoint
@@ -133,7 +134,7 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
     last_ts: str | None = None
     log_path = job_dir / OUTCOMES_FILE
     scan = scan_log(log_path)
-    for rec in final_records(log_path, scan):
+    for rec in final_records(log_path, scan, damaged=warn_of_damage):
         by_status[rec["status"]] += 1
         by_type[rec.get("hash_type") or "none"] += 1
         last_ts = rec.get("ts")
@@ -216,9 +217,10 @@ def _last_run_text(run: dict[str, Any]) -> str:
         parts.append(f"{run['hashes_per_s']:,} records/s")
     if "recorded_total" in run:
         parts.append(f"{run['recorded_total']:,} recorded")
-    for name in ("requests", "retries", "throttled"):
-        if run.get(name) is not None:
-            parts.append(f"{run[name]:,} {'429s' if name == 'throttled' else name}")
+    for name in ("requests", "status_requests", "retries", "throttled"):
+        if run.get(name) is not None and (run[name] or name != "status_requests"):
+            label = {"throttled": "429s", "status_requests": "status requests"}.get(name, name)
+            parts.append(f"{run[name]:,} {label}")
     return ", ".join(parts)
 
 

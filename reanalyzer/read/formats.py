@@ -14,13 +14,14 @@ import enum
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from reanalyzer.core.positions import Block, ResumePoint, source_name
 from reanalyzer.errors import InputError
-from reanalyzer.read.sources import BLOCK_BYTES, open_binary, skip_bytes
+from reanalyzer.read.sources import BLOCK_BYTES, check_unchanged, open_binary, skip_bytes, stamp
 
 FIRST_BLOCK_BYTES = 1 << 14
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -60,8 +61,12 @@ def text_blocks(
         try:
             data = _read_some(stream, size)
             size = min(size * 4, BLOCK_BYTES)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputError(f"cannot read input {source}: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: corrupt gzip data
+            unpacked = " of its decompressed data" if isinstance(stream, gzip.GzipFile) else ""
+            raise InputError(
+                f"cannot read input {source} at byte {consumed:,}{unpacked} (line "
+                f"{next_line:,}): {exc}"
+            ) from exc
         if not data:
             break
         consumed += len(data)
@@ -138,8 +143,10 @@ def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) ->
             yield batch.take()
     except csv.Error as exc:
         raise InputError(f"input {source}: malformed CSV at line {reader.line_num}: {exc}") from exc
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"cannot read input {source}: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(
+            f"cannot read input {source} after line {reader.line_num:,}: {exc}"
+        ) from exc
     finally:
         text.detach()  # the caller closes the stream under it
 
@@ -224,6 +231,9 @@ def read_blocks(
     instead: pass the spool's path in place of ``-``).
     """
     first = start or ResumePoint(0)
+    # Each file as reading starts: one that is not the same when its reading ends (or when it
+    # is opened, for the later inputs) was truncated, rewritten or replaced under the job.
+    stamps = [stamp(path) for path in paths]
     for source_index, path in enumerate(paths):
         if source_index < first.source_index:
             continue
@@ -232,6 +242,7 @@ def read_blocks(
         resuming = source_index == first.source_index and first.offset is not None
         line, offset = (first.line, first.offset or 0) if resuming else (1, 0)
         try:
+            check_unchanged(path, stamps[source_index], stream)
             if resuming:
                 skip_bytes(stream, offset, source)
             if input_format is InputFormat.CSV:
@@ -242,5 +253,6 @@ def read_blocks(
                 yield from jsonl_blocks(stream, source_index, source, column, line, offset)
             else:
                 yield from text_blocks(stream, source_index, source, line, offset)
+            check_unchanged(path, stamps[source_index], stream)
         finally:
             stream.close()  # for stdin, our own reader: fd 0 itself stays open

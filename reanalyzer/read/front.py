@@ -17,6 +17,7 @@ from typing import Protocol
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.positions import Block, position
 from reanalyzer.core.watermark import Watermark
+from reanalyzer.errors import InputError
 from reanalyzer.read import readahead
 from reanalyzer.read.batching import Batcher, Chunk
 from reanalyzer.read.dedupe import SeenSet
@@ -135,6 +136,8 @@ async def run_front(
             if isinstance(item, readahead.End):
                 break
             if isinstance(item, BaseException):
+                if isinstance(item, InputError):  # the lines read before it still go out
+                    await front.send(front.batcher.flush())
                 raise item
             await front.process(item)
         await front.send(front.batcher.flush())

@@ -17,6 +17,7 @@ from reanalyzer.core.hashes import TYPE_BY_LENGTH, HashType
 from reanalyzer.core.positions import Block, position
 
 _HEX_BYTES = b"0123456789abcdefABCDEF"
+_HEX_TEXT = frozenset(_HEX_BYTES.decode())
 _COMMENT = ord("#")
 _EXCERPT = 60
 
@@ -63,11 +64,24 @@ def explain_invalid(raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "not valid UTF-8"
-    excerpt = text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
     if raw.translate(None, _HEX_BYTES):
-        return f"not a hash (not hexadecimal): {excerpt!r}"
+        # The cause is the first character that is not hex, named whole; only the line quoted
+        # around it is cut, so that a long line cannot hide it ("<sha256>,file.exe").
+        at = next(i for i, char in enumerate(text) if char not in _HEX_TEXT)
+        return (f"not a hash (not hexadecimal): {text[at]!r} at character {at + 1} of "
+                f"{_excerpt(text, at)!r}")
+    excerpt = _excerpt(text, 0)
     lengths = ", ".join(f"{t.value} {n}" for n, t in TYPE_BY_LENGTH.items())
     return f"not a hash ({len(raw)} hex digits; expected {lengths}): {excerpt!r}"
+
+
+def _excerpt(text: str, around: int) -> str:
+    """The line, or at most _EXCERPT characters of it showing the one at `around`."""
+    if len(text) <= _EXCERPT:
+        return text
+    start = max(0, min(around - _EXCERPT // 2, len(text) - _EXCERPT))
+    cut = text[start : start + _EXCERPT]
+    return ("…" if start else "") + cut + ("…" if start + _EXCERPT < len(text) else "")
 
 
 def sort_block(block: Block) -> SortedBlock:

@@ -15,19 +15,21 @@ from pathlib import Path
 from typing import TextIO
 
 from reanalyzer.core import failpoints
+from reanalyzer.core.private import PRIVATE_FILE
 
 
 @contextlib.contextmanager
-def replacing(path: Path, *, tmp: Path | None = None,
-              failpoint: str | None = None) -> Iterator[TextIO]:
+def replacing(path: Path, *, tmp: Path | None = None, failpoint: str | None = None,
+              mode: int = 0o666) -> Iterator[TextIO]:
     """A text file to write; once the block ends without error it replaces ``path`` durably.
 
     ``tmp`` is the temporary file (by default a hidden one beside ``path``); ``failpoint`` names
     the steps ``<failpoint>.before_fsync``, ``.before_rename`` and ``.after_rename`` for the
-    crash tests (see core/failpoints.py)."""
+    crash tests (see core/failpoints.py); ``mode`` the new file's (less the umask)."""
     tmp = tmp or path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with open(fd, "w", encoding="utf-8", newline="") as out:
             yield out
             out.flush()
             _hit(failpoint, "before_fsync")
@@ -45,9 +47,10 @@ def replacing(path: Path, *, tmp: Path | None = None,
 
 def write_atomically(path: Path, text: str, *, tmp: Path | None = None,
                      failpoint: str | None = None) -> None:
-    """Replace ``path`` with ``text`` whole (see ``replacing``), or raise OSError and leave it
-    as it was, with no temporary file behind."""
-    with replacing(path, tmp=tmp, failpoint=failpoint) as out:
+    """Replace the job file ``path`` with ``text`` whole (see ``replacing``), or raise OSError
+    and leave it as it was, with no temporary file behind. Like every job file, it is its
+    owner's only (core/private.py)."""
+    with replacing(path, tmp=tmp, failpoint=failpoint, mode=PRIVATE_FILE) as out:
         out.write(text)
 
 

@@ -11,15 +11,13 @@ keep growing under a running job: pass two stops at the records pass one counted
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from reanalyzer.core.outcomes import Status
-from reanalyzer.record.outcome_log import read_records
+from reanalyzer.record.outcome_log import Damaged, numbered_records, parse_record
 
 Key = tuple[str, int]  # (source, line): an input line
 # The statuses a later record of the same line may supersede: `failed` (a run sends it again)
@@ -49,19 +47,27 @@ def scan_log(path: Path) -> LogScan:
                 break
             # Until a line has a record a later one may supersede, none can: skip parsing.
             if last_index or b'"failed"' in raw or b'"not_configured"' in raw:
-                rec = json.loads(raw)
-                key = (rec["source"], rec["line"])
-                if key in last_index or rec["status"] in SUPERSEDABLE:
-                    last_index[key] = count
+                rec = parse_record(raw)  # None: a damaged line, which pass two tells of
+                if rec is not None:
+                    key = (rec["source"], rec["line"])
+                    if key in last_index or rec["status"] in SUPERSEDABLE:
+                        last_index[key] = count
             count += 1
     return LogScan(count, last_index)
 
 
-def final_records(path: Path, scan: LogScan | None = None) -> Iterator[dict[str, Any]]:
-    """The final record of every input line, in log order (pass two; runs pass one if needed)."""
+def final_records(path: Path, scan: LogScan | None = None,
+                  damaged: Damaged | None = None) -> Iterator[dict[str, Any]]:
+    """The final record of every input line, in log order (pass two; runs pass one if needed).
+    A line that is not a record raises JobError naming it, or is told to `damaged` and read
+    past (see `outcome_log.numbered_records`)."""
     scan = scan or scan_log(path)
     last_index = scan.last_index
-    for index, rec in enumerate(islice(read_records(path), scan.records)):
+    for index, rec in numbered_records(path, damaged, stop=scan.records):
         if not last_index or last_index.get((rec["source"], rec["line"]), index) == index:
             yield rec
 
+
+def count_final(path: Path, status: Status) -> int:
+    """How many input lines have `status` as their final outcome."""
+    return sum(1 for rec in final_records(path) if rec["status"] == status)

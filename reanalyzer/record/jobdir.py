@@ -19,10 +19,13 @@ import fcntl
 import hashlib
 import json
 import os
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reanalyzer.core.analyses import canonical
+from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.errors import InputError, JobError
 from reanalyzer.record.atomic import write_atomically
 
@@ -52,6 +55,23 @@ def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dic
         described.append({"path": str(Path(path).resolve()), "size": stat.st_size,
                           "mtime_ns": stat.st_mtime_ns})
     return {"inputs": described, "settings": outcome_settings}
+
+
+def _comparable(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded identity as this version spells it: an earlier version kept the analyses in
+    the order given (`core,cloud`), which is the same job as `cloud,core`, and the URL's scheme
+    and host as typed (`HTTP://A1000`), which is the same appliance as `http://a1000`."""
+    settings = recorded.get("settings")
+    if not isinstance(settings, dict):
+        return recorded
+    settings = dict(settings)
+    if isinstance(settings.get("analysis"), str):
+        settings["analysis"] = canonical(settings["analysis"])
+    if isinstance(settings.get("url"), str):
+        parts = urllib.parse.urlsplit(settings["url"])
+        settings["url"] = urllib.parse.urlunsplit(
+            parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
+    return {**recorded, "settings": settings}
 
 
 def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
@@ -89,7 +109,7 @@ class JobLock:
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         except OSError as exc:
             raise JobError(f"cannot use job directory {self.path.parent}: {exc.strerror}") from exc
         try:
@@ -124,7 +144,7 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
         except (OSError, ValueError) as exc:
             raise JobError(f"cannot read {job_file}: {exc}") from exc
         # A job.json written before run_settings existed has the identity alone: still the job.
-        if {k: v for k, v in recorded.items() if k != RUN_SETTINGS} != identity:
+        if _comparable({k: v for k, v in recorded.items() if k != RUN_SETTINGS}) != identity:
             difference = _difference(recorded, identity)
             raise JobError(
                 f"job directory {job_dir} belongs to a different job: {difference}; use "

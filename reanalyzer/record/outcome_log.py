@@ -5,6 +5,10 @@ Records are appended per batch in one ``write``, flushed at once and fsynced at 
 from the disk, never a record's half: a torn last line is cut off when the log is opened again.
 A later record for the same (source, line) supersedes an earlier one: the final outcome of a line
 is its last record (only ``failed`` records are ever superseded, by a resumed or repeated run).
+
+Reading the log back (``numbered_records``: whole records, a damaged line named) is here too,
+beside the writing, so that one module says what a record is: with the encoding tuned for speed
+that takes more than 300 lines.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ import structlog
 
 from reanalyzer.core import failpoints
 from reanalyzer.core.outcomes import AnalysisResult, DetailTexts, Status, Verdict
+from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.errors import JobError
 
 log = structlog.get_logger("reanalyzer.record.outcome_log")
@@ -217,7 +222,8 @@ class OutcomeLog:
         self.records = 0
         repair_torn_tail(path)
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                               PRIVATE_FILE)
         except OSError as exc:
             raise _storage_error(path, exc) from exc
         self._last_sync = time.monotonic()
@@ -287,13 +293,57 @@ def repair_torn_tail(path: Path) -> None:
         raise _storage_error(path, exc) from exc
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every whole record of a log; a torn last line is skipped."""
+Damaged = Callable[[str, int], None]  # told a damaged line's file and line number (1-based)
+
+
+def parse_record(raw: bytes) -> dict[str, Any] | None:
+    """A log line's record; None if the line is not one (not JSON, or not an object with the
+    source, line and status every record has): a disk or a hand damaged it."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return None
+    if type(value) is not dict or not ("source" in value and "line" in value
+                                        and "status" in value):
+        return None
+    return value
+
+
+def damaged_log(path: Path, line: int) -> JobError:
+    return JobError(
+        f"outcome log {path}, line {line:,}, is not a whole record (the file was damaged or "
+        "edited): a run cannot resume a job from it; restore that line, or start the job over "
+        "with --fresh (status and report read past it)"
+    )
+
+
+def numbered_records(path: Path, damaged: Damaged | None = None, stop: int | None = None,
+                     ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, record) for every whole record of a log (of its first `stop` lines), the index
+    counting every whole line from 0; a torn last line is skipped. A line that is not a record
+    raises JobError naming the file and the line, or, with `damaged`, is told to it and
+    skipped."""
     try:
         f = path.open("rb")
     except FileNotFoundError:
         return
     with f:
-        for raw in f:
-            if raw.endswith(b"\n"):
-                yield json.loads(raw)
+        for index, raw in enumerate(f):
+            if index == stop:
+                return
+            if not raw.endswith(b"\n"):
+                continue
+            rec = parse_record(raw)
+            if rec is not None:
+                yield index, rec
+            elif damaged is None:
+                raise damaged_log(path, index + 1)
+            else:
+                damaged(str(path), index + 1)
+
+
+def read_records(path: Path, damaged: Damaged | None = None) -> Iterator[dict[str, Any]]:
+    """Every whole record of a log; a torn last line is skipped, a damaged line as
+    `numbered_records` says."""
+    for _, rec in numbered_records(path, damaged):
+        yield rec

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reanalyzer.core.words import counted
+
 
 @dataclass(frozen=True, slots=True)
 class Budget:
@@ -20,7 +22,8 @@ class Budget:
         guard trips as soon as the failures are more than the rate of the whole sample (no
         outcome still to come can undo that), or once the whole sample is answered."""
         if self.max_requests is not None and requests >= self.max_requests:
-            return f"max-requests: {requests:,} requests sent (limit {self.max_requests:,})"
+            sent = counted(requests, "request")
+            return f"max-requests: {sent} sent (limit {self.max_requests:,})"
         if self.max_failure_rate is not None and failed:
             sample = max(answered, self.failure_sample)
             rate = 100.0 * failed / sample

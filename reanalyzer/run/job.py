@@ -8,6 +8,7 @@ inputs → normalize → dedupe → batching   (read/front.py)
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import structlog
 from pydantic import SecretStr
 
 from reanalyzer.core.positions import STDIN, source_name
+from reanalyzer.core.private import PRIVATE_DIR
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
 from reanalyzer.read.front import run_front
 from reanalyzer.read.sources import spool_complete_marker
@@ -43,12 +45,29 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
     )
     report = dryrun.build_report(sink, stats, time.perf_counter() - started)
     print(dryrun.format_report(report, as_json=report_format == "json"), flush=True)
+    if not report["to_send_total"]:  # as a run of it would: no hash is not success
+        say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines read: "
+            f"{stats.invalid:,} invalid, {stats.skipped:,} blank or comment)", "job.no_input",
+            "warning", lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
+        return int(ExitCode.NO_INPUT)
     return int(ExitCode.OK)
 
 
-def _identity(settings: Settings, inputs: Sequence[str]) -> dict[str, Any]:
+def warn_unknown_analyses(settings: Settings) -> None:
+    """One line about analysis names this version does not know: they are sent all the same."""
+    warning = settings.analysis_names.warning()
+    if warning is not None:
+        say(f"reanalyzer: warning: {warning}", "job.unknown_analysis", "warning",
+            names=list(settings.analysis_names.unknown))
+
+
+def _identity(settings: Settings, inputs: Sequence[str], *,
+              as_given: bool = False) -> dict[str, Any]:
+    """What identifies the job; the analyses in their one spelling (`cloud,core` for
+    `core,cloud`), or `as_given`: as earlier versions spelled them, to find their job again."""
+    analysis = settings.analysis if as_given else ",".join(settings.analyses)
     outcome_settings = {
-        "url": settings.url, "analysis": settings.analysis, "api": settings.api,
+        "url": settings.url, "analysis": analysis, "api": settings.api,
         "endpoint": settings.endpoint, "format": settings.resolved_format,
         "column": settings.csv_column or settings.json_field, "dedupe": settings.dedupe,
     }
@@ -78,8 +97,17 @@ def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]
     if settings.job_dir is not None:
         return settings.job_dir
     base = jobdir.default_job_dir(identity)
+    if not base.exists() and STDIN not in inputs:
+        # A job an earlier version began under the analyses as spelled then (`core,cloud`)
+        # is this one: resume it rather than start it over.
+        earlier = jobdir.default_job_dir(_identity(settings, inputs, as_given=True))
+        if (earlier / jobdir.JOB_FILE).exists():
+            return earlier
     if STDIN in inputs:  # the same command on other stdin is another job; --job-dir resumes
-        return base.with_name(f"{base.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        # The time tells a person which run it was; the random part keeps two runs started in
+        # the same second (a loop in a script) out of each other's directory.
+        started = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        return base.with_name(f"{base.name}-{started}-{secrets.token_hex(3)}")
     return base
 
 
@@ -105,7 +133,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
     identity = _identity(settings, inputs)
     job_dir = _job_dir(settings, identity, inputs)
     try:
-        job_dir.mkdir(parents=True, exist_ok=True)
+        job_dir.mkdir(PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise JobError(f"cannot create job directory {job_dir}: {exc.strerror}") from exc
     lock = jobdir.JobLock(job_dir)
@@ -141,6 +169,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
 
 def run_job(settings: Settings, inputs: Sequence[str], report_format: str = "text") -> int:
     configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_analyses(settings)
     if settings.dry_run:
         return asyncio.run(_dry_run(settings, inputs, report_format))
     return asyncio.run(send_job(settings, inputs))

@@ -27,6 +27,12 @@ log = structlog.get_logger("reanalyzer.run.progress")
 
 _active_bar: tqdm[object] | None = None
 
+# The live line, with the rate always in lines/s: tqdm's own format turns a rate below one into
+# seconds per line ("5.51s/ lines"), which reads as a unit gone wrong. Without a total
+# (stdin, gzip) there is no bar, percentage or ETA to show.
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
+BAR_FORMAT_NO_TOTAL = "{desc}: {n_fmt}{unit} [{elapsed}, {rate_noinv_fmt}{postfix}]"
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -34,11 +40,12 @@ class Snapshot:
 
     recorded: int  # outcome records written by this run
     estimated_total: int | None  # records this run will write, when the inputs' size is known
-    requests: int
+    requests: int  # reanalysis requests
     retries: int
     throttled: int  # 429 answers
     pace: float | None  # the rate gate's current requests/s; None: unlimited
     in_flight: int
+    status_requests: int = 0  # requests to the status endpoint (--precheck), apart
 
 
 @contextlib.contextmanager
@@ -79,6 +86,7 @@ class ProgressReporter:
             bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
                 total=None, unit=" lines", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
                 desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,
+                bar_format=BAR_FORMAT_NO_TOTAL,
             )
             self._bar = _active_bar = cast("tqdm[object]", bar)
         self._task = asyncio.create_task(self._loop())
@@ -107,10 +115,12 @@ class ProgressReporter:
         pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
         if self._bar is not None:
             self._bar.total = total
+            self._bar.bar_format = BAR_FORMAT if total else BAR_FORMAT_NO_TOTAL
             self._bar.n = now.recorded
+            status = f" · status {now.status_requests:,}" if now.status_requests else ""
             self._bar.set_postfix_str(
-                f"requests {now.requests:,} · retries {now.retries:,} · 429s {now.throttled:,}"
-                f" · pace {pace}", refresh=False)
+                f"requests {now.requests:,}{status} · retries {now.retries:,} · 429s "
+                f"{now.throttled:,} · pace {pace}", refresh=False)
             self._bar.refresh()
             return
         eta = (total - now.recorded) / rate if total and rate > 0 else None
@@ -118,8 +128,8 @@ class ProgressReporter:
             "job.progress", recorded=now.recorded, estimated_total=total,
             percent=round(100 * now.recorded / total, 1) if total else None,
             records_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
-            requests=now.requests, retries=now.retries, throttled=now.throttled,
-            pace=now.pace, in_flight=now.in_flight,
+            requests=now.requests, status_requests=now.status_requests, retries=now.retries,
+            throttled=now.throttled, pace=now.pace, in_flight=now.in_flight,
         )
 
 

@@ -36,6 +36,7 @@ class ResumeState:
     seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
     records: int = 0  # records in the log, superseded ones included
     done_below: int = 0  # lines below start with a final outcome other than failed
+    hashed: int = 0  # lines whose final record is of a hash (not of an invalid line)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -61,6 +62,8 @@ def _scan_log(
     scan = scan_log(path)
     state.records = scan.records
     for record in final_records(path, scan):
+        if record["hash"] is not None:
+            state.hashed += 1
         source_index = index_of.get(record["source"])
         if source_index is None:
             continue  # job.json guarantees the same inputs; a foreign record changes nothing

@@ -4,6 +4,9 @@
 module carries a run out, and is imported only then (it brings aiohttp and the sending stack).
 ``reanalyzer retry`` is a run too, of the command ``retry``: it reads no input and sends only
 the job's failed lines, and it leaves the checkpoint's mark to the job's own runs.
+
+Just over 300 lines for that one concern: every way a run ends (done, stopped by a signal or a
+budget, an error, a retry's mark) is carried out here, where the story of a run reads whole.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from reanalyzer.read.front import FrontStats, run_front
 from reanalyzer.read.sources import plain_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
-from reanalyzer.record.final import final_records
+from reanalyzer.record.final import count_final
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
 from reanalyzer.run.logs import fold_into_progress_line, say
@@ -133,6 +136,14 @@ class Run:
             say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
                 f"resume{hint}", "job.resumable", reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
+        if not sum(sink.by_type.values()) and not self.state.hashed:
+            # An empty nightly export must not pass for a job done: no hash, nothing sent.
+            stats = self.stats
+            say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines "
+                f"read: {stats.invalid:,} invalid, {stats.skipped:,} blank or comment); nothing "
+                f"was sent (exit {int(ExitCode.NO_INPUT)})", "job.no_input", "warning",
+                lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
+            return int(ExitCode.NO_INPUT)
         unsettled = sink.counts[Status.FAILED] + sink.counts[Status.NOT_CONFIGURED]
         return int(ExitCode.SOME_FAILED if unsettled else ExitCode.OK)
 
@@ -152,8 +163,10 @@ class Run:
         stats = self._sender.stats
         return Snapshot(
             recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
-            requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
-            pace=stats.rate, in_flight=stats.in_flight)  # requests sent, not yet answered
+            requests=stats.requests - stats.status_requests, retries=stats.retries,
+            throttled=stats.throttled, pace=stats.rate,
+            in_flight=stats.in_flight,  # requests sent, not yet answered
+            status_requests=stats.status_requests)
 
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the
@@ -180,8 +193,7 @@ class Run:
 
     def _on_signal(self, signame: str) -> None:
         meaning = self._signals.received()
-        if meaning is OnSignal.SAME:  # e.g. GNU timeout's copy to the process group
-            log.info("job.signal_again_ignored", signal=signame)
+        if meaning is OnSignal.SAME:  # e.g. GNU timeout's copy to the process group: no news
             return
         if meaning is OnSignal.NOW:
             # A second signal: out at once. Each record and checkpoint is written whole, so
@@ -275,10 +287,8 @@ class Run:
         self._input_left = checkpoint is None or not checkpoint.complete
         if checkpoint is None:
             return
-        # Counted from the log: the lines sent again need not all have been failed (a retry
-        # of not_configured ones), nor those that did not settle now be failed.
-        still_failed = sum(1 for r in final_records(self.job_dir / OUTCOMES_FILE)
-                           if r["status"] == Status.FAILED)
+        # From the log: the lines sent again need not all have been failed (not_configured).
+        still_failed = count_final(self.job_dir / OUTCOMES_FILE, Status.FAILED)
         write_checkpoint(self.job_dir, dataclasses.replace(checkpoint, failed=still_failed))
 
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
@@ -291,7 +301,7 @@ class Run:
             # a failed record another one superseded is not counted).
             already_recorded=self.state.done_below + sink.skipped_done,
             requests=sender_stats.requests, retries=sender_stats.retries,
-            throttled=sender_stats.throttled)
+            throttled=sender_stats.throttled, status_requests=sender_stats.status_requests)
         try:
             jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:

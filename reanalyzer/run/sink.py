@@ -63,7 +63,7 @@ class SendingSink:
         self.done_above = done_above or set()
         self.checkpoint_interval = checkpoint_interval
         self.counts: Counter[Status] = Counter()
-        self.by_type: Counter[str] = Counter()  # records per hash type ("none": not a hash)
+        self.by_type: Counter[str] = Counter()  # records of a hash per type (invalid: none)
         self.skipped_done = 0  # lines an earlier run already recorded
         # The first `failure_sample` hashes sent (in the order sent, not the order their
         # outcomes come: failures come last, after their retries), for the failure-rate guard.
@@ -105,7 +105,6 @@ class SendingSink:
                 by_type[hash_type.value] += 1
         self.journal.write_lines(lines)
         self.counts[Status.INVALID] += invalid  # counted once written, as below
-        self.by_type["none"] += invalid
         self.counts[Status.DUPLICATE] += len(lines) - invalid
         self.by_type.update(by_type)
 

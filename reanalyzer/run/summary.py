@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reanalyzer.core.outcomes import Status
+from reanalyzer.core.words import counted
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
 Command = Literal["run", "retry"]
@@ -31,9 +32,10 @@ class Ending:
 def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
                   counts: Mapping[Status, int], by_type: Mapping[str, int],
                   already_recorded: int, requests: int, retries: int,
-                  throttled: int) -> dict[str, Any]:
+                  throttled: int, status_requests: int = 0) -> dict[str, Any]:
     """The summary's fields; ``already_recorded`` counts lines an earlier run gave a final
-    outcome, which this one did not send again."""
+    outcome, which this one did not send again. ``requests`` counts every request sent, of
+    which ``status_requests`` asked the status endpoint (--precheck): they are shown apart."""
     recorded = sum(counts.values())
     error = ending.error
     return {
@@ -43,10 +45,11 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
         "stopped_by": ending.stopped_by, "error": str(error) if error else None,
         "elapsed_s": round(elapsed, 2),
         "recorded": {s.value: counts[s] for s in Status if counts.get(s)},
-        "recorded_by_type": dict(sorted(by_type.items())),
+        "recorded_by_type": {t: n for t, n in sorted(by_type.items()) if n},  # hash types only
         "recorded_total": recorded,
         "already_recorded": already_recorded,
-        "requests": requests, "retries": retries, "throttled": throttled,
+        "requests": requests - status_requests, "status_requests": status_requests,
+        "retries": retries, "throttled": throttled,
         "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
         "left_to_do": left_to_do(ending, counts.get(Status.FAILED, 0),
                                  counts.get(Status.NOT_CONFIGURED, 0), job_dir),
@@ -62,7 +65,8 @@ def left_to_do(ending: Ending, failed: int, not_configured: int = 0,
                 "(not_configured): set it up (or change --analysis), then `reanalyzer retry "
                 f"{job_dir or 'JOB_DIR'} --status not_configured`{also}")
     if ending.finished and failed:
-        return f"{failed:,} hashes failed: run the same command again to retry them"
+        return (f"{counted(failed, 'hash', 'hashes')} failed: run the same command again to "
+                "retry them")
     if ending.finished and ending.input_left:
         return "the rest of the input: run the job's run command again to resume"
     if ending.finished:
@@ -87,7 +91,9 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     if summary["recorded_by_type"]:
         lines.append("  by type: " + ", ".join(
             f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
-    lines.append(f"  requests {summary['requests']:,}, retries {summary['retries']:,}, "
-                 f"429s {summary['throttled']:,}")
+    status = summary.get("status_requests") or 0  # (a summary.json of an earlier version)
+    lines.append(f"  requests {summary['requests']:,}"
+                 + (f", status requests {status:,}" if status else "")
+                 + f", retries {summary['retries']:,}, 429s {summary['throttled']:,}")
     lines.append(f"  left to do: {summary['left_to_do']}")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ def send_config(settings: Settings) -> SendConfig:
         max_requests=settings.max_requests,
         unreachable_window=settings.unreachable_timeout,
         unreachable_window_at_start=min(15.0, settings.unreachable_timeout),
+        answer_bytes_per_hash=settings.max_answer_kib_per_hash * 1024,
     )
 
 

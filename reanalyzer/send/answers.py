@@ -343,6 +343,9 @@ def _decide_whole_request(
         return Decision(Action.THROTTLED, status, "rate limited (429)")
     if status in RETRYABLE_STATUSES:
         return Decision(Action.RETRY, status, f"HTTP {status}")
+    refused_setting = _refused_setting(status, body)
+    if refused_setting is not None:
+        return Decision(Action.MISCONFIGURED, status, refused_setting)
     if status == 405 and _says_appliance_refuses(body, text):
         return Decision(
             Action.REFUSED, status, "the appliance says its type does not allow reanalysis (405)"
@@ -367,6 +370,23 @@ def _decide_whole_request(
             "check the URL (https://, host, no path)",
         )
     return None
+
+
+# Fields of a reanalysis request that name no sample: a 400 about them alone is about the
+# settings (an analysis name this appliance does not take), the same for every request.
+_SETTING_FIELDS = {"analysis": "--analysis", "rl_cloud_sandbox_platform": "--sandbox-platform"}
+
+
+def _refused_setting(status: int, body: object | None) -> str | None:
+    """Why a 400 refuses the request's settings rather than its samples, or None. Splitting it
+    would only record every hash `invalid` ("not a valid hash"), which none of them is."""
+    detail = body.get("detail") if status == 400 and isinstance(body, Mapping) else None
+    if not isinstance(detail, Mapping) or not detail or not set(detail) <= set(_SETTING_FIELDS):
+        return None
+    said = "; ".join(f"{field}: {printable_start(_joined(detail[field]), 200)}"
+                     for field in detail)
+    flags = " and ".join(_SETTING_FIELDS[field] for field in detail)
+    return f"the appliance refused the request's {said} (HTTP 400): check {flags}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -685,6 +705,11 @@ def _detail_of(item: Mapping[str, object]) -> dict[str, str]:
     """The `detail` object as the appliance sent it (its values are hash strings)."""
     detail = item.get("detail")
     return detail if isinstance(detail, dict) else {}
+
+
+def _joined(value: object) -> str:
+    """A validation error's messages (DRF gives a list per field) as one text."""
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _says_appliance_refuses(body: object | None, text: str) -> bool:

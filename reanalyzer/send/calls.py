@@ -4,6 +4,7 @@ means, and what giving up on it means. The sender's loop is the same for all of 
     reanalysis(client, config, hash_type)   the bulk or single-sample endpoint: verdicts
     status(client)                          POST /api/samples/status/: the hashes held
     gather(parts)                           the parts of a split request, settled together
+    unless_set(waiting, event)              a wait that a stop cuts short
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import structlog
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status, Verdict, Verdicts
+from reanalyzer.core.words import counted
 from reanalyzer.errors import ControlFlow, ReanalyzerError
 from reanalyzer.send.answers import (
     Action,
@@ -36,9 +38,7 @@ class ReanalyzeClient(Protocol):
 
     async def reanalyze(self, hash_type: HashType, hashes: Sequence[str]) -> Reply: ...
 
-    async def sample_status(
-        self, hashes: Sequence[str], *, processed_only: bool = False
-    ) -> Reply: ...
+    async def sample_status(self, hashes: Sequence[str]) -> Reply: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,37 +52,55 @@ class Call:
     gave_up_event: str  # the log event of a give-up
 
 
-def reanalysis(client: ReanalyzeClient, single: bool, hash_type: HashType) -> Call:
-    """Reanalysis of hashes of `hash_type`, one per request when `single`."""
+def reanalysis(client: ReanalyzeClient, single: bool, hash_type: HashType,
+               answered: Callable[[], bool] = lambda: False) -> Call:
+    """Reanalysis of hashes of `hash_type`, one per request when `single`. `answered` tells
+    whether this run has had an answer in the API's shape (see `Decision.in_api_shape`)."""
 
     def decide(reply: Reply, batch: Sequence[str], attempts: int) -> Decision:
         if single:
             body, text = _read(reply)
-            return decide_single(reply.status, body, batch[0], text, attempts=attempts)
+            return decide_single(reply.status, body, batch[0], text, attempts=attempts,
+                                 answered_before=answered(), content_type=reply.content_type)
         verdicts = read_bulk_answer(reply.status, reply.body, hash_type, batch, attempts)
         if verdicts is not None:  # the usual answer, read fast; decide_bulk reads any other
-            return Decision(Action.DONE, reply.status, "answered", verdicts)
+            return Decision(Action.DONE, reply.status, "answered", verdicts, in_api_shape=True)
         body, text = _read(reply)
-        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts)
+        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts,
+                           answered_before=answered(), content_type=reply.content_type)
 
     return Call("reanalyze", lambda batch: client.reanalyze(hash_type, batch), decide,
                 _failed, "sender.gave_up")
 
 
-def status(client: ReanalyzeClient) -> Call:
+def status(client: ReanalyzeClient, answered: Callable[[], bool] = lambda: False) -> Call:
     """The status pre-check: which hashes the appliance holds, queuing nothing."""
     return Call(
         "status",
         lambda batch: client.sample_status(batch),
-        lambda reply, batch, attempts: decide_status(reply.status, *_read(reply), batch),
+        lambda reply, batch, attempts: decide_status(
+            reply.status, *_read(reply), batch, answered_before=answered(),
+            content_type=reply.content_type),
         _held_anyway,
         "sender.precheck_gave_up",
     )
 
 
+def merged(earlier: Decision | None, later: Decision) -> Decision:
+    """`later` (settling what is left of a request) with what `earlier` answers of the same
+    request clearly settled: a RETRY of its `unsettled` part keeps the others' outcomes."""
+    if earlier is None:
+        return later
+    verdicts = Verdicts()
+    verdicts.update(earlier.verdicts)
+    verdicts.update(later.verdicts)
+    return Decision(Action.DONE, later.http_status, later.reason, verdicts,
+                    earlier.held | later.held, in_api_shape=later.in_api_shape)
+
+
 def _failed(batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
     """A reanalysis request out of retries: its hashes become `failed`; the job goes on."""
-    reason = f"gave up after {attempts} attempts: {decision.reason}"
+    reason = f"gave up after {counted(attempts, 'attempt')}: {decision.reason}"
     verdict = Verdict(Status.FAILED, decision.http_status, attempts, reason=reason)
     return Decision(
         Action.DONE, decision.http_status, reason, Verdicts(dict.fromkeys(batch, verdict))
@@ -137,6 +155,23 @@ def _part_context(number: int) -> contextvars.Context:
 
     context.run(name_it)
     return context
+
+
+async def unless_set(waiting: Coroutine[Any, Any, None], event: asyncio.Event) -> None:
+    """Await `waiting` (a back-off, the rate gate's grant) unless `event` is set first, or
+    already; then it is cancelled. Its own error, if it raised one, is raised."""
+    if event.is_set():
+        waiting.close()
+        return
+    task = asyncio.ensure_future(waiting)
+    stopping = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        task.cancel()
+    if task.done() and not task.cancelled():
+        task.result()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:

@@ -2,7 +2,9 @@
 
 It does not interpret answers (that is `answers`) nor retry (that is `sender`): each call sends
 one request and returns a `Reply`, or raises `TransportError` when no HTTP answer came (refused,
-reset, timed out). aiohttp's exceptions are translated here so nothing above imports aiohttp.
+reset, timed out) or the answer is larger than a request of its size can need (`answer_limit`:
+an appliance or a proxy sending hundreds of MB must not cost the runner that much memory).
+aiohttp's exceptions are translated here so nothing above imports aiohttp.
 The token is sent in a header and appears in no repr, log line or exception message.
 """
 
@@ -31,11 +33,12 @@ _JSON_CONTENT = {"Content-Type": "application/json"}
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One HTTP answer, read whole."""
+    """One HTTP answer, read whole (within `answer_limit`)."""
 
     status: int
     body: bytes
     retry_after: str | None = None
+    content_type: str | None = None  # for describing an answer that is not the API's
 
     @property
     def text(self) -> str:
@@ -100,32 +103,32 @@ class ApplianceClient:
             if len(hashes) != 1:
                 raise ValueError("the single-sample endpoint takes exactly one hash")
             return await self._post(
-                f"/api/samples/{hashes[0]}/analyze/", data={"analysis": analysis}
+                f"/api/samples/{hashes[0]}/analyze/", 1, data={"analysis": analysis}
             )
         if config.api == "v2":
             form = [("hash_value", h) for h in hashes]
             form.append(("analysis", analysis))
             if config.sandbox_platform is not None and "rl_cloud_sandbox" in config.analysis:
                 form.append(("rl_cloud_sandbox_platform", config.sandbox_platform))
-            return await self._post("/api/samples/v2/analyze_bulk/", data=form)
+            return await self._post("/api/samples/v2/analyze_bulk/", len(hashes), data=form)
         return await self._post(
-            "/api/samples/analyze_bulk/", json={"hash_value": list(hashes), "analysis": analysis}
+            "/api/samples/analyze_bulk/", len(hashes),
+            json={"hash_value": list(hashes), "analysis": analysis},
         )
 
-    async def sample_status(self, hashes: Sequence[str], *, processed_only: bool = False) -> Reply:
+    async def sample_status(self, hashes: Sequence[str]) -> Reply:
         """POST /api/samples/status/: whether the appliance holds each hash, queuing nothing."""
-        params = {"status": "processed"} if processed_only else None
         return await self._post(
-            "/api/samples/status/", json={"hash_values": list(hashes)}, params=params
+            "/api/samples/status/", len(hashes), json={"hash_values": list(hashes)},
         )
 
     async def _post(
         self,
         path: str,
+        sent: int,
         *,
         json: object = None,
         data: object = None,
-        params: dict[str, str] | None = None,
     ) -> Reply:
         if self._session is None:
             raise RuntimeError("ApplianceClient used outside its `async with`")
@@ -135,10 +138,15 @@ class ApplianceClient:
             data, headers = msgspec.json.encode(json), _JSON_CONTENT
         try:
             async with self._session.post(
-                url, data=data, params=params, headers=headers, allow_redirects=False
+                url, data=data, headers=headers, allow_redirects=False
             ) as response:
-                body = await response.read()
-                return Reply(response.status, body, response.headers.get("Retry-After"))
+                body = await _read_bounded(response, answer_limit(self._config, sent), sent)
+                return Reply(
+                    response.status,
+                    body,
+                    response.headers.get("Retry-After"),
+                    response.headers.get("Content-Type"),
+                )
         except aiohttp.ClientConnectorCertificateError as exc:
             # Not transient: retrying cannot make an unverifiable certificate verifiable.
             raise MisconfiguredError(
@@ -158,6 +166,39 @@ class ApplianceClient:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # The message names the kind of failure and the address, never a header.
             raise TransportError(_describe(exc)) from exc
+
+
+def answer_limit(config: SendConfig, sent: int) -> int:
+    """The most bytes an answer to a request of `sent` hashes may have: a fixed part (for
+    error pages and the envelope) and a part per hash, many times what an item takes."""
+    return config.answer_base_bytes + config.answer_bytes_per_hash * max(1, sent)
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int, sent: int) -> bytes:
+    """The body, read a chunk at a time and never past `limit` bytes (decompressed): past it
+    the connection is closed and TransportError raised, a transient failure."""
+    announced = response.content_length
+    if announced is not None and announced > limit:
+        response.close()
+        raise _too_large(announced, limit, sent, announced=True)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            response.close()  # the rest is never read: the connection is not reused
+            raise _too_large(size, limit, sent, announced=False)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: int, limit: int, sent: int, *, announced: bool) -> TransportError:
+    log.warning("client.answer_too_large", size_reached=size, limit=limit, hashes_sent=sent,
+                announced=announced)
+    what = "announced" if announced else "reached"
+    return TransportError(
+        f"an answer of {size:,} bytes {what} (over {limit:,} for {sent} hashes): not read further"
+    )
 
 
 def _describe(exc: BaseException) -> str:

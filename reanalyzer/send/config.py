@@ -41,6 +41,9 @@ class SendConfig:
     unreachable_window: float = 60.0  # ... once no answer came for this many seconds: stop
     max_requests: int | None = None  # requests this run may send at most (--max-requests)
     unreachable_window_at_start: float = 15.0  # the same, before the appliance ever answered
+    # An answer is read up to base + per_hash * hashes sent bytes at most, then cut off.
+    answer_base_bytes: int = 64 * 1024
+    answer_bytes_per_hash: int = 4 * 1024
 
     @property
     def base_url(self) -> str:

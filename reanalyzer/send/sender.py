@@ -9,11 +9,16 @@ the answer says and `health` what the job does about it, then carry that out.
   the largest batch for the rest of the job, and `send` honours it by splitting what it is given.
 - THROTTLED (429): the whole job pauses (the gate holds every request) and the rate is halved
   once per signal, then recovered gradually (see `pacing`).
-- RETRY (408/5xx, resets, timeouts): capped exponential backoff with full jitter; after
+- RETRY (408/5xx, resets, timeouts, an answer too large to read, a page that is not the API's
+  once the API has answered in this run): capped exponential backoff with full jitter; after
   `max_retries` the hashes become `failed` and the job goes on; an outage stops it (`health`).
+  A RETRY of an answer that settled some hashes clearly (`Decision.unsettled`) keeps their
+  outcomes and sends only the others again; the request's outcomes are merged at the end.
 - Fatal: 401/403 raise CredentialsError, a 405 for the appliance type NotAllowedError, a redirect
   (or, on bulk, a whole-request 404 or an HTML page: not the API at this URL) MisconfiguredError, at
-  once, and every other request of the job raises the same from then on.
+  once, and every other request of the job raises the same from then on. MisconfiguredError only
+  while nothing in this run was answered in the API's shape: after that, such answers are a bad
+  moment (a proxy's or a login page), retried, and past the outage window UnreachableError.
 
 Just over 300 lines for that one concern: each kind of decision is carried out in a few lines
 here, and spreading them over modules would scatter the story of one request.
@@ -67,7 +72,8 @@ _FATAL: dict[Action, type[ReanalyzerError]] = {
 class SenderStats:
     """A snapshot of the sender's counters, for the progress display."""
 
-    requests: int  # HTTP requests sent, retries and split parts included
+    requests: int  # HTTP requests sent, retries and split parts included; status ones too
+    status_requests: int  # of `requests`, those asking the status endpoint (--precheck)
     retries: int  # requests sent again after a transient failure (429s not included)
     throttled: int  # 429 answers
     splits: int  # requests split in parts after a whole-request 400/405/413
@@ -108,7 +114,8 @@ class Sender:
         self._stopping = asyncio.Event()  # set with the above, or on a fatal error
         self._fatal: ReanalyzerError | None = None
         self._requests = self._retries = self._throttled = self._splits = 0
-        self._failed_hashes = self._in_flight = 0
+        self._failed_hashes = self._in_flight = self._status_requests = 0
+        self._api_answered = False  # an answer in the API's shape came: the API is at this URL
         self._watchdog = Watchdog(self._health, self._clock)
         self._watching: asyncio.Task[None] | None = None
 
@@ -129,8 +136,9 @@ class Sender:
     @property
     def stats(self) -> SenderStats:
         return SenderStats(
-            requests=self._requests, retries=self._retries, throttled=self._throttled,
-            splits=self._splits, failed_hashes=self._failed_hashes, in_flight=self._in_flight,
+            requests=self._requests, status_requests=self._status_requests,
+            retries=self._retries, throttled=self._throttled, splits=self._splits,
+            failed_hashes=self._failed_hashes, in_flight=self._in_flight,
             rate=self._gate.rate, max_batch=self._health.largest("reanalyze"))
 
     async def send(self, hash_type: HashType, hashes: Sequence[str]) -> Verdicts:
@@ -142,22 +150,28 @@ class Sender:
         self._raise_if_stopped()
         if not hashes:
             return Verdicts()
-        call = calls.reanalysis(self._client, self._config.endpoint == "single", hash_type)
+        call = calls.reanalysis(self._client, self._config.endpoint == "single", hash_type,
+                                self._answered_in_shape)
         return (await self._send_parts(call, hashes)).verdicts
 
     async def precheck(self, hash_type: HashType, hashes: Sequence[str]) -> set[str]:
         """The subset of `hashes` (normalized, of `hash_type`) that the appliance holds, asked
         through POST /api/samples/status/, which queues nothing.
 
-        Paced, limited, retried and split like reanalysis requests, counted in `stats.requests`,
-        and it raises the same errors. A hash the appliance does not say `not_found` for, or
-        whose requests ran out of retries, counts as held: it is then sent for reanalysis, whose
-        answer gives it its true outcome, rather than being recorded `not_found` on a guess.
+        Paced, limited, retried and split like reanalysis requests, counted in `stats.requests`
+        (and apart, in `stats.status_requests`), and it raises the same errors. A hash the
+        appliance does not say `not_found` for, or whose requests ran out of retries, counts as
+        held: it is then sent for reanalysis, whose answer gives it its true outcome, rather
+        than being recorded `not_found` on a guess.
         """
         self._raise_if_stopped()
         if not hashes:
             return set()
-        return set((await self._send_parts(calls.status(self._client), hashes)).held)
+        call = calls.status(self._client, self._answered_in_shape)
+        return set((await self._send_parts(call, hashes)).held)
+
+    def _answered_in_shape(self) -> bool:
+        return self._api_answered
 
     async def _send_parts(self, call: Call, hashes: Sequence[str]) -> Decision:
         return await self._send_all(call, self._health.parts(call.kind, hashes), 0)
@@ -165,36 +179,42 @@ class Sender:
     async def _send_request(self, call: Call, batch: Sequence[str], attempts: int) -> Decision:
         """Send `batch` until its answer settles it: a DONE decision covering every hash."""
         retries = throttles = 0
+        settled: Decision | None = None  # what earlier answers clearly settled of `batch`
         while True:
             reply, failure, epoch = await self._attempt(call, batch)
             attempts += 1
             decision = (Decision(Action.RETRY, None, failure) if reply is None
                         else call.decide(reply, batch, attempts))
+            self._api_answered |= decision.in_api_shape
             action = decision.action
             if action is Action.DONE:
                 self._health.answered()
                 log.debug("sender.answered", batch_size=len(batch), attempt=attempts,
                           http_status=decision.http_status)
-                return decision
+                return calls.merged(settled, decision)
             bound = log.bind(request=call.kind, batch_size=len(batch), attempt=attempts,
                              http_status=decision.http_status, reason=decision.reason)
             if action in (Action.SPLIT, Action.SHRINK):
                 self._health.answered()
                 parts = self._split(call.kind, batch, decision, bound)
-                return await self._send_all(call, parts, attempts)
+                return calls.merged(settled, await self._send_all(call, parts, attempts))
             if action in _FATAL:
                 self._stop(_FATAL[action](decision.reason), bound)
             if action is Action.THROTTLED:
                 throttles += 1
                 if not self._on_throttled(reply, throttles, epoch, bound):
-                    return self._give_up(call, batch, attempts, decision)
+                    return calls.merged(settled, self._give_up(call, batch, attempts, decision))
                 continue  # the gate holds every request until the pause is over
-            # Action.RETRY: a failure without a usable answer.
+            # Action.RETRY: a failure without a usable answer (for `unsettled`, if it says).
+            if decision.unsettled:  # the rest was clearly answered: keep it, resend only these
+                settled = calls.merged(settled, decision)
+                batch = decision.unsettled
             after = self._health.failed(decision.reason, retries)
             if after.next is Next.UNREACHABLE:
-                self._stop(UnreachableError(after.reason), log)
+                self._stop(UnreachableError(
+                    f"{after.reason}; the same command resumes once it answers again"), log)
             if after.next is Next.GIVE_UP:
-                return self._give_up(call, batch, attempts, decision)
+                return calls.merged(settled, self._give_up(call, batch, attempts, decision))
             retries += not after.outage  # an outage spends no request's retries
             self._retries += 1
             bound.info("sender.retry_scheduled", delay=round(after.delay, 3), outage=after.outage)
@@ -209,7 +229,7 @@ class Sender:
             if not first:
                 await self._first_answered.wait()
             self._raise_if_stopped()
-            await self._gate.acquire()
+            await self._rate_slot()
             self._raise_if_stopped()
             cap = self._config.max_requests
             if self._no_new_requests or (cap is not None and self._requests >= cap):
@@ -217,6 +237,7 @@ class Sender:
                 raise SendingStopped
             epoch = self._gate.epoch
             self._requests += 1
+            self._status_requests += call.kind == "status"
             self._in_flight += 1
             task = self._watchdog.sending()
             try:
@@ -304,18 +325,20 @@ class Sender:
         self._no_new_requests = True
         self._stopping.set()
 
+    async def _rate_slot(self) -> None:
+        """The rate gate's grant, unless the job stops first: a stop does not wait out a 429's
+        pause (Retry-After may ask minutes); the caller raises it. Not raced while the gate
+        never waits (every request of a fast job: a race costs two tasks)."""
+        if self._gate.rate is None and not self._throttled:
+            await self._gate.acquire()
+        else:
+            await calls.unless_set(self._gate.acquire(), self._stopping)
+
     async def _back_off(self, delay: float) -> None:
         """Wait `delay` seconds before a retry, unless the job stops meanwhile: a stop does not
         wait for back-offs (up to `backoff_cap` each) to run out only to send nothing. The
         request is then not sent, and its hashes wait for the resume."""
-        if not self._stopping.is_set():
-            sleeping = asyncio.ensure_future(self._clock.sleep(delay))
-            stopping = asyncio.ensure_future(self._stopping.wait())
-            try:
-                await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeping.cancel()
-                stopping.cancel()
+        await calls.unless_set(self._clock.sleep(delay), self._stopping)
         self._raise_if_stopped()
         if self._no_new_requests:
             raise SendingStopped

@@ -45,6 +45,13 @@ class Analysis(StrEnum):
     FIREEYE = "fireeye"
     JOE = "joe"
     CAPE = "cape"
+    # Named for v2 by Spectra Analyze 9.1-9.3 (and, the last two, another version's API
+    # definition): services an appliance may or may not have configured (see `sandboxes`).
+    RL_AUXILIARY_ANALYSIS = "rl_auxiliary_analysis"
+    CISCO_SECURE_MALWARE_ANALYTICS = "cisco_secure_malware_analytics"
+    VMRAY_TCBASE = "vmray_tcbase"
+    ASSEMBLYLINE = "assemblyline"
+    RL_DYNAMIC_ANALYSIS = "rl_dynamic_analysis"
 
 
 V1_ANALYSES = frozenset({Analysis.CLOUD, Analysis.CORE})

@@ -1,0 +1,67 @@
+"""An outcome log damaged in the middle (a line that is not a record): `run` refuses to resume
+from it, naming the file and the line (exit 8); `status` and `report` read past it with a
+warning naming them. The CLI runs in subprocesses, against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from reanalyzer.errors import ExitCode
+from reanalyzer.record.outcome_log import OUTCOMES_FILE
+from reanalyzer.simulator import SimulatorConfig, start_simulator, write_input
+
+TOKEN = "tok-3c8e5a1f7b2d4960-damaged"
+
+
+async def cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
+    env["REANALYZER_TOKEN"] = TOKEN
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reanalyzer", *args, cwd=cwd, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_a_damaged_line_in_the_outcome_log(tmp_path: Path) -> None:
+    """A failed record in the middle of the log overwritten with garbage: the next run exits 8
+    naming the log and the line, without a traceback; status and report exit 0, warn of that
+    file and line, and show every other record."""
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=300, seed=5,
+                                                error_rate=0.5, fault_seed=3))
+    try:
+        write_input(tmp_path / "hashes.txt", sim.world, 400, seed=4)
+        run = ("run", "--url", sim.url, "--job-dir", "job", "--max-retries", "0",
+               "--batch-size", "20", "hashes.txt")
+        code, _, err = await cli(*run, cwd=tmp_path)
+        assert code == ExitCode.SOME_FAILED, err
+        log = tmp_path / "job" / OUTCOMES_FILE
+        lines = log.read_bytes().splitlines(keepends=True)
+        middle = len(lines) // 2
+        damaged = next(i for i in range(middle, len(lines)) if b'"failed"' in lines[i])
+        lines[damaged] = b"\x00\x17garbage" + lines[damaged][12:]  # still ends in a newline
+        log.write_bytes(b"".join(lines))
+
+        code, _, err = await cli(*run, cwd=tmp_path)
+        assert code == ExitCode.JOB, err
+        assert "Traceback" not in err
+        assert f"{log.relative_to(tmp_path)}, line {damaged + 1:,}" in err
+
+        code, out, err = await cli("status", "job", "--json", cwd=tmp_path)
+        assert code == ExitCode.OK, err
+        assert f"line {damaged + 1:,} is not a whole record" in err
+        assert json.loads(out)["final_total"] == len(lines) - 1
+
+        code, out, err = await cli("report", "job", "--format", "json", cwd=tmp_path)
+        assert code == ExitCode.OK, err
+        assert f"{log.relative_to(tmp_path)} line {damaged + 1:,} is not a whole record" in err
+        assert len(out.splitlines()) == len(lines) - 1
+    finally:
+        await sim.aclose()
