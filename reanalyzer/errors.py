@@ -6,6 +6,7 @@
     ├── JobError                the job directory is unusable or in use  → ExitCode.JOB
     ├── ControlFlow             a state the sending layer acts on and catches: no failure
     │   ├── TransportError      no HTTP answer (refused, reset, timeout): retried
+    │   │   └── NameNotResolved the host name does not resolve (DNS)
     │   └── SendingStopped      the run is stopping: this request was not sent (resume it)
     └── ApplianceError          the appliance cannot be worked with      → ExitCode.UNREACHABLE
         ├── CredentialsError    401/403: the token or its rights, wrong  → ExitCode.CREDENTIALS
@@ -43,7 +44,7 @@ class ExitCode(enum.IntEnum):
 EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "done: every input line has a final outcome, none failed",
     ExitCode.SOME_FAILED: "done, but some hashes ended failed: run the same command again "
-    "(or retry)",
+    "(or retry); or not_configured: set the appliance up, then retry --status not_configured",
     ExitCode.USAGE: "bad command line, setting or config file, or a --url/--api with no "
     "reanalysis API",
     ExitCode.INPUT: "an input file cannot be opened or read",
@@ -115,6 +116,11 @@ class TransportError(ControlFlow):
     """No HTTP answer: connection refused or reset, TLS failure, timeout. Worth retrying."""
 
     exit_code = ExitCode.UNREACHABLE  # were it ever to escape: the appliance gave no answer
+
+
+class NameNotResolved(TransportError):
+    """The appliance's host name does not resolve (DNS): a misspelt --url, or a resolver's
+    moment; the sender tells them apart by whether the appliance has answered before."""
 
 
 class SendingStopped(ControlFlow):

@@ -16,6 +16,7 @@ from reanalyzer.send.answers import (
     classify_item,
     decide_bulk,
     decide_single,
+    decide_status,
     match_results,
     parse_body,
 )
@@ -91,11 +92,30 @@ def test_refused_items_get_their_own_status(code: int, status: Status) -> None:
 
 
 def test_all_analyses_refused_without_item_code_uses_the_first_refusal() -> None:
-    """Only `cloud` asked for and the appliance not connected: not_allowed, with the message."""
+    """Only `cloud` asked for and the appliance not connected: refused for the appliance's
+    configuration (not_configured, no longer the sample's not_allowed), with the message."""
     refused = ("cloud", 405, "Not connected to Spectra Intelligence.")
     verdict = classify_item(item(H1, refused), None)
-    assert verdict.status is Status.NOT_ALLOWED
+    assert verdict.status is Status.NOT_CONFIGURED
     assert verdict.reason == "Not connected to Spectra Intelligence."
+
+
+@pytest.mark.parametrize("message", ["Appliance is not connected to Spectra Intelligence.",
+                                     "Sandbox integration is not configured."])
+def test_a_refusal_for_the_appliances_configuration_is_told_apart(message: str) -> None:
+    """A 405 whose message is about the appliance's set-up is not_configured, per analysis,
+    per item (v1, no analysis list) and for a whole request (every hash, without splitting);
+    an extracted sample's 405 stays not_allowed."""
+    assert classify_item(item(H1, ("cuckoo", 405, message)), None).status is (
+        Status.NOT_CONFIGURED)
+    v1_item = {"code": 405, "message": message, "detail": {"sha1": H1}}
+    assert decide_bulk(200, {"results": [v1_item]}, HashType.SHA1, [H1]).verdicts[H1].status is (
+        Status.NOT_CONFIGURED)
+    whole = decide_bulk(405, {"code": 405, "message": message}, HashType.SHA1, [H1, H2])
+    assert whole.action is Action.DONE
+    assert {v.status for v in whole.verdicts.values()} == {Status.NOT_CONFIGURED}
+    extracted = ("core", 405, "Reanalysis not allowed for extracted samples.")
+    assert classify_item(item(H1, extracted), None).status is Status.NOT_ALLOWED
 
 
 def test_hash_absent_from_results_is_not_found_and_strangers_are_ignored() -> None:
@@ -201,6 +221,19 @@ def test_bulk_answer_from_elsewhere_than_the_api_stops_the_job(
     assert decision.action is Action.MISCONFIGURED
     assert "--url" in decision.reason
     assert not decision.verdicts
+
+
+@pytest.mark.parametrize("status", [501, 505])
+def test_a_web_servers_not_implemented_is_not_the_api(status: int) -> None:
+    """501 and 505 are what a web server that is not the appliance answers: the job stops as at
+    a wrong --url (bulk, single and status alike), instead of waiting out an outage."""
+    html = "<html>Not Implemented</html>"
+    decisions = [decide_bulk(status, None, HashType.SHA1, [H1, H2], html),
+                 decide_single(status, None, H1, html),
+                 decide_status(status, None, html, [H1])]
+    for decision in decisions:
+        assert decision.action is Action.MISCONFIGURED
+        assert "not the reanalysis API" in decision.reason
 
 
 def test_an_html_413_still_shrinks() -> None:

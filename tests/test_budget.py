@@ -28,11 +28,19 @@ def test_max_requests() -> None:
 
 
 def test_failure_rate_judged_on_the_first_sample_only() -> None:
-    """The failure guard waits for its sample, then stops only above the rate."""
+    """The failure guard judges the whole sample: it stops only above the rate of it."""
     budget = Budget(max_failure_rate=10.0, failure_sample=100)
-    assert budget.exceeded(5, 50, 50) is None  # the sample is not complete yet
+    assert budget.exceeded(5, 50, 10) is None  # 10 of 100 is not more than 10%, whatever comes
     assert budget.exceeded(5, 100, 10) is None  # 10% is not more than 10%
     assert "max-failure-rate" in (budget.exceeded(5, 100, 11) or "")
+
+
+def test_failure_rate_trips_before_the_sample_is_complete() -> None:
+    """Once more than the rate of the whole sample has failed, no outcome still to come can undo
+    it: the guard stops the run at once, before the rest of the sample is answered."""
+    budget = Budget(max_failure_rate=10.0, failure_sample=100)
+    assert budget.exceeded(5, 30, 10) is None
+    assert "11 of the first 100 hashes sent failed" in (budget.exceeded(5, 30, 11) or "")
 
 
 @pytest.mark.parametrize(

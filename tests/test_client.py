@@ -10,16 +10,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 from aiohttp import web
+from aiohttp.client_reqrep import ConnectionKey
 from aioresponses import aioresponses
 from fake_appliance import QUEUED, TOKEN, Request, World, hashes, make_config, result
 
 from reanalyzer import __version__
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
-from reanalyzer.errors import CredentialsError, TransportError
+from reanalyzer.errors import (
+    CredentialsError,
+    ExitCode,
+    MisconfiguredError,
+    NameNotResolved,
+    TransportError,
+)
 from reanalyzer.send.client import ApplianceClient, Reply
 from reanalyzer.send.sender import Sender
 
@@ -189,3 +197,48 @@ async def test_aioresponses_scripted_sequence_through_the_shim(clock: Any) -> No
             verdicts = await sender.send(SHA1, hs)
     assert verdicts[hs[0]].status is Status.QUEUED
     assert verdicts[hs[0]].attempts == 2
+
+
+def _dns_failure(host: str) -> aiohttp.ClientConnectorDNSError:
+    """What aiohttp raises when `host` does not resolve (made here: no lookup is done)."""
+    key = ConnectionKey(host, 443, True, True, None, None, None, None)
+    return aiohttp.ClientConnectorDNSError(key, socket.gaierror(-2, "Name or service not known"))
+
+
+async def test_a_host_name_that_does_not_resolve_is_told_apart() -> None:
+    """A DNS failure is NameNotResolved, naming the host, not a plain connection failure."""
+    url = "https://applianse.example/api/samples/analyze_bulk/"
+    with aioresponses() as mocked:
+        mocked.post(url, exception=_dns_failure("applianse.example"))
+        async with ApplianceClient(make_config("https://applianse.example")) as client:
+            with pytest.raises(NameNotResolved, match=r"applianse\.example does not resolve"):
+                await client.reanalyze(SHA1, hashes(1))
+
+
+async def test_a_misspelt_host_name_stops_the_job_at_the_first_request(clock: Any) -> None:
+    """A host name that does not resolve at the first request is a wrong --url, said at once
+    (exit 2), not retried for the unreachable window."""
+    url = "https://applianse.example/api/samples/analyze_bulk/"
+    with aioresponses() as mocked:
+        mocked.post(url, exception=_dns_failure("applianse.example"), repeat=True)
+        async with Sender(make_config("https://applianse.example", unreachable_after=2),
+                          clock=clock) as sender:
+            with pytest.raises(MisconfiguredError, match="check the host name in --url") as e:
+                await sender.send(SHA1, hashes(1))
+    assert e.value.exit_code == ExitCode.USAGE
+    assert clock.now() - 1000.0 < 1.0  # no back-off was waited for
+
+
+async def test_a_dns_failure_mid_job_is_retried(clock: Any) -> None:
+    """Once the appliance has answered, a DNS failure is a resolver's moment: retried."""
+    hs = hashes(2)
+    url = "https://appliance.example/api/samples/analyze_bulk/"
+    with aioresponses() as mocked:
+        mocked.post(url, status=201, payload={"results": [result(hs[0], QUEUED)]})
+        mocked.post(url, exception=_dns_failure("appliance.example"))
+        mocked.post(url, status=201, payload={"results": [result(hs[1], QUEUED)]})
+        async with Sender(make_config("https://appliance.example"), clock=clock) as sender:
+            await sender.send(SHA1, hs[:1])
+            verdicts = await sender.send(SHA1, hs[1:])
+    assert verdicts[hs[1]].status is Status.QUEUED
+    assert verdicts[hs[1]].attempts == 2

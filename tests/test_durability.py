@@ -360,14 +360,19 @@ def test_a_signal_stops_cleanly_and_the_same_command_resumes(
 
 
 def test_a_second_signal_exits_at_once_and_the_job_still_resumes(
-    slow_sim: Simulator, tmp_path: Path
+    simulators: Simulators, tmp_path: Path
 ) -> None:
     """A second SIGTERM during the drain exits 4 at once; the job resumes as cleanly."""
+    # Answers slow enough (2 s) that the drain outlasts the moment in which a second signal is
+    # the same request to stop; few lines, so that the resume is short.
+    slow_sim = simulators("slower", "--samples", "1100", "--seed", "11", "--latency-ms", "2000",
+                          *WORLD, lines=500)
     job_dir = tmp_path / "job"
     started = start_run(slow_sim, job_dir)
-    wait_for(lambda: records_written(job_dir) > 0, "the first records")
+    wait_for(lambda: records_written(job_dir) > 20, "the first answer's records")
     started.proc.send_signal(signal.SIGTERM)
     wait_for(lambda: "stopping" in started.stderr, "the stop message")
+    time.sleep(1.2)  # signals within a moment of the first are one request to stop
     started.proc.send_signal(signal.SIGTERM)
     assert started.wait(timeout=10) == ExitCode.INTERRUPTED, started.stderr
     assert "exiting now" in started.stderr

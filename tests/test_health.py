@@ -189,3 +189,39 @@ def test_halving_never_loses_a_hash(hashes: list[str]) -> None:
     assert first
     assert second
     assert [*first, *second] == hashes
+
+
+def test_a_silent_appliance_is_overdue_after_its_window_whatever_the_read_timeout(
+    clock: Any,
+) -> None:
+    """With requests in flight and no answer of any kind, the job stops once the outage window
+    has passed: 15 s while the appliance never answered, the window (60 s) once it has; any
+    answer, even a 503, and a new spell of requests in flight, count the silence again."""
+    h = health(clock)
+    h.start()
+    start = clock.time
+    clock.time += 14.9
+    assert h.overdue(waiting_since=start) is None
+    clock.time += 0.2
+    reason = h.overdue(waiting_since=start)
+    assert reason is not None
+    assert "has not answered for 15 s" in reason
+    h.answered()  # mid-job: the whole window
+    clock.time += 30
+    h.heard()  # a 503 is an answer too
+    clock.time += 59
+    assert h.overdue(waiting_since=start) is None
+    assert h.overdue(waiting_since=clock.time - 1) is None  # in flight only for a second
+    clock.time += 1.5
+    assert h.overdue(waiting_since=start) is not None
+
+
+def test_a_name_that_does_not_resolve_is_a_wrong_url_only_before_any_answer(clock: Any) -> None:
+    """Before the appliance ever answered, a DNS failure is a misspelt --url, said at once;
+    after, a resolver's moment, left to be retried (None)."""
+    h = health(clock)
+    said = h.name_unresolved("the host name a1000.exmaple does not resolve")
+    assert said is not None
+    assert "--url" in said
+    h.answered()
+    assert h.name_unresolved("the host name a1000.example does not resolve") is None

@@ -7,6 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 from fake_appliance import (
     QUEUED,
     TOKEN,
@@ -235,6 +237,30 @@ async def test_an_appliance_that_never_answers_stops_the_job_when_its_window_end
     assert 15.0 <= clock.now() - started < 15.1
 
 
+class _SilentClient:
+    """An appliance that accepts every request and never answers."""
+
+    async def reanalyze(self, hash_type: HashType, hashes: Any) -> Reply:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def sample_status(self, hashes: Any, *, processed_only: bool = False) -> Reply:
+        return await self.reanalyze(SHA1, hashes)
+
+
+async def test_requests_that_are_never_answered_stop_the_job_when_the_window_ends() -> None:
+    """Requests in flight with no answer (the read timeout far away) are cut off by the
+    watchdog once the window for an appliance that never answered has passed."""
+    config = make_config(unreachable_window_at_start=0.3, read_timeout=3600.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with Sender(config, client=_SilentClient()) as sender:
+        with pytest.raises(UnreachableError, match="has not answered"):
+            await asyncio.wait_for(sender.send(SHA1, hashes(8)), 10)
+        assert sender.stats.in_flight == 0
+    assert loop.time() - started < 2
+
+
 class _StuckClock:
     """A clock whose sleeps never end: only a stop can end a back-off."""
 
@@ -330,3 +356,32 @@ async def test_single_endpoint_sends_one_request_per_hash(clock: Any) -> None:
         verdicts = await sender.send(SHA1, hs)
     assert sorted(s.hashes for s in appliance.seen) == [[h] for h in hs]
     assert [verdicts[h].status for h in hs] == [Status.QUEUED, Status.QUEUED, Status.NOT_FOUND]
+
+
+async def test_each_part_of_a_split_batch_is_named_in_its_log_events(clock: Any) -> None:
+    """The halves of a batch refused whole each log as their own request: the same batch_id,
+    and a part of their own, so that two 429s of two halves are told apart."""
+    hs = hashes(4)
+    answers: dict[tuple[str, ...], int] = {}
+
+    def handler(request: Request) -> Any:
+        key = tuple(request.hashes)
+        answers[key] = answers.get(key, 0) + 1
+        if len(key) == 4:
+            return json_reply({"message": "Reanalysis not allowed for extracted samples."}, 405)
+        if answers[key] == 1:
+            return json_reply({}, 429, retry_after="0")
+        return json_reply({"results": [result(h, QUEUED) for h in key]}, 201)
+
+    structlog.contextvars.bind_contextvars(batch_id=7)
+    try:
+        with structlog.testing.capture_logs(
+                processors=[structlog.contextvars.merge_contextvars]) as logs:
+            async with Sender(make_config(), client=FakeAppliance(handler), clock=clock) as s:
+                verdicts = await s.send(SHA1, hs)
+    finally:
+        structlog.contextvars.unbind_contextvars("batch_id")
+    assert {v.status for v in verdicts.values()} == {Status.QUEUED}
+    throttled = [e for e in logs if e["event"] in ("sender.throttled", "sender.rate_lowered")]
+    assert sorted(e["part"] for e in throttled) == ["1", "2"]
+    assert {e["batch_id"] for e in throttled} == {7}

@@ -55,7 +55,8 @@ async def _serve(
     """Serve one handler for every path on 127.0.0.1, port 0; its URL and its runner."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
+    # A handler that never answers is not waited for at cleanup (aiohttp's default: 60 s).
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -92,14 +93,18 @@ async def test_the_failure_rate_guard_judges_the_first_hashes_sent(tmp_path: Pat
                                                 error_rate=0.6, fault_seed=1))
     try:
         write_input(tmp_path / "h.txt", sim.world, 12000, seed=4)
+        # Requests of 10: the sample is 50 requests, so that whether it fails more than 10%
+        # is not left to the luck of 5 (each failing for good with a chance of 0.6**2).
         code, err, _ = await cli("run", "--url", sim.url, "--job-dir", "job", "--max-retries",
-                                 "1", "--max-failure-rate", "10", "--failure-sample", "500",
-                                 "--progress", "off", "h.txt", cwd=tmp_path)
+                                 "1", "--batch-size", "10", "--max-failure-rate", "10",
+                                 "--failure-sample", "500", "--progress", "off", "h.txt",
+                                 cwd=tmp_path)
         assert code == ExitCode.INTERRUPTED, err
         summary = _summary(tmp_path / "job")
         assert "failure" in str(summary["stopped_by"]), summary
+        # Retries included; a guard judging the first recorded instead sent ~930.
         sent = sum(len(r.hashes) for r in sim.log.records)
-        assert sent < 4000, f"{sent} hashes sent before the guard tripped"
+        assert sent < 700, f"{sent} hashes sent before the guard tripped"
     finally:
         await sim.aclose()
 
@@ -184,3 +189,36 @@ async def test_two_signals_at_once_are_one_request_to_stop(tmp_path: Path) -> No
         assert summary["stopped_by"] == "SIGINT", summary
     finally:
         await sim.aclose()
+
+
+@pytest.mark.parametrize("analysis", [("--analysis", "cloud"),
+                                      ("--api", "v2", "--analysis", "cuckoo")])
+async def test_a_refusal_for_the_appliances_configuration_is_not_a_quiet_success(
+        tmp_path: Path, analysis: tuple[str, ...]) -> None:
+    """An analysis the appliance is not set up for (not connected to Spectra Intelligence, a
+    sandbox not configured) is recorded not_configured, warned about, exit 1; once the
+    appliance is set up, `retry --status not_configured` sends those lines again."""
+    broken = await start_simulator(SimulatorConfig(token=TOKEN, samples=300, seed=8,
+                                                   cloud_connected=False))
+    fixed = await start_simulator(SimulatorConfig(token=TOKEN, samples=300, seed=8,
+                                                  sandboxes=frozenset({"cuckoo"})))
+    try:
+        write_input(tmp_path / "h.txt", broken.world, 400, seed=8)
+        code, err, _ = await cli("run", "--url", broken.url, "--job-dir", "job", *analysis,
+                                 "--progress", "off", "h.txt", cwd=tmp_path)
+        assert code == ExitCode.SOME_FAILED, err
+        assert '"job.not_configured"' in err
+        summary = _summary(tmp_path / "job")
+        recorded = dict(summary["recorded"])  # type: ignore[call-overload]
+        assert recorded.get("not_configured", 0) > 0, summary
+        assert "retry" in str(summary["left_to_do"])
+        code, err, _ = await cli("retry", "job", "--status", "not_configured", "--url", fixed.url,
+                                 cwd=tmp_path)
+        assert code == ExitCode.OK, err
+    finally:
+        await broken.aclose()
+        await fixed.aclose()
+    finals = {(r["source"], r["line"]): r["status"]
+              for r in read_records(tmp_path / "job" / OUTCOMES_FILE)}
+    assert len(finals) == _lines(tmp_path / "h.txt")
+    assert "not_configured" not in set(finals.values())

@@ -1,4 +1,5 @@
-"""``reanalyzer retry JOB_DIR``: send again only the hashes whose final outcome is ``failed``.
+"""``reanalyzer retry JOB_DIR``: send again only the hashes whose final outcome is ``failed``
+(or, with ``--status not_configured``, refused for the appliance's configuration).
 
 A retry is a ``Run`` (run/run.py) of the command ``retry``: it reads no input, since each failed
 record holds its hash, type, source and line, and it sends exactly as the job's run would, with
@@ -42,7 +43,26 @@ _IDENTITY_SETTINGS = ("url", "analysis", "api", "endpoint", "sandbox_platform", 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_dir", type=Path, metavar="JOB_DIR", help="the job's directory")
+    parser.add_argument(
+        "--status", type=_statuses, default=(Status.FAILED,), metavar="S[,S]",
+        help="send again the lines whose final outcome is one of these: failed (the default), "
+        "not_configured (refused for the appliance's configuration, once it is set up)")
     add_setting_options(parser, "retry")
+
+
+RETRIABLE = (Status.FAILED, Status.NOT_CONFIGURED)
+
+
+def _statuses(text: str) -> tuple[Status, ...]:
+    """The statuses of a --status list, each one `retry` can send again."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    allowed = {s.value: s for s in RETRIABLE}
+    wrong = [n for n in names if n not in allowed]
+    if wrong or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(wrong) or repr(text)}: retry sends again only "
+            f"{' and '.join(allowed)} lines")
+    return tuple(dict.fromkeys(allowed[n] for n in names))
 
 
 def job_settings(job: dict[str, Any]) -> dict[str, Any]:
@@ -78,18 +98,21 @@ def run(args: argparse.Namespace) -> int:
         raise JobError(f"cannot read {job_file}: not a JSON object")
     settings = retry_settings(args, job)
     configure_logging(settings.log_format, settings.log_level)
-    return asyncio.run(_retry(settings.job_dir or args.job_dir, settings))
+    statuses = getattr(args, "status", (Status.FAILED,))
+    return asyncio.run(_retry(settings.job_dir or args.job_dir, settings, statuses))
 
 
-async def _retry(job_dir: Path, settings: Settings) -> int:
+async def _retry(job_dir: Path, settings: Settings,
+                 statuses: tuple[Status, ...] = (Status.FAILED,)) -> int:
     config = send_config(settings)  # every usage error before the job is locked
     lock = jobdir.JobLock(job_dir)
     lock.acquire()
     structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
     try:
-        sources, state = _failed_lines(job_dir / OUTCOMES_FILE)
+        sources, state = _failed_lines(job_dir / OUTCOMES_FILE, statuses)
         if not state.failed_below:
-            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
+            ended = " or ".join(statuses)
+            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended {ended}",
                 "retry.nothing_to_do", job_dir=str(job_dir))
             return int(ExitCode.OK)
         log.info("retry.started", job_dir=str(job_dir), retrying=len(state.failed_below),
@@ -106,13 +129,15 @@ async def _retry(job_dir: Path, settings: Settings) -> int:
         structlog.contextvars.unbind_contextvars("job_id")
 
 
-def _failed_lines(path: Path) -> tuple[list[str], ResumeState]:
-    """The sources of the lines whose final outcome is failed, and a state that sends them
-    again (``done_below``: the lines with another final outcome, not sent again)."""
+def _failed_lines(path: Path, statuses: tuple[Status, ...] = (Status.FAILED,)
+                  ) -> tuple[list[str], ResumeState]:
+    """The sources of the lines whose final outcome is one of `statuses` (failed), and a state
+    that sends them again (``done_below``: the lines with another final outcome, not sent
+    again)."""
     failed: list[dict[str, Any]] = []
     done = 0
     for record in final_records(path):
-        if record["status"] == Status.FAILED:
+        if record["status"] in statuses:
             failed.append(record)
         else:
             done += 1

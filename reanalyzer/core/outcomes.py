@@ -16,6 +16,10 @@ class Status(enum.StrEnum):
     PARTIAL = "partial"  # some requested analyses were accepted, others refused
     NOT_FOUND = "not_found"  # 404, or absent from a bulk answer: the appliance does not hold it
     NOT_ALLOWED = "not_allowed"  # 405 for this sample (an extracted sample)
+    # 405 for the appliance's configuration, not the sample: every analysis asked is one it is
+    # not set up for (not connected to Spectra Intelligence, a sandbox not configured). Final
+    # for a run; `retry --status not_configured` sends it again once the appliance is fixed.
+    NOT_CONFIGURED = "not_configured"
     INVALID = "invalid"  # the line is not a hash, or the appliance said 400 for it
     DUPLICATE = "duplicate"  # the same hash appeared earlier in this job and was not sent again
     FAILED = "failed"  # retries ran out; a later run tries it again

@@ -17,13 +17,18 @@ class Budget:
     failure_sample: int = 1000
 
     def exceeded(self, requests: int, answered: int, failed: int) -> str | None:
-        """Why the run must stop now, or None. `answered`/`failed` count sent hashes only."""
+        """Why the run must stop now, or None. `answered`/`failed` count, of the first
+        `failure_sample` hashes sent, those that have their outcome and those that failed: the
+        guard trips as soon as the failures are more than the rate of the whole sample (no
+        outcome still to come can undo that), or once the whole sample is answered."""
         if self.max_requests is not None and requests >= self.max_requests:
             sent = counted(requests, "request")
             return f"max-requests: {sent} sent (limit {self.max_requests:,})"
-        if self.max_failure_rate is not None and answered >= self.failure_sample:
-            rate = 100.0 * failed / answered
+        if self.max_failure_rate is not None and failed:
+            sample = max(answered, self.failure_sample)
+            rate = 100.0 * failed / sample
             if rate > self.max_failure_rate:
-                return (f"max-failure-rate: {rate:.1f}% of the first {answered:,} hashes failed "
-                        f"(limit {self.max_failure_rate:g}%); check the appliance and the logs")
+                return (f"max-failure-rate: {failed:,} of the first {sample:,} hashes sent "
+                        f"failed ({rate:.1f}%, limit {self.max_failure_rate:g}%); check the "
+                        "appliance and the logs")
         return None

@@ -35,6 +35,26 @@ _JSON_PROCESSORS: list[structlog.typing.Processor] = [
 ]
 _json_logs = False  # set by configure_logging: then stderr carries JSON lines only
 
+# Info events that the progress line on a terminal already counts (its retries): while that line
+# is shown, they are not printed, so that a bad minute does not scroll the terminal with one
+# line per retry. Their warnings still print; JSON logs keep every event.
+_FOLDED_EVENTS = frozenset({"sender.retry_scheduled"})
+_folding = False
+
+
+def fold_into_progress_line(shown: bool) -> None:
+    """Whether a progress line is shown on the terminal now (see `_FOLDED_EVENTS`)."""
+    global _folding
+    _folding = shown and not _json_logs
+
+
+def _drop_folded(
+    logger: object, method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    if _folding and method_name == "info" and event_dict.get("event") in _FOLDED_EVENTS:
+        raise structlog.DropEvent
+    return event_dict
+
 
 def _wants_json(log_format: str) -> bool:
     return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
@@ -77,7 +97,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[*_JSON_PROCESSORS[:-1], renderer],
+        processors=[_drop_folded, *_JSON_PROCESSORS[:-1], renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # Looked up at each call, not bound now: tests and daemons may swap sys.stderr.
         logger_factory=_stderr_logger,

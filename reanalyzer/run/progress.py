@@ -76,6 +76,11 @@ class ProgressReporter:
         self._bar: tqdm[object] | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def on_terminal(self) -> bool:
+        """Whether this is the live line on a terminal (else log events, or nothing)."""
+        return self._on_terminal
+
     @classmethod
     def for_mode(cls, mode: str, snapshot: Callable[[], Snapshot],
                  log_interval: float) -> ProgressReporter:

@@ -4,6 +4,9 @@
 module carries a run out, and is imported only then (it brings aiohttp and the sending stack).
 ``reanalyzer retry`` is a run too, of the command ``retry``: it reads no input and sends only
 the job's failed lines, and it leaves the checkpoint's mark to the job's own runs.
+
+Just over 300 lines for that one concern: every way a run ends (done, stopped by a signal or a
+budget, an error, a retry's mark) is carried out here, where the story of a run reads whole.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from reanalyzer.read.front import FrontStats, run_front
 from reanalyzer.read.sources import plain_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
+from reanalyzer.record.final import count_final
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
-from reanalyzer.run.logs import say
+from reanalyzer.run.logs import fold_into_progress_line, say
 from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
 from reanalyzer.run.resume import ResumeState
+from reanalyzer.run.signals import OnSignal, StopSignals
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
 from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
 from reanalyzer.run.wiring import blocks_of
@@ -68,7 +73,7 @@ class Run:
         self._front_task: asyncio.Task[None] | None = None
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
-        self._signals = 0
+        self._signals = StopSignals()
         self._sizes = plain_sizes(paths)
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
@@ -113,6 +118,7 @@ class Run:
                     error = error or exc
                 self._summarize(sink, sender.stats, finished and error is None, error)
         finally:
+            fold_into_progress_line(False)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             try:
@@ -136,11 +142,14 @@ class Run:
                 f"was sent (exit {int(ExitCode.NO_INPUT)})", "job.no_input", "warning",
                 lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
             return int(ExitCode.NO_INPUT)
-        return int(ExitCode.SOME_FAILED if sink.counts[Status.FAILED] else ExitCode.OK)
+        unsettled = sink.counts[Status.FAILED] + sink.counts[Status.NOT_CONFIGURED]
+        return int(ExitCode.SOME_FAILED if unsettled else ExitCode.OK)
 
     def _progress(self) -> ProgressReporter:
-        return ProgressReporter.for_mode(self.settings.progress, self._snapshot,
-                                         self.settings.progress_interval)
+        reporter = ProgressReporter.for_mode(self.settings.progress, self._snapshot,
+                                             self.settings.progress_interval)
+        fold_into_progress_line(reporter.on_terminal)
+        return reporter
 
     def _snapshot(self) -> Snapshot:
         assert self._sink is not None
@@ -177,14 +186,16 @@ class Run:
             self._front_task.cancel()
 
     def _on_signal(self, signame: str) -> None:
-        self._signals += 1
-        if self._signals > 1:
+        meaning = self._signals.received()
+        if meaning is OnSignal.SAME:  # e.g. GNU timeout's copy to the process group: no news
+            return
+        if meaning is OnSignal.NOW:
             # A second signal: out at once. Each record and checkpoint is written whole, so
             # nothing is corrupted; what was in flight is sent again by the resume.
             say(f"reanalyzer: {signame} again: exiting now; the same command resumes",
                 "job.exiting_now", "warning", signal=signame)
             os._exit(int(ExitCode.INTERRUPTED))
-        self.request_stop(signame, hint=" (again to exit at once)")
+        self.request_stop(signame, hint=" (again, a moment later, to exit at once)")
 
     def _check_budget(self) -> None:
         sink, sender = self._sink, self._sender
@@ -264,8 +275,8 @@ class Run:
         self._input_left = checkpoint is None or not checkpoint.complete
         if checkpoint is None:
             return
-        settled = sum(sink.counts.values()) - sink.counts[Status.FAILED]
-        still_failed = len(self.state.failed_below) - settled
+        # From the log: the lines sent again need not all have been failed (not_configured).
+        still_failed = count_final(self.job_dir / OUTCOMES_FILE, Status.FAILED)
         write_checkpoint(self.job_dir, dataclasses.replace(checkpoint, failed=still_failed))
 
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,

@@ -27,6 +27,7 @@ from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
+from reanalyzer.run.logs import say
 from reanalyzer.send.sender import Sender
 
 CHECKPOINT_INTERVAL = 1.0
@@ -64,8 +65,10 @@ class SendingSink:
         self.counts: Counter[Status] = Counter()
         self.by_type: Counter[str] = Counter()  # records of a hash per type (invalid: none)
         self.skipped_done = 0  # lines an earlier run already recorded
-        # The first `failure_sample` sent hashes' outcomes, for the failure-rate guard.
+        # The first `failure_sample` hashes sent (in the order sent, not the order their
+        # outcomes come: failures come last, after their retries), for the failure-rate guard.
         self.failure_sample = failure_sample
+        self.sample_sent = 0
         self.sample_answered = 0
         self.sample_failed = 0
         self.unsent = 0  # hashes of chunks not sent because the run was stopping
@@ -75,6 +78,7 @@ class SendingSink:
         self.failed = asyncio.Event()
         self.precheck = precheck
         self._batches = 0
+        self._told_not_configured = False
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_checkpoint = time.monotonic()
@@ -148,20 +152,25 @@ class SendingSink:
         # Every log event of this request names its batch, whatever task logs it.
         self._batches += 1
         structlog.contextvars.bind_contextvars(batch_id=self._batches)
+        in_sample = min(len(chunk.hashes), self.failure_sample - self.sample_sent)
+        in_sample = max(in_sample, 0)  # the first hashes of this chunk that are in the sample
+        self.sample_sent += in_sample
         try:
             verdicts = await self._answers(chunk)
             failpoints.hit("sender.after_response")
             lines, counted = self._chunk_lines(chunk, verdicts)
+            if in_sample:
+                self.sample_answered += in_sample
+                self.sample_failed += (counted[Status.FAILED] if in_sample == len(chunk.hashes)
+                                       else _failed_among(verdicts, chunk.hashes[:in_sample]))
             self.journal.write_lines(lines)
             # Counted once written: a summary after a full disk claims only what the log holds.
             self.counts.update(counted)
+            if counted[Status.NOT_CONFIGURED] and not self._told_not_configured:
+                self._tell_not_configured(verdicts)
             self.by_type[chunk.hash_type.value] += len(lines)
-            failed = counted[Status.FAILED]
             if tracked:
                 self.watermark.recorded(chunk.positions)
-            if self.sample_answered < self.failure_sample:
-                self.sample_answered += len(lines)
-                self.sample_failed += failed
             self.maybe_checkpoint()
             if self.on_recorded is not None:
                 self.on_recorded()
@@ -169,12 +178,27 @@ class SendingSink:
             raise
         except SendingStopped:
             self.unsent += len(chunk.hashes)  # not recorded: the resume sends them
+            # The sender's own cap on requests may be what stopped it (a budget spent on
+            # requests that never settled anything): the run must learn so and stop for it.
+            if self.on_recorded is not None:
+                self.on_recorded()
         except BaseException as exc:  # the first error stops the job; the front sees it
             if self.error is None:
                 self.error = exc
                 self.failed.set()
         finally:
             self._window.release()
+
+    def _tell_not_configured(self, verdicts: Mapping[str, Verdict]) -> None:
+        """Once a run: the appliance refuses an analysis for its configuration, not a sample's;
+        every hash sent will be refused alike until it is set up."""
+        self._told_not_configured = True
+        reason = next((v.reason for v in verdicts.values()
+                       if v.status is Status.NOT_CONFIGURED), None)
+        say(f"reanalyzer: the appliance refuses the analyses asked for its configuration, not "
+            f"the samples ({reason}): they are recorded not_configured; set the appliance up "
+            f"(or change --analysis), then `reanalyzer retry {self.job_dir} --status "
+            "not_configured`", "job.not_configured", "warning", reason=reason)
 
     def _chunk_lines(
         self, chunk: Chunk, verdicts: Mapping[str, Verdict]
@@ -246,3 +270,8 @@ class SendingSink:
             task.cancel()
         await asyncio.wait(pending)
         return False
+
+
+def _failed_among(verdicts: Mapping[str, Verdict], hashes: Sequence[str]) -> int:
+    """How many of `hashes` got `failed` (one without a verdict counts as failed, as recorded)."""
+    return sum(1 for h in hashes if (v := verdicts.get(h)) is None or v.status is Status.FAILED)

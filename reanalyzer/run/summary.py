@@ -51,12 +51,19 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
         "requests": requests - status_requests, "status_requests": status_requests,
         "retries": retries, "throttled": throttled,
         "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
-        "left_to_do": left_to_do(ending, counts.get(Status.FAILED, 0)),
+        "left_to_do": left_to_do(ending, counts.get(Status.FAILED, 0),
+                                 counts.get(Status.NOT_CONFIGURED, 0), job_dir),
     }
 
 
-def left_to_do(ending: Ending, failed: int) -> str:
+def left_to_do(ending: Ending, failed: int, not_configured: int = 0,
+               job_dir: Path | None = None) -> str:
     """What is left of the job after this run, and how to go on, in words."""
+    if ending.finished and not_configured:
+        also = f"; {failed:,} hashes failed: run the same command again" if failed else ""
+        return (f"{not_configured:,} hashes refused for the appliance's configuration "
+                "(not_configured): set it up (or change --analysis), then `reanalyzer retry "
+                f"{job_dir or 'JOB_DIR'} --status not_configured`{also}")
     if ending.finished and failed:
         return (f"{counted(failed, 'hash', 'hashes')} failed: run the same command again to "
                 "retry them")

@@ -24,9 +24,16 @@ from reanalyzer.core.outcomes import AnalysisResult, Status, Verdict, Verdicts
 
 ACCEPTED_CODES = frozenset({200, 201})
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+# What a web server that is not the appliance answers to the API's POSTs (python3 -m http.server
+# answers 501): the request was understood and will never be served here.
+NOT_THE_API_STATUSES = {501: "Not Implemented", 505: "HTTP Version Not Supported"}
 # Phrases in a 405's body that mean no sample will ever be reanalyzed on this appliance, as opposed
 # to "Reanalysis not allowed for extracted samples." which is about one sample of the request.
 _APPLIANCE_REFUSES = ("type of appliance", "appliance type")
+# Phrases in a 405's message that mean the appliance is not set up for the analysis asked, not
+# that the sample may not be reanalyzed: "Appliance is not connected to Spectra Intelligence.",
+# "Sandbox integration is not configured." (shared/api/NOTES.md).
+_NOT_CONFIGURED = ("not connected to spectra intelligence", "is not configured")
 T = TypeVar("T")
 
 
@@ -125,6 +132,11 @@ def decide_bulk(
         return Decision(Action.DONE, status, reason, Verdicts({hashes[0]: verdict}))
     if status == 413:
         return Decision(Action.SHRINK, status, "request too large (413)")
+    if status == 405 and about_configuration(_message_of(body)):
+        # About the appliance, not one sample: splitting would only ask again for each.
+        verdict = _verdict_from_code(status, _message_of(body), status, attempts)
+        return Decision(Action.DONE, status, verdict.reason or status_text(status),
+                        Verdicts(dict.fromkeys(hashes, verdict)))
     if status in (400, 405):
         return Decision(Action.SPLIT, status, f"whole request refused ({status})")
     return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
@@ -337,6 +349,16 @@ def _decide_whole_request(
     if status == 405 and _says_appliance_refuses(body, text):
         return Decision(
             Action.REFUSED, status, "the appliance says its type does not allow reanalysis (405)"
+        )
+    if status in NOT_THE_API_STATUSES:
+        # An ordinary web server's answer to a POST it does not implement: no outage to wait out.
+        if seen is not None:
+            return _mid_job(status, "a request", seen)
+        return Decision(
+            Action.MISCONFIGURED,
+            status,
+            f"the server answered HTTP {status} ({NOT_THE_API_STATUSES[status]}): it is not the "
+            "reanalysis API; check --url (the appliance's base URL, no path)",
         )
     if 300 <= status < 400:
         if seen is not None:
@@ -598,6 +620,8 @@ def _verdict_from_code(
         405: Status.NOT_ALLOWED,
         400: Status.INVALID,
     }.get(code if code is not None else -1, Status.FAILED)
+    if status is Status.NOT_ALLOWED and about_configuration(message):
+        status = Status.NOT_CONFIGURED
     reason: str | None = None
     if status is Status.FAILED:
         reason = (
@@ -608,6 +632,12 @@ def _verdict_from_code(
     elif not status.accepted:
         reason = message or status_text(code)
     return Verdict(status, http_status, attempts, reason=reason)
+
+
+def about_configuration(message: str | None) -> bool:
+    """Whether a 405's message refuses for the appliance's configuration, not the sample."""
+    lowered = (message or "").lower()
+    return any(phrase in lowered for phrase in _NOT_CONFIGURED)
 
 
 def status_text(code: int | None) -> str:

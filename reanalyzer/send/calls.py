@@ -10,9 +10,12 @@ means, and what giving up on it means. The sender's loop is the same for all of 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import structlog
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status, Verdict, Verdicts
@@ -123,7 +126,8 @@ async def gather(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
     failure to a stop."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(c) for c in coros]
+            tasks = [group.create_task(c, context=_part_context(number))
+                     for number, c in enumerate(coros, 1)]
     except BaseExceptionGroup as failures:
         leaves = list(_leaves(failures))
         # A stop (ControlFlow) is no failure: it is raised only if nothing else was.
@@ -137,6 +141,20 @@ async def gather(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
         merged.update(part.verdicts)
         held |= part.held
     return Decision(Action.DONE, None, "answered in parts", merged, frozenset(held))
+
+
+def _part_context(number: int) -> contextvars.Context:
+    """The context of the `number`-th part: its log events name it by `part` ("2", or "2.1"
+    for a part of a part) beside the batch's `batch_id`, so that each request is told apart."""
+    context = contextvars.copy_context()
+
+    def name_it() -> None:
+        parent = structlog.contextvars.get_contextvars().get("part")
+        structlog.contextvars.bind_contextvars(part=f"{parent}.{number}" if parent else
+                                               str(number))
+
+    context.run(name_it)
+    return context
 
 
 async def unless_set(waiting: Coroutine[Any, Any, None], event: asyncio.Event) -> None:

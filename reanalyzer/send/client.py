@@ -22,7 +22,7 @@ import structlog
 
 from reanalyzer import __version__
 from reanalyzer.core.hashes import HashType
-from reanalyzer.errors import MisconfiguredError, TransportError, UsageError
+from reanalyzer.errors import MisconfiguredError, NameNotResolved, TransportError, UsageError
 from reanalyzer.send.config import SendConfig
 
 log = structlog.get_logger("reanalyzer.send.client")
@@ -158,6 +158,10 @@ class ApplianceClient:
             raise MisconfiguredError(
                 f"the TLS handshake with {self._config.base_url} failed ({exc}); is the scheme "
                 "right (https:// or http://)?"
+            ) from exc
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise NameNotResolved(
+                f"the host name {exc.host} does not resolve ({exc.os_error.strerror or exc})"
             ) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # The message names the kind of failure and the address, never a header.

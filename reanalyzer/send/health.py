@@ -82,9 +82,10 @@ class Health:
     throttle_streak: int = 0  # 429s in a row across requests, for the backoff without Retry-After
     answered_once: bool = False
     last_answer: float = field(default=0.0)
+    last_heard: float = field(default=0.0)  # the last HTTP answer of any kind (a 5xx, a 429)
 
     def __post_init__(self) -> None:
-        self.last_answer = self.clock.now()
+        self.last_answer = self.last_heard = self.clock.now()
 
     @classmethod
     def of(cls, config: SendConfig, clock: Clock, max_batch: int | None, *,
@@ -101,7 +102,22 @@ class Health:
 
     def start(self) -> None:
         """The job starts sending now: silence counts from here."""
-        self.last_answer = self.clock.now()
+        self.last_answer = self.last_heard = self.clock.now()
+
+    def heard(self) -> None:
+        """An HTTP answer of any kind came: the appliance is not silent."""
+        self.last_heard = self.clock.now()
+
+    def overdue(self, waiting_since: float) -> str | None:
+        """Why the job must stop now, or None, while requests are in flight and have been since
+        `waiting_since`: no answer of any kind for the outage window. The watchdog of an
+        appliance that accepts connections and never answers, whatever the read timeout (a
+        failure, which `failed` judges, may come only when that runs out)."""
+        silent = self.clock.now() - max(self.last_heard, waiting_since)
+        if silent < self.outage_window():
+            return None
+        return (f"the appliance at {self.appliance} has not answered for {silent:.0f} s "
+                "(requests in flight, no answer; the connection was accepted)")
 
     def answered(self) -> None:
         """A usable answer (a verdict, or a whole-request refusal): the appliance is up."""
@@ -126,6 +142,15 @@ class Health:
         delay = self.policy.delay(self.streak, rand=self.rand)
         delay = min(delay, max(window - silent, 0.0) + 0.01)
         return AfterFailure(Next.RETRY, delay, outage=True)
+
+    def name_unresolved(self, reason: str) -> str | None:
+        """The appliance's host name did not resolve: before it ever answered, a misspelt
+        --url, said at once (the message); once it has answered, a resolver's moment (None),
+        retried as any failure without an answer."""
+        if self.answered_once:
+            return None
+        return (f"{reason}: no appliance at {self.appliance}; check the host name in --url "
+                "(and the DNS of this machine)")
 
     def outage_window(self) -> float:
         """Seconds without a usable answer that mean the appliance is unreachable. One that

@@ -27,6 +27,7 @@ here, and spreading them over modules would scatter the story of one request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from reanalyzer.core.outcomes import Verdicts
 from reanalyzer.errors import (
     CredentialsError,
     MisconfiguredError,
+    NameNotResolved,
     NotAllowedError,
     ReanalyzerError,
     SendingStopped,
@@ -54,6 +56,7 @@ from reanalyzer.send.client import ApplianceClient, Reply
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.health import Health, Next
 from reanalyzer.send.pacing import AdaptiveGate, Clock, RateGate, SystemClock
+from reanalyzer.send.watchdog import Watchdog
 
 log = structlog.get_logger("reanalyzer.send.sender")
 
@@ -113,15 +116,20 @@ class Sender:
         self._requests = self._retries = self._throttled = self._splits = 0
         self._failed_hashes = self._in_flight = self._status_requests = 0
         self._api_answered = False  # an answer in the API's shape came: the API is at this URL
+        self._watchdog = Watchdog(self._health, self._clock)
+        self._watching: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         if self._own_client is not None:
             await self._own_client.__aenter__()
         self._health.start()
+        self._watching = asyncio.create_task(self._watchdog.run(self._on_silence))
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
         if self._own_client is not None:
             await self._own_client.close()
 
@@ -231,11 +239,22 @@ class Sender:
             self._requests += 1
             self._status_requests += call.kind == "status"
             self._in_flight += 1
+            task = self._watchdog.sending()
             try:
                 result: tuple[Reply | None, str, int] = (await call.send(batch), "", epoch)
+                self._health.heard()
             except TransportError as exc:
+                why = (self._health.name_unresolved(str(exc))
+                       if isinstance(exc, NameNotResolved) else None)
+                if why is not None:
+                    self._stop(MisconfiguredError(why), log)
                 result = (None, str(exc), epoch)
+            except asyncio.CancelledError:
+                if self._watchdog.cut_off(task):  # the appliance is silent: the job's error
+                    self._raise_if_stopped()
+                raise
             finally:
+                self._watchdog.done(task)
                 self._in_flight -= 1
                 if first:
                     self._gate.restart()
@@ -294,6 +313,11 @@ class Sender:
             self._stopping.set()
             bound.error("sender.stopped", error=type(error).__name__, message=str(error))
         raise error
+
+    def _on_silence(self, reason: str) -> None:
+        """The watchdog found the appliance silent: the job's error, for every request."""
+        with contextlib.suppress(UnreachableError):
+            self._stop(UnreachableError(reason), log)
 
     def stop_new_requests(self) -> None:
         """From now on every request not yet sent raises SendingStopped instead of going out;
