@@ -20,6 +20,7 @@ import os
 import ssl
 import tomllib
 import urllib.parse
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from reanalyzer.core.timetable import EXPECTED, Timetable, parse_rate, zone_named
 from reanalyzer.errors import UsageError
 
 V1_ANALYSES = ("cloud", "core")
@@ -51,6 +53,7 @@ GROUPS = {
     "budgets": "budgets and guards (a stop is clean and resumable)",
     "job": "job and input",
     "logs": "logs",
+    "watch": "metrics, notifications and pings",
 }
 RUN_RETRY = ("run", "retry")  # the settings `retry` takes too: how to send, not what
 
@@ -115,9 +118,10 @@ class Settings(BaseSettings):
                                ge=1, le=10_000)
     concurrency: int = _setting(4, "requests in flight at most", "pace", RUN_RETRY,
                                 ge=1, le=512)
-    rate_limit: float | None = _setting(
-        None, "requests per second at most (none: adapt to the appliance's 429 answers)",
-        "pace", RUN_RETRY, gt=0)
+    rate_limit: float | str | None = _setting(
+        None, "requests per second at most (none: adapt to the appliance's 429 answers); or "
+        "a timetable of local times, e.g. 07:00=5,19:00=50 (see --timezone)",
+        "pace", RUN_RETRY)
     max_retries: int = _setting(
         5, "retries of a transient failure before a hash is recorded failed", "pace",
         RUN_RETRY, ge=0, le=100)
@@ -168,6 +172,27 @@ class Settings(BaseSettings):
     progress_interval: float = _setting(
         30.0, "seconds between job.progress log events", "logs", gt=0)
 
+    # Metrics, notifications and pings (and the timetable's zone)
+    timezone: str | None = _setting(
+        None, "IANA time zone of a --rate-limit timetable, e.g. Europe/Berlin (none: the "
+        "machine's)", "pace", RUN_RETRY)
+    metrics_file: Path | None = _setting(
+        None, "write Prometheus metrics to this file (text format, replaced whole) every "
+        "--progress-interval and at the end: for node_exporter's textfile collector",
+        "watch", RUN_RETRY)
+    pushgateway: str | None = _setting(
+        None, "push the same metrics to this Prometheus Pushgateway URL; basic auth from "
+        "REANALYZER_PUSHGATEWAY_USER and REANALYZER_PUSHGATEWAY_PASSWORD", "watch", RUN_RETRY)
+    ping_url: str | None = _setting(
+        None, "healthchecks-style ping URL: URL/start at the start, URL on success, "
+        "URL/<exit code> otherwise", "watch", RUN_RETRY)
+    notify_url: str | None = _setting(
+        None, "POST the run's summary as JSON to this URL at the end (see --notify-on)",
+        "watch", RUN_RETRY)
+    notify_on: Literal["failure", "always"] = _setting(
+        "failure", "when to POST to --notify-url: failure (an exit code other than 0), or "
+        "always", "watch", RUN_RETRY)
+
     @field_validator("analysis")
     @classmethod
     def _normalize_analysis(cls, value: str) -> str:
@@ -191,6 +216,39 @@ class Settings(BaseSettings):
                 return float(text)
             except ValueError:
                 raise ValueError("must be seconds, or a number with s, m, h or d") from None
+        return value
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _parse_rate_limit(cls, value: object) -> object:
+        # A number stays a number; a timetable is kept in one spelling (07:00=5,19:00=50).
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return value
+        if isinstance(value, int | float):
+            value = str(value)
+        rate = parse_rate(value)
+        return rate if isinstance(rate, float) else str(rate)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)
+        return value
+
+    @field_validator("pushgateway", "ping_url", "notify_url")
+    @classmethod
+    def _check_watch_url(cls, value: str | None) -> str | None:
+        # As for url: never echoed (a ping URL is a capability), never with credentials.
+        if value is None:
+            return value
+        value = value.strip()
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if "@" in parts.netloc:
+            raise ValueError("must not hold credentials (user:password@); the Pushgateway's "
+                             "come from REANALYZER_PUSHGATEWAY_USER and _PASSWORD")
         return value
 
     @field_validator("sandbox_platform")
@@ -267,6 +325,28 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def timetable(self) -> Timetable | None:
+        """The --rate-limit timetable, if the rate limit is one."""
+        rate = self.rate_limit
+        if not isinstance(rate, str):
+            return None
+        parsed = parse_rate(rate)
+        assert isinstance(parsed, Timetable), EXPECTED
+        return parsed
+
+    @property
+    def zone(self) -> tzinfo:
+        """The timetable's zone: --timezone, else the machine's."""
+        return zone_named(self.timezone)
+
+    def rate_limit_at(self, when: datetime) -> float | None:
+        """The rate limit in force at `when`: the fixed one, or the timetable's."""
+        timetable = self.timetable
+        if timetable is None:
+            return self.rate_limit if isinstance(self.rate_limit, float) else None
+        return timetable.rate_at(when, self.zone)
+
+    @property
     def analyses(self) -> tuple[str, ...]:
         return tuple(self.analysis.split(","))
 
@@ -336,7 +416,9 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
         _config_file.reset(token)
 
 
-_OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT"}
+_OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT",
+                    # The Pushgateway's basic auth: from the environment only (run/metrics.py).
+                    "REANALYZER_PUSHGATEWAY_USER", "REANALYZER_PUSHGATEWAY_PASSWORD"}
 
 
 def _check_environment_names() -> None:

@@ -28,6 +28,7 @@ from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
 from reanalyzer.send.sender import Sender
+from reanalyzer.send.slots import Slots
 
 CHECKPOINT_INTERVAL = 1.0
 _NOT_HELD = Verdict(
@@ -75,9 +76,13 @@ class SendingSink:
         self.failed = asyncio.Event()
         self.precheck = precheck
         self._batches = 0
-        self._window = asyncio.Semaphore(window)
+        self._window = Slots(window)  # resizable: the operator may change concurrency live
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_checkpoint = time.monotonic()
+
+    def resize_window(self, window: int) -> None:
+        """At most `window` chunks in flight from now on (a live change of concurrency)."""
+        self._window.resize(window)
 
     # --- the front's sink -------------------------------------------------------------------
 

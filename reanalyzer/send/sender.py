@@ -14,14 +14,18 @@ the answer says and `health` what the job does about it, then carry that out.
 - Fatal: 401/403 raise CredentialsError, a 405 for the appliance type NotAllowedError, a redirect
   (or, on bulk, a whole-request 404 or an HTML page: not the API at this URL) MisconfiguredError, at
   once, and every other request of the job raises the same from then on.
+
+(A little over 300 lines: the loop with its counters and the live change of its pace, which
+read best beside the code they count and steer.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -45,7 +49,8 @@ from reanalyzer.send.calls import Call, ReanalyzeClient
 from reanalyzer.send.client import ApplianceClient, Reply
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.health import Health, Next
-from reanalyzer.send.pacing import AdaptiveGate, Clock, RateGate, SystemClock
+from reanalyzer.send.pacing import AdaptiveGate, CeilingGate, Clock, RateGate, SystemClock
+from reanalyzer.send.slots import Slots
 
 log = structlog.get_logger("reanalyzer.send.sender")
 
@@ -69,6 +74,7 @@ class SenderStats:
     in_flight: int  # requests sent and not yet answered
     rate: float | None  # the gate's current rate, requests/s; None: unlimited
     max_batch: int | None  # the largest bulk request the job still sends; None: as given
+    by_http_status: Mapping[int, int] = field(default_factory=dict)  # answers; 0: none came
 
 
 class Sender:
@@ -92,7 +98,7 @@ class Sender:
         self._client: ReanalyzeClient = client
         self._gate: RateGate = gate or AdaptiveGate(config.rate_limit, self._clock)
         self._health = Health.of(config, self._clock, max_batch, rand=rand, wall_now=wall_now)
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._slots = Slots(config.concurrency)  # resizable: the operator may change it live
         # The job's first request goes alone: it pays for the first connection and the first use
         # of every code path (measured: ~20 ms late at the appliance), and requests granted
         # behind it would otherwise reach the appliance bunched up, R+1 in one of its seconds.
@@ -103,6 +109,7 @@ class Sender:
         self._fatal: ReanalyzerError | None = None
         self._requests = self._retries = self._throttled = self._splits = 0
         self._failed_hashes = self._in_flight = 0
+        self._by_http_status: Counter[int] = Counter()
 
     async def __aenter__(self) -> Self:
         if self._own_client is not None:
@@ -120,7 +127,15 @@ class Sender:
         return SenderStats(
             requests=self._requests, retries=self._retries, throttled=self._throttled,
             splits=self._splits, failed_hashes=self._failed_hashes, in_flight=self._in_flight,
-            rate=self._gate.rate, max_batch=self._health.largest("reanalyze"))
+            rate=self._gate.rate, max_batch=self._health.largest("reanalyze"),
+            by_http_status=dict(self._by_http_status))
+
+    def set_pace(self, rate_limit: float | None, concurrency: int) -> None:
+        """A new rate ceiling (the 429 adaptation goes on under it) and requests in flight at
+        most, for what is not yet sent: a timetable's switch, the operator's control file."""
+        if isinstance(self._gate, CeilingGate):
+            self._gate.set_ceiling(rate_limit)
+        self._slots.resize(concurrency)
 
     async def send(self, hash_type: HashType, hashes: Sequence[str]) -> Verdicts:
         """A verdict for every hash in `hashes` (normalized, of `hash_type`), keyed by the hash.
@@ -157,6 +172,7 @@ class Sender:
         while True:
             reply, failure, epoch = await self._attempt(call, batch)
             attempts += 1
+            self._by_http_status[reply.status if reply is not None else 0] += 1
             decision = (Decision(Action.RETRY, None, failure) if reply is None
                         else call.decide(reply, batch, attempts))
             action = decision.action
