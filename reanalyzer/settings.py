@@ -20,6 +20,7 @@ import os
 import ssl
 import tomllib
 import urllib.parse
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from pydantic_settings import (
 
 from reanalyzer.core import analyses as analysis_table
 from reanalyzer.core.shards import Shard, parse_shard, shard_from_environment
+from reanalyzer.core.timetable import EXPECTED, Timetable, parse_rate, zone_named
 from reanalyzer.errors import UsageError
 
 # The analysis names are one table, core/analyses.py: documented names per API, and the rules.
@@ -55,6 +57,7 @@ GROUPS = {
     "job": "job and input",
     "shards": "shards (many workers, one input: each records its own slice)",
     "logs": "logs",
+    "watch": "metrics, notifications and pings",
 }
 RUN_RETRY = ("run", "retry")  # the settings `retry` takes too: how to send, not what
 
@@ -122,9 +125,10 @@ class Settings(BaseSettings):
                                ge=1, le=10_000)
     concurrency: int = _setting(4, "requests in flight at most", "pace", RUN_RETRY,
                                 ge=1, le=512)
-    rate_limit: float | None = _setting(
-        None, "requests per second at most (none: adapt to the appliance's 429 answers)",
-        "pace", RUN_RETRY, gt=0)
+    rate_limit: float | str | None = _setting(
+        None, "requests per second at most (none: adapt to the appliance's 429 answers); or "
+        "a timetable of local times, e.g. 07:00=5,19:00=50 (see --timezone)",
+        "pace", RUN_RETRY)
     max_retries: int = _setting(
         5, "retries of a transient failure before a hash is recorded failed", "pace",
         RUN_RETRY, ge=0, le=100)
@@ -182,6 +186,26 @@ class Settings(BaseSettings):
     shard_count: int | None = _setting(
         None, "N for --shard auto (none: SLURM_ARRAY_TASK_COUNT or AWS_BATCH_JOB_ARRAY_SIZE)",
         "shards", ge=1)
+    # Metrics, notifications and pings (and the timetable's zone)
+    timezone: str | None = _setting(
+        None, "IANA time zone of a --rate-limit timetable, e.g. Europe/Berlin (none: the "
+        "machine's)", "pace", RUN_RETRY)
+    metrics_file: Path | None = _setting(
+        None, "write Prometheus metrics to this file (text format, replaced whole) every "
+        "--progress-interval and at the end: for node_exporter's textfile collector",
+        "watch", RUN_RETRY)
+    pushgateway: str | None = _setting(
+        None, "push the same metrics to this Prometheus Pushgateway URL; basic auth from "
+        "REANALYZER_PUSHGATEWAY_USER and REANALYZER_PUSHGATEWAY_PASSWORD", "watch", RUN_RETRY)
+    ping_url: str | None = _setting(
+        None, "healthchecks-style ping URL: URL/start at the start, URL on success, "
+        "URL/<exit code> otherwise", "watch", RUN_RETRY)
+    notify_url: str | None = _setting(
+        None, "POST the run's summary as JSON to this URL at the end (see --notify-on)",
+        "watch", RUN_RETRY)
+    notify_on: Literal["failure", "always"] = _setting(
+        "failure", "when to POST to --notify-url: failure (an exit code other than 0), or "
+        "always", "watch", RUN_RETRY)
 
     @field_validator("analysis")
     @classmethod
@@ -206,6 +230,39 @@ class Settings(BaseSettings):
                 return float(text)
             except ValueError:
                 raise ValueError("must be seconds, or a number with s, m, h or d") from None
+        return value
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _parse_rate_limit(cls, value: object) -> object:
+        # A number stays a number; a timetable is kept in one spelling (07:00=5,19:00=50).
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return value
+        if isinstance(value, int | float):
+            value = str(value)
+        rate = parse_rate(value)
+        return rate if isinstance(rate, float) else str(rate)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)
+        return value
+
+    @field_validator("pushgateway", "ping_url", "notify_url")
+    @classmethod
+    def _check_watch_url(cls, value: str | None) -> str | None:
+        # As for url: never echoed (a ping URL is a capability), never with credentials.
+        if value is None:
+            return value
+        value = value.strip()
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if "@" in parts.netloc:
+            raise ValueError("must not hold credentials (user:password@); the Pushgateway's "
+                             "come from REANALYZER_PUSHGATEWAY_USER and _PASSWORD")
         return value
 
     @field_validator("sandbox_platform")
@@ -308,6 +365,28 @@ class Settings(BaseSettings):
         return parse_shard(self.shard)
 
     @property
+    def timetable(self) -> Timetable | None:
+        """The --rate-limit timetable, if the rate limit is one."""
+        rate = self.rate_limit
+        if not isinstance(rate, str):
+            return None
+        parsed = parse_rate(rate)
+        assert isinstance(parsed, Timetable), EXPECTED
+        return parsed
+
+    @property
+    def zone(self) -> tzinfo:
+        """The timetable's zone: --timezone, else the machine's."""
+        return zone_named(self.timezone)
+
+    def rate_limit_at(self, when: datetime) -> float | None:
+        """The rate limit in force at `when`: the fixed one, or the timetable's."""
+        timetable = self.timetable
+        if timetable is None:
+            return self.rate_limit if isinstance(self.rate_limit, float) else None
+        return timetable.rate_at(when, self.zone)
+
+    @property
     def analyses(self) -> tuple[str, ...]:
         """The analyses asked for, in their one (sorted) order: what is sent, and what
         identifies the job (`core,cloud` and `cloud,core` are one job)."""
@@ -379,7 +458,9 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
         _config_file.reset(token)
 
 
-_OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT"}
+_OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT",
+                    # The Pushgateway's basic auth: from the environment only (run/metrics.py).
+                    "REANALYZER_PUSHGATEWAY_USER", "REANALYZER_PUSHGATEWAY_PASSWORD"}
 
 
 def _check_environment_names() -> None:

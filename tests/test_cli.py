@@ -30,7 +30,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_every_command_of_the_table_is_a_module(capsys: pytest.CaptureFixture[str]) -> None:
     """Each command of the table has its module (options and a run) and is in `--help`."""
-    assert set(COMMANDS) == {"run", "status", "report", "retry", "simulate", "demo"}
+    assert set(COMMANDS) == {"run", "status", "report", "retry", "control", "simulate", "demo"}
     for command in COMMANDS.values():
         module = importlib.import_module(command.module)
         assert callable(module.configure_parser), command.name

@@ -49,6 +49,13 @@ COMMANDS: dict[str, Command] = {command.name: command for command in (
         "new records supersede the failed ones.",
     ),
     Command(
+        "control", "reanalyzer.commands.control",
+        "change a running job's rate limit or concurrency, without a restart",
+        "Write JOB_DIR/control.json, which the running job reads every few seconds: its rate "
+        "limit (a number or a timetable) and its requests in flight at most. A later run of "
+        "the job starts with it too, until --clear.",
+    ),
+    Command(
         "simulate", "reanalyzer.commands.simulate",
         "serve a simulated appliance on 127.0.0.1 for tests and rehearsals",
         "Serve the appliance's reanalysis API with a generated world of samples and faults on "

@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -34,6 +34,9 @@ from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.wiring import send_config
 from reanalyzer.settings import Settings, load_settings, read_token_file
+
+if TYPE_CHECKING:
+    from reanalyzer.run.watch import Watch
 
 log = structlog.get_logger("reanalyzer.commands.retry")
 
@@ -99,12 +102,19 @@ def run(args: argparse.Namespace) -> int:
     settings = retry_settings(args, job)
     configure_logging(settings.log_format, settings.log_level)
     statuses = getattr(args, "status", (Status.FAILED,))
-    return asyncio.run(_retry(settings.job_dir or args.job_dir, settings, statuses))
+    from reanalyzer.run.watch import watched
+
+    job_dir = settings.job_dir or args.job_dir
+    return asyncio.run(watched(settings, "retry",
+                               lambda watch: _retry(job_dir, settings, statuses, watch)))
 
 
 async def _retry(job_dir: Path, settings: Settings,
-                 statuses: tuple[Status, ...] = (Status.FAILED,)) -> int:
+                 statuses: tuple[Status, ...] = (Status.FAILED,),
+                 watch: Watch | None = None) -> int:
     config = send_config(settings)  # every usage error before the job is locked
+    if watch is not None:
+        watch.job_dir = job_dir
     lock = jobdir.JobLock(job_dir)
     lock.acquire()
     structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
@@ -120,7 +130,8 @@ async def _retry(job_dir: Path, settings: Settings,
         # The sending stack (aiohttp, the sender) is imported only now, as for `run`.
         from reanalyzer.run.run import Run
 
-        return await Run(settings, config, job_dir, sources, [], state, command="retry").execute()
+        return await Run(settings, config, job_dir, sources, [], state, command="retry",
+                         watch=watch).execute()
     except ReanalyzerError as exc:
         exc.job_id = job_dir.name
         raise

@@ -28,6 +28,7 @@ from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run import dryrun
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState, load_resume_state
+from reanalyzer.run.watch import Watch, watched
 from reanalyzer.run.wiring import blocks_of, send_config
 from reanalyzer.settings import Settings
 
@@ -89,6 +90,8 @@ _NOT_RECORDED = frozenset({
     "token", "token_file", "job_dir", "fresh", "dry_run", "progress", "progress_interval",
     "log_format", "log_level", "max_duration", "max_requests", "max_failure_rate",
     "failure_sample", "shard", "shard_count",
+    # Where this run reports (a ping URL is a capability): each command is told its own.
+    "metrics_file", "pushgateway", "ping_url", "notify_url", "notify_on",
 })
 
 
@@ -140,13 +143,16 @@ def _reading_paths(inputs: Sequence[str], job_dir: Path, resuming: bool) -> list
     return [str(spool) if path == STDIN else path for path in inputs]
 
 
-async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
-    """Run (or resume) a job; return its exit code. Errors raise ReanalyzerError."""
+async def send_job(settings: Settings, inputs: Sequence[str], watch: Watch | None = None) -> int:
+    """Run (or resume) a job; return its exit code. Errors raise ReanalyzerError. `watch`:
+    the pings, metrics and live control of the run (run/watch.py)."""
     config = send_config(settings)  # every usage error before anything is created
     if len(set(inputs)) < len(inputs):
         raise UsageError("an input is named twice; give each file once")
     identity = _identity(settings, inputs)
     job_dir = _job_dir(settings, identity, inputs)
+    if watch is not None:
+        watch.job_dir = job_dir
     try:
         job_dir.mkdir(PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
@@ -173,7 +179,7 @@ async def send_job(settings: Settings, inputs: Sequence[str]) -> int:
         from reanalyzer.run.run import Run
 
         run = Run(settings, config, job_dir, sources,
-                  _reading_paths(inputs, job_dir, resuming), state)
+                  _reading_paths(inputs, job_dir, resuming), state, watch=watch)
         return await run.execute()
     except ReanalyzerError as exc:
         exc.job_id = job_dir.name  # the CLI's error event names the job, like every other
@@ -190,6 +196,12 @@ def _log_shard_pace(settings: Settings) -> None:
     if shard is None:
         return
     rate = settings.rate_limit
+    if isinstance(rate, str):  # a timetable: each rate in it is this worker's own
+        say(f"reanalyzer: shard {shard}: the --rate-limit timetable {rate} is this worker's "
+            f"own; {shard.count} shards at once ask the appliance for {shard.count} times each "
+            "rate in it", "job.shard", "info", shard=str(shard), shard_index=shard.index,
+            shard_count=shard.count, rate_limit=rate, all_shards_rate=None)
+        return
     if rate is None:
         text = (f"reanalyzer: shard {shard}: no --rate-limit: this worker adapts to the "
                 "appliance's 429 answers on its own, as each other shard does")
@@ -207,4 +219,4 @@ def run_job(settings: Settings, inputs: Sequence[str], report_format: str = "tex
     warn_unknown_analyses(settings)
     if settings.dry_run:
         return asyncio.run(_dry_run(settings, inputs, report_format))
-    return asyncio.run(send_job(settings, inputs))
+    return asyncio.run(watched(settings, "run", lambda watch: send_job(settings, inputs, watch)))

@@ -141,6 +141,20 @@ class ProgressReporter:
                 f"{now.throttled:,} · pace {pace}", refresh=False)
             self._bar.refresh()
             return
+        self._log(now, total, rate)
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot()
+
+    def report_now(self) -> None:
+        """A snapshot logged at once, whatever the display (SIGUSR1); on a terminal the log
+        line is printed above the live line."""
+        now = self._snapshot()
+        elapsed = time.monotonic() - self._started
+        total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
+        self._log(now, total, now.recorded / elapsed if elapsed > 0 else 0.0)
+
+    def _log(self, now: Snapshot, total: int | None, rate: float) -> None:
         eta = (total - now.recorded) / rate if total and rate > 0 else None
         log.info(
             "job.progress", recorded=now.recorded, estimated_total=total,

@@ -38,6 +38,7 @@ from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.signals import OnSignal, StopSignals
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
 from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
+from reanalyzer.run.watch import Watch, watching
 from reanalyzer.run.wiring import blocks_of
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.sender import Sender, SenderStats
@@ -56,8 +57,8 @@ class Run:
 
     def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
                  sources: list[str], paths: list[str], state: ResumeState,
-                 command: Command = "run") -> None:
-        self.command = command
+                 command: Command = "run", watch: Watch | None = None) -> None:
+        self.command, self.watch = command, watch  # watch: pings, metrics, live control
         self.reads_input = command != "retry"
         self.settings = settings
         self.config = config
@@ -96,7 +97,7 @@ class Run:
                     checkpoint_interval=interval, failure_sample=self.settings.failure_sample,
                     on_recorded=self._check_budget, precheck=self.settings.precheck)
                 self._sink, self._sender = sink, sender
-                async with self._progress():
+                async with self._progress() as progress, watching(self.watch, sink, progress):
                     try:
                         finished = await self._feed(sink, watermark)
                     except ReanalyzerError as exc:
@@ -294,4 +295,6 @@ class Run:
             jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:
             log.warning("job.summary_not_written", error=str(exc))
+        if self.watch is not None:
+            self.watch.summary = summary
         say(summary_text(summary), "job.finished", **summary)

@@ -29,6 +29,7 @@ from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
 from reanalyzer.run.logs import say
 from reanalyzer.send.sender import Sender
+from reanalyzer.send.slots import Slots
 
 CHECKPOINT_INTERVAL = 1.0
 _NOT_HELD = Verdict(
@@ -79,9 +80,13 @@ class SendingSink:
         self.precheck = precheck
         self._batches = 0
         self._told_not_configured = False
-        self._window = asyncio.Semaphore(window)
+        self._window = Slots(window)  # resizable: the operator may change concurrency live
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_checkpoint = time.monotonic()
+
+    def resize_window(self, window: int) -> None:
+        """At most `window` chunks in flight from now on (a live change of concurrency)."""
+        self._window.resize(window)
 
     # --- the front's sink -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ blocks. The settings have checked every value; what only sending needs is requir
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reanalyzer.core.positions import STDIN, Block, ResumePoint
@@ -31,7 +32,7 @@ def send_config(settings: Settings) -> SendConfig:
         api=settings.api,
         sandbox_platform=settings.sandbox_platform,
         concurrency=settings.concurrency,
-        rate_limit=settings.rate_limit,
+        rate_limit=settings.rate_limit_at(datetime.now(UTC)),  # a timetable: its rate now
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         total_timeout=settings.total_timeout,

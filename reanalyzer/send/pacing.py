@@ -20,11 +20,12 @@ clock, fake test clocks included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from asyncio_throttle.throttler import Throttler
 
@@ -59,6 +60,13 @@ class RateGate(Protocol):
     def throttled(self, sent_in_epoch: int, pause: float) -> bool: ...  # True if the rate dropped
 
     def restart(self) -> None: ...  # count the last grant as made now (it arrived late)
+
+
+@runtime_checkable
+class CeilingGate(Protocol):
+    """A gate whose ceiling (--rate-limit) can change while the job runs."""
+
+    def set_ceiling(self, ceiling: float | None) -> None: ...
 
 
 class PacedGate:
@@ -258,6 +266,18 @@ class AdaptiveGate:
         if rate is None or self._tripped_at is None:
             return
         self._gate.set_rate(self._aimd.raised(rate, elapsed, self._tripped_at))
+
+    def set_ceiling(self, ceiling: float | None) -> None:
+        """A new ceiling (a timetable's switch, the operator's control file). Lower than the
+        rate: the rate drops to it now. Higher: the rate goes up to it and the adaptation
+        starts afresh under it (what drew a 429 at another hour says little about this one)."""
+        self._aimd = dataclasses.replace(self._aimd, ceiling=ceiling)
+        rate = self._gate.rate
+        if ceiling is None or rate is None or rate < ceiling:
+            self._tripped_at = None
+            self._gate.set_rate(ceiling)
+        elif rate > ceiling:
+            self._gate.set_rate(ceiling)
 
     def __repr__(self) -> str:
         return f"<AdaptiveGate epoch={self._epoch} tripped_at={self._tripped_at} {self._gate!r}>"

@@ -20,8 +20,9 @@ the answer says and `health` what the job does about it, then carry that out.
   while nothing in this run was answered in the API's shape: after that, such answers are a bad
   moment (a proxy's or a login page), retried, and past the outage window UnreachableError.
 
-Just over 300 lines for that one concern: each kind of decision is carried out in a few lines
-here, and spreading them over modules would scatter the story of one request.
+Over 300 lines for that one concern: each kind of decision is carried out in a few lines here,
+beside the counters and the live change of the pace they steer; spreading them over modules
+would scatter the story of one request.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -55,7 +57,8 @@ from reanalyzer.send.calls import Call, ReanalyzeClient
 from reanalyzer.send.client import ApplianceClient, Reply
 from reanalyzer.send.config import SendConfig
 from reanalyzer.send.health import Health, Next
-from reanalyzer.send.pacing import AdaptiveGate, Clock, RateGate, SystemClock
+from reanalyzer.send.pacing import AdaptiveGate, CeilingGate, Clock, RateGate, SystemClock
+from reanalyzer.send.slots import Slots
 from reanalyzer.send.watchdog import Watchdog
 
 log = structlog.get_logger("reanalyzer.send.sender")
@@ -81,6 +84,7 @@ class SenderStats:
     in_flight: int  # requests sent and not yet answered
     rate: float | None  # the gate's current rate, requests/s; None: unlimited
     max_batch: int | None  # the largest bulk request the job still sends; None: as given
+    by_http_status: Mapping[int, int] = field(default_factory=dict)  # answers; 0: none came
 
 
 class Sender:
@@ -104,7 +108,7 @@ class Sender:
         self._client: ReanalyzeClient = client
         self._gate: RateGate = gate or AdaptiveGate(config.rate_limit, self._clock)
         self._health = Health.of(config, self._clock, max_batch, rand=rand, wall_now=wall_now)
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._slots = Slots(config.concurrency)  # resizable: the operator may change it live
         # The job's first request goes alone: it pays for the first connection and the first use
         # of every code path (measured: ~20 ms late at the appliance), and requests granted
         # behind it would otherwise reach the appliance bunched up, R+1 in one of its seconds.
@@ -118,6 +122,7 @@ class Sender:
         self._api_answered = False  # an answer in the API's shape came: the API is at this URL
         self._watchdog = Watchdog(self._health, self._clock)
         self._watching: asyncio.Task[None] | None = None
+        self._by_http_status: Counter[int] = Counter()
 
     async def __aenter__(self) -> Self:
         if self._own_client is not None:
@@ -139,7 +144,15 @@ class Sender:
             requests=self._requests, status_requests=self._status_requests,
             retries=self._retries, throttled=self._throttled, splits=self._splits,
             failed_hashes=self._failed_hashes, in_flight=self._in_flight,
-            rate=self._gate.rate, max_batch=self._health.largest("reanalyze"))
+            rate=self._gate.rate, max_batch=self._health.largest("reanalyze"),
+            by_http_status=dict(self._by_http_status))
+
+    def set_pace(self, rate_limit: float | None, concurrency: int) -> None:
+        """A new rate ceiling (the 429 adaptation goes on under it) and requests in flight at
+        most, for what is not yet sent: a timetable's switch, the operator's control file."""
+        if isinstance(self._gate, CeilingGate):
+            self._gate.set_ceiling(rate_limit)
+        self._slots.resize(concurrency)
 
     async def send(self, hash_type: HashType, hashes: Sequence[str]) -> Verdicts:
         """A verdict for every hash in `hashes` (normalized, of `hash_type`), keyed by the hash.
@@ -183,6 +196,7 @@ class Sender:
         while True:
             reply, failure, epoch = await self._attempt(call, batch)
             attempts += 1
+            self._by_http_status[reply.status if reply is not None else 0] += 1
             decision = (Decision(Action.RETRY, None, failure) if reply is None
                         else call.decide(reply, batch, attempts))
             self._api_answered |= decision.in_api_shape
