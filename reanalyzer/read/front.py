@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -107,16 +107,18 @@ async def run_front(
     seen: SeenSet | None = None,
     watermark: Watermark | None = None,
     skip_below: int = 0,
+    batch_size_now: Callable[[], int] | None = None,
 ) -> FrontStats:
     """Stream every block through the front into the sink; return what was seen.
 
     A resumed job passes the ``seen`` hashes of its recorded part, the ``watermark`` to keep
     up to date, and ``skip_below``: lines before that position are read again (to rebuild
-    dedupe) but are already recorded, so they go nowhere.
+    dedupe) but are already recorded, so they go nowhere. ``batch_size_now``, read before each
+    block, is the batch size the sending side takes now (smaller after a 413).
     """
     dedupe_set = (seen if seen is not None else SeenSet()) if dedupe else None
     front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
-                   watermark, skip_below)
+                   watermark, skip_below, batch_size_now)
     # The SeenSet is touched by the reader only, block after block, in input order.
     reader = readahead.start(_prepare(block, dedupe_set) for block in blocks)
     getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
@@ -153,9 +155,13 @@ class _Front:
     stats: FrontStats
     watermark: Watermark | None
     skip_below: int
+    batch_size_now: Callable[[], int] | None = None
 
     async def process(self, prepared: _Prepared) -> None:
         block, sorted_block = prepared.block, prepared.sorted_block
+        if self.batch_size_now is not None:
+            # Chunks of the size the appliance takes, rather than that size and a remainder.
+            self.batcher.batch_size = max(1, self.batch_size_now())
         if self.watermark is not None:
             self.watermark.open_block(block)
         stats = self.stats

@@ -12,6 +12,9 @@ It reads `time.monotonic` itself, so it serves only a gate on the system clock; 
 window of grant times (which also gives the observed rate AIMD needs) holds the same cap on any
 clock, fake test clocks included.
 
+Over 300 lines, as one concern: how fast to send, the spacing of grants and the policy that
+chooses their rate being read (and tested) together.
+
     RateGate (Protocol)         what the sender needs: acquire, throttled, rate
     └── AdaptiveGate            a PacedGate driven by the Settle policy (a Pace per 429)
         └── PacedGate           even spacing + "never more than R in any window" + job-wide pause

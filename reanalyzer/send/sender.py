@@ -91,7 +91,9 @@ class Sender:
             client = self._own_client = ApplianceClient(config)
         self._client: ReanalyzeClient = client
         self._gate: RateGate = gate or AdaptiveGate(config.rate_limit, self._clock)
-        self._health = Health.of(config, self._clock, max_batch, rand=rand, wall_now=wall_now)
+        # Public too: the run cuts its batches at the sizes the job learned (health.batch_to_cut).
+        self.health = self._health = Health.of(config, self._clock, max_batch, rand=rand,
+                                               wall_now=wall_now)
         self._slots = asyncio.Semaphore(config.concurrency)
         # The job's first request goes alone: it pays for the first connection and the first use
         # of every code path (measured: ~20 ms late at the appliance), and requests granted
@@ -161,7 +163,7 @@ class Sender:
                         else call.decide(reply, batch, attempts))
             action = decision.action
             if action is Action.DONE:
-                self._health.answered()
+                self._health.answered(call.kind, len(batch))
                 log.debug("sender.answered", batch_size=len(batch), attempt=attempts,
                           http_status=decision.http_status)
                 return decision
