@@ -314,8 +314,9 @@ async def test_a_413_finds_the_largest_batch_and_a_resume_starts_from_it(
     assert not checkpoint.complete
     assert jobdir.read_learned_batch(job_dir) == 12
     sizes = [len(r.hashes) for r in sim.log.records]
-    # 20 refused (with the requests of 20 in flight, 4), then one probe at a time: 15, 13.
-    assert sum(1 for n in sizes if n > 12) <= 4 + 2
+    # 20 refused, as is every chunk of 20 already handed to the sender (its window: twice the
+    # concurrency of 4); then one probe at a time: 15, 13.
+    assert sum(1 for n in sizes if n > 12) <= 2 * 4 + 2
     assert Counter(sizes).most_common(1)[0][0] == 12
     before = len(sim.log.records)
     assert await run_in_process(sim, [path], job_dir, batch_size=20) == ExitCode.OK

@@ -159,9 +159,6 @@ class _Front:
 
     async def process(self, prepared: _Prepared) -> None:
         block, sorted_block = prepared.block, prepared.sorted_block
-        if self.batch_size_now is not None:
-            # Chunks of the size the appliance takes, rather than that size and a remainder.
-            self.batcher.batch_size = max(1, self.batch_size_now())
         if self.watermark is not None:
             self.watermark.open_block(block)
         stats = self.stats
@@ -172,7 +169,6 @@ class _Front:
         # A resumed job rereads lines it already recorded only where it had no byte offset.
         first_line = block.line_numbers[0] if block.line_numbers else block.first_line
         skipping = position(block.source_index, first_line) < self.skip_below
-        chunks: list[Chunk] = []
         pending = 0
         for hash_type, hashes in sorted_block.hashes.items():
             positions = sorted_block.positions[hash_type]
@@ -182,7 +178,7 @@ class _Front:
                 positions = [positions[i] for i in kept]
             stats.hashes[hash_type] += len(hashes)
             pending += len(hashes)
-            chunks += self.batcher.add(hash_type, hashes, positions)
+            self.batcher.put(hash_type, hashes, positions)
         if skipping:
             invalid = [item for item in invalid if item[0] >= self.skip_below]
             duplicates = [item for item in duplicates if item[2] >= self.skip_below]
@@ -192,7 +188,19 @@ class _Front:
             await self.sink.settled(LocalOutcomes(invalid, duplicates))
         if self.watermark is not None:
             self.watermark.register(pending)
-        await self.send(chunks)
+        await self.send_full()
+
+    async def send_full(self) -> None:
+        """The full chunks, each cut at the batch size of the moment it leaves: after a 413 the
+        rest of a block goes at the size the appliance takes, not at that size and a rest."""
+        while True:
+            if self.batch_size_now is not None:
+                self.batcher.batch_size = max(1, self.batch_size_now())
+            chunk = self.batcher.take()
+            if chunk is None:
+                return
+            self.stats.chunks += 1
+            await self.sink.chunk(chunk)
 
     async def send(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
