@@ -5,10 +5,10 @@ wait for a slot (the concurrency semaphore, then the rate gate), send, let `answ
 the answer says and `health` what the job does about it, then carry that out.
 
 - DONE: each hash gets its verdict, with the number of requests it was part of.
-- SPLIT (400/405 for the whole bulk request) and SHRINK (413): send the parts; 413 also lowers
-  the largest batch for the rest of the job, and `send` honours it by splitting what it is given.
-- THROTTLED (429): the whole job pauses (the gate holds every request) and the rate is halved
-  once per signal, then recovered gradually (see `pacing`).
+- SPLIT (400/405 for the whole bulk request) and SHRINK (413): send the parts; 413 also starts
+  the search for the largest batch (`health`), and `send` slices what it is given to it.
+- THROTTLED (429): the job pauses (a probe's 429: its request only) for Retry-After, and the pace
+  settles just under the rate the appliance accepted before it (see `pacing`).
 - RETRY (408/5xx, resets, timeouts): capped exponential backoff with full jitter; after
   `max_retries` the hashes become `failed` and the job goes on; an outage stops it (`health`).
 - Fatal: 401/403 raise CredentialsError, a 405 for the appliance type NotAllowedError, a redirect
