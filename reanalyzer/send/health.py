@@ -88,7 +88,9 @@ class Health:
     # The 413 search, per kind: the largest batch answered, the smallest refused (413).
     largest_answered: dict[str, int] = field(default_factory=dict)
     smallest_refused: dict[str, int] = field(default_factory=dict)
-    probing: set[str] = field(default_factory=set)  # kinds with a probe (a larger batch) out
+    # Kinds with a probe (a larger batch) out. A probe that gets no answer at all (it failed)
+    # leaves it set: the job then keeps to the largest size answered, which is safe.
+    probing: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.last_answer = self.clock.now()
