@@ -7,6 +7,8 @@
     python scripts/bench.py send         # 20 ms latency: hashes/s vs Little's law, C and 1
     python scripts/bench.py overhead     # no latency: the runner vs a bare aiohttp loop
     python scripts/bench.py rate         # --rate-limit R for 10 s: the appliance's own log
+    python scripts/bench.py pace         # no --rate-limit, undisclosed limits: settle, recover, 413
+    python scripts/bench.py sdk          # 20 ms latency: the official SDK's loop vs the runner
 
 Each front figure is one `reanalyzer run --dry-run` in its own process (and its read-ahead
 child), so that its peak memory (summed PSS, sampled) is its own. Inputs are generated once
@@ -466,6 +468,187 @@ def bench_rate(rate: float = 50.0, seconds: float = 10.0) -> None:
     )
 
 
+def run_for(url: str, hashes: list[str], seconds: float, *args: str) -> float:
+    """`reanalyzer run` over `hashes` (defaults but `args`), stopped with SIGTERM after
+    `seconds` unless it ends first; the monotonic time it was started at."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        path = Path(tmp) / "hashes.txt"
+        path.write_text("\n".join(hashes) + "\n")
+        argv = [sys.executable, "-m", "reanalyzer", "run", "--url", url, "--job-dir",
+                f"{tmp}/job", "--log-level", "warning", *args, str(path)]
+        env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        return started
+
+
+def competitor(url: str, rate: float, until: float) -> None:
+    """Another client of the appliance: `rate` status requests/s, 429s or not, until the
+    monotonic time `until` (in a thread of its own, with its own event loop)."""
+    import aiohttp
+
+    async def loop() -> None:
+        headers = {"Authorization": f"Token {SEND_TOKEN}"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            next_at = time.monotonic()
+            while next_at < until:
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                async with session.post(f"{url}/api/samples/status/",
+                                        data={"hash_values": "0" * 40}) as response:
+                    await response.read()
+                next_at += 1 / rate
+
+    asyncio.run(loop())
+
+
+def first_full_second(times: list[float], at_least: float, after: float) -> float:
+    """Seconds from `after` to the end of the first one-second window (of the sorted `times`)
+    holding `at_least` of them; inf if none does."""
+    import bisect
+
+    later = [t for t in times if t >= after]
+    for i, t in enumerate(later):
+        if bisect.bisect_left(later, t + 1.0) - i >= at_least:
+            return t + 1.0 - after
+    return float("inf")
+
+
+def bench_pace(latency_ms: float = 5.0) -> None:
+    """No --rate-limit against undisclosed limits: the settled rate, 429s, recoveries, 413."""
+    import collections
+    import tempfile
+    import threading
+
+    from reanalyzer.simulator.requestlog import Endpoint, Fault, read_log
+
+    print(f"pace: reanalyzer run with no --rate-limit (defaults, batch 10), {latency_ms:g} ms "
+          "latency; measured in the simulator's request log, times from the run's first request")
+    batch = 10
+
+    def case(seconds: float, most: float, *sim_args: str, rival: float = 0.0,
+             rival_until: float = 0.0) -> tuple[list[float], list[float], float, float]:
+        """Accepted and refused times of the runner's requests (run-relative), the simulator's
+        start and the run's first request (monotonic)."""
+        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+            log_path = Path(tmp) / "requests.jsonl"
+            n = int(most * seconds * batch * 1.3)
+            sim = Simulator(n, "--latency-ms", str(latency_ms), "--request-log", str(log_path),
+                            *sim_args)
+            sim_start = time.monotonic()
+            try:
+                if rival:
+                    threading.Thread(target=competitor, daemon=True,
+                                     args=(sim.url, rival, sim_start + rival_until)).start()
+                run_for(sim.url, sim.hashes(), seconds, "--batch-size", str(batch))
+            finally:
+                sim.close()
+            records = [r for r in read_log(log_path) if r.endpoint is not Endpoint.STATUS]
+        first = min(r.monotonic for r in records)
+        accepted = sorted(r.monotonic - first for r in records if r.fault is Fault.NONE)
+        refused = sorted(r.monotonic - first for r in records if r.fault is Fault.RATE_LIMITED)
+        return accepted, refused, sim_start, first
+
+    print(f"  {'limit/s':>8} {'settled/s':>10} {'ratio':>6} {'429s after 10 s':>16}")
+    for limit in (5, 20, 100):
+        accepted, refused, _, _ = case(40.0, limit, "--rate-limit", str(limit))
+        end = max(accepted[-1], refused[-1] if refused else 0.0)
+        settled = sum(1 for t in accepted if t >= 10.0) / (end - 10.0)
+        late_refused = sum(1 for t in refused if t >= 10.0)
+        share = late_refused / (late_refused + sum(1 for t in accepted if t >= 10.0))
+        print(f"  {limit:>8} {settled:>10.2f} {settled / limit:>6.3f} "
+              f"{share:>10.2%} ({late_refused})  (targets >= 0.95, <= 2%)", flush=True)
+
+    # The limit rises from 20 to 40 at about 10 s into the run.
+    offset = 0.7  # about when the run's first request comes, after the simulator's start
+    accepted, _, sim_start, first = case(40.0, 40, "--rate-limit-schedule",
+                                         f"0:20,{10 + offset:.1f}:40")
+    freed = sim_start + 10 + offset - first
+    print(f"  limit 20 -> 40 at {freed:.1f} s: 36/s (0.9) reached "
+          f"{first_full_second(accepted, 36, freed):.1f} s later (target <= 30 s)", flush=True)
+    # 429s in the first second: a limit of 1/s until 2 s after the simulator's start, then 50.
+    accepted, refused, sim_start, first = case(30.0, 50, "--rate-limit-schedule", "0:1,2:50")
+    freed = sim_start + 2 - first
+    early = sum(1 for t in refused if t < 1.0)
+    print(f"  limit 1 -> 50 at {freed:.1f} s ({early} 429s in the first second): 45/s (0.9) "
+          f"reached {first_full_second(accepted, 45, freed):.1f} s later (target <= 30 s)",
+          flush=True)
+    # A competitor takes 30 of a limit of 40 until about 10 s into the run.
+    accepted, _, sim_start, first = case(40.0, 40, "--rate-limit", "40", rival=30.0,
+                                         rival_until=10 + offset)
+    freed = sim_start + 10 + offset - first
+    print(f"  limit 40, competitor at 30/s stops at {freed:.1f} s: 36/s (0.9) reached "
+          f"{first_full_second(accepted, 36, freed):.1f} s later (target <= 30 s)", flush=True)
+
+    # 413 above 64 hashes, batches of 100 asked for.
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        log_path = Path(tmp) / "requests.jsonl"
+        sim = Simulator(20_000, "--latency-ms", str(latency_ms), "--request-log", str(log_path),
+                        "--max-bulk", "64")
+        try:
+            run_for(sim.url, sim.hashes(), 60.0, "--batch-size", "100")
+        finally:
+            sim.close()
+        records = read_log(log_path)
+    accepted = [len(r.hashes) for r in records if r.fault is Fault.NONE]
+    sizes = collections.Counter(accepted)
+    tail = collections.Counter(accepted[-100:-1])  # the very last is the input's remainder
+    refused = sum(1 for r in records if len(r.hashes) > 64)
+    print(f"  bulk limit 64, --batch-size 100: {len(records)} requests, {refused} answered 413; "
+          f"accepted sizes (most common): "
+          + ", ".join(f"{size} x{count}" for size, count in sizes.most_common(4))
+          + "; the last 100 but one: "
+          + ", ".join(f"{size} x{count}" for size, count in tail.most_common(3)), flush=True)
+
+
+def sdk_loop(url: str, hashes: list[str], batch: int = 100) -> float:
+    """What an operator writes with the official SDK: hashes grouped by type (here all SHA-1),
+    one `reanalyze_samples_v2` call of `batch` after another. Hashes/s."""
+    from ReversingLabs.SDK.a1000 import A1000
+
+    client = A1000(host=url, token=SEND_TOKEN, verify=False)
+    started = time.perf_counter()
+    for i in range(0, len(hashes), batch):
+        response = client.reanalyze_samples_v2(hashes[i : i + batch], titanium_cloud=True,
+                                               titanium_core=True)
+        assert response.status_code in (200, 201), response.status_code
+    return len(hashes) / (time.perf_counter() - started)
+
+
+def bench_sdk(latency_ms: float = 20.0) -> None:
+    """The SDK's sequential loop and the runner (defaults; --concurrency 16), one simulator."""
+    print(f"sdk: {latency_ms:g} ms appliance latency; the official SDK's sequential loop "
+          "(reanalyze_samples_v2, 100 a call) vs reanalyzer run (cloud,core both)")
+    print(f"  machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
+    counts = {"sdk": 30_000, "defaults": 100_000, "c16": 300_000}
+    sim = Simulator(sum(counts.values()), "--latency-ms", str(latency_ms))
+    try:
+        hashes = sim.hashes()
+        parts, start = {}, 0
+        for name, count in counts.items():  # disjoint: each pass meets samples not yet queued
+            parts[name] = hashes[start : start + count]
+            start += count
+        sdk = sdk_loop(sim.url, parts["sdk"])
+        print(f"  {'client':<36} {'hashes':>8} {'hashes/s':>9} {'x SDK':>6}")
+        print(f"  {'SDK loop':<36} {counts['sdk']:>8,} {sdk:>9,.0f} {1:>6.1f}", flush=True)
+        for name, label, concurrency in (("defaults", "reanalyzer run (defaults)", 4),
+                                         ("c16", "reanalyzer run --concurrency 16", 16)):
+            summary = run_job(sim.url, parts[name], 100, concurrency)
+            rate = float(summary["hashes_per_s"])
+            print(f"  {label:<36} {counts[name]:>8,} {rate:>9,.0f} {rate / sdk:>6.1f}",
+                  flush=True)
+        print("  (runner: its summary's hashes/s, from the run's start to its summary)")
+    finally:
+        sim.close()
+
+
 def bench_resume(lines: int = 1_000_000) -> None:
     """Resuming a finished job: no request, and a small fraction of the front's time."""
     import tempfile
@@ -523,7 +706,7 @@ def main() -> None:
         "what",
         nargs="*",
         default=["front"],
-        choices=["front", "simulator", "send", "overhead", "rate", "resume"],
+        choices=["front", "simulator", "send", "overhead", "rate", "resume", "pace", "sdk"],
     )
     parser.add_argument(
         "--lines",
@@ -544,6 +727,10 @@ def main() -> None:
         bench_rate()
     if "resume" in args.what:
         bench_resume()
+    if "pace" in args.what:
+        bench_pace()
+    if "sdk" in args.what:
+        bench_sdk()
 
 
 if __name__ == "__main__":

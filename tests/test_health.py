@@ -160,6 +160,56 @@ def test_a_413_lowers_the_largest_batch_of_its_kind_for_the_rest_of_the_job(
     assert h.split("reanalyze", list("abcd"), too_large=True).learned == 2
 
 
+def test_after_a_413_the_largest_batch_taken_is_found_by_the_jobs_own_requests(
+    clock: Any,
+) -> None:
+    """An appliance that takes 64: from 100 the search halves, then probes upward halfway to the
+    smallest refused, one request at a time, and keeps 64 once 65 is refused; every refused
+    batch is sent in parts, and batches are then cut at 64."""
+    h = health(clock)
+    limit, sizes, refusals = 64, [], 0
+    hashes = [f"{i:040x}" for i in range(100)]
+    for _ in range(40):  # batches from the front, cut at the size the search says
+        batch = hashes[: h.batch_to_cut("reanalyze") or 100]
+        queue = h.parts("reanalyze", batch)
+        sent: list[str] = []
+        while queue:
+            part = queue.pop(0)
+            if len(part) > limit:
+                refusals += 1
+                queue[:0] = h.split("reanalyze", part, too_large=True).parts
+                continue
+            sizes.append(len(part))
+            sent += part
+            h.answered_batch("reanalyze", len(part))
+        assert sorted(sent) == batch  # no hash lost or sent twice
+    assert h.learned("reanalyze") == 64
+    assert h.largest("reanalyze") == 64
+    assert refusals <= 5
+    assert sizes[-10:] == [64] * 10
+    assert h.batch_to_cut("reanalyze") == 64
+
+
+def test_a_probe_goes_one_request_at_a_time(clock: Any) -> None:
+    """While a larger batch is being tried, other requests keep to the largest answered."""
+    h = health(clock)
+    h.split("reanalyze", list("abcdefghij"), too_large=True)  # 10 refused: 5
+    assert h.answered_batch("reanalyze", 5) == 7  # probe halfway to 10
+    assert h.batch_to_cut("reanalyze") == 9
+    assert [len(p) for p in h.parts("reanalyze", list("abcdefghi"))] == [7, 2]
+    assert [len(p) for p in h.parts("reanalyze", list("abcdefghi"))] == [5, 4]
+    assert h.answered_batch("reanalyze", 7) == 8
+    assert [len(p) for p in h.parts("reanalyze", list("abcdefghi"))] == [8, 1]
+
+
+def test_answers_before_any_413_change_nothing(clock: Any) -> None:
+    """Without a 413 there is nothing to search: answers leave the batch as given."""
+    h = health(clock)
+    assert h.answered_batch("reanalyze", 100) is None
+    assert h.largest("reanalyze") is None
+    assert h.learned("reanalyze") is None
+
+
 def test_of_a_config_takes_its_windows_and_one_hash_per_single_request(clock: Any) -> None:
     """Built from a SendConfig: its outage settings, and batches of one on the single endpoint."""
     config = SendConfig(url="https://a.example/", token="t", endpoint="single",

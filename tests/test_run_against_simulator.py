@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from reanalyzer.errors import ExitCode, MisconfiguredError, UnreachableError
+from reanalyzer.record import jobdir
+from reanalyzer.record.checkpoint import read_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.run import job
 from reanalyzer.run import run as running
@@ -294,6 +296,34 @@ async def test_rate_limit_holds_at_the_appliance(start: StartSim, tmp_path: Path
     assert max_in_any_window(times) <= rate
     assert (len(times) - 1) / (times[-1] - times[0]) >= 0.9 * rate
     assert times[rate - 1] - times[0] >= 0.9  # no burst at the start
+
+
+async def test_a_413_finds_the_largest_batch_and_a_resume_starts_from_it(
+    start: StartSim, tmp_path: Path
+) -> None:
+    """An appliance that takes 12 of --batch-size 20: the job finds 12 by a few probes and keeps
+    it in the job directory; the resume sends no request over 12, so draws no 413."""
+    sim = await start(max_bulk=12, samples=3000, share_absent=0.0, share_extracted=0.0)
+    path = tmp_path / "hashes.txt"
+    path.write_text("\n".join(s.sha1 for s in sim.world.samples) + "\n")
+    job_dir = tmp_path / "job"
+    # Stopped by its cap part way (its exit code is not what this test is about).
+    await run_in_process(sim, [path], job_dir, batch_size=20, max_requests=100)
+    checkpoint = read_checkpoint(job_dir)
+    assert checkpoint is not None
+    assert not checkpoint.complete
+    assert jobdir.read_learned_batch(job_dir) == 12
+    sizes = [len(r.hashes) for r in sim.log.records]
+    # 20 refused, as is every chunk of 20 already handed to the sender (its window: twice the
+    # concurrency of 4); then one probe at a time: 15, 13.
+    assert sum(1 for n in sizes if n > 12) <= 2 * 4 + 2
+    assert Counter(sizes).most_common(1)[0][0] == 12
+    before = len(sim.log.records)
+    assert await run_in_process(sim, [path], job_dir, batch_size=20) == ExitCode.OK
+    assert_every_line_right(path, job_dir, sim)
+    resumed = [len(r.hashes) for r in sim.log.records[before:]]
+    assert max(resumed) == 12
+    assert Counter(resumed).most_common(1)[0][0] == 12
 
 
 async def test_cloud_disconnected_is_partial_with_every_analysis_kept(

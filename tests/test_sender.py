@@ -113,17 +113,21 @@ async def test_whole_request_refusal_is_split_until_the_culprit_is_alone(
 
 
 async def test_413_shrinks_the_batch_for_the_rest_of_the_job(clock: Any) -> None:
-    """413 splits until the appliance accepts, and later sends start at the smaller size."""
-    hs = hashes(20)
+    """413 splits until the appliance accepts (2), the next requests probe upward to the largest
+    it takes (3, 4 refused), and later sends go at that size."""
+    hs = hashes(40)
     appliance = FakeAppliance(World(hs, max_bulk=3))
     async with Sender(make_config(), client=appliance, clock=clock) as sender:
-        first = await sender.send(SHA1, hs[:10])
-        assert sender.stats.max_batch == 2
+        verdicts = await sender.send(SHA1, hs[:10])
+        assert sender.stats.max_batch == 3  # 2 answered: 3 is tried next
+        for start in (10, 20):
+            verdicts |= await sender.send(SHA1, hs[start : start + 10])
+        assert sender.health.learned("reanalyze") == 3
         before = len(appliance.seen)
-        second = await sender.send(SHA1, hs[10:])
-    assert {v.status for v in (first | second).values()} == {Status.QUEUED}
-    assert len(appliance.seen) - before == 5
-    assert all(len(s.hashes) <= 2 for s in appliance.seen[before:])
+        verdicts |= await sender.send(SHA1, hs[30:39])
+    assert {v.status for v in verdicts.values()} == {Status.QUEUED}
+    assert len(verdicts) == 39
+    assert [len(s.hashes) for s in appliance.seen[before:]] == [3, 3, 3]
 
 
 @pytest.mark.parametrize("status", [401, 403])

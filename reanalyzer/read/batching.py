@@ -25,7 +25,11 @@ class Chunk:
 
 
 class Batcher:
-    """Per-type buckets that emit chunks of at most batch_size hashes."""
+    """Per-type buckets that emit chunks of at most batch_size hashes.
+
+    `batch_size` may change between chunks (the sending side learns the largest the appliance
+    takes): `put` then `take` cut each chunk at the size of the moment it leaves.
+    """
 
     def __init__(self, batch_size: int) -> None:
         if batch_size < 1:
@@ -33,40 +37,55 @@ class Batcher:
         self.batch_size = batch_size
         self._hashes: dict[HashType, list[str]] = {t: [] for t in HashType}
         self._positions: dict[HashType, list[int]] = {t: [] for t in HashType}
+        self._taken: dict[HashType, int] = dict.fromkeys(HashType, 0)  # left in bucket, sent
 
     def __repr__(self) -> str:
-        pending = {t.value: len(h) for t, h in self._hashes.items() if h}
+        pending = {t.value: len(h) - self._taken[t] for t, h in self._hashes.items() if h}
         return f"<Batcher size={self.batch_size} pending={pending}>"
 
     @property
     def pending(self) -> int:
-        return sum(len(hashes) for hashes in self._hashes.values())
+        return sum(len(hashes) - self._taken[t] for t, hashes in self._hashes.items())
 
     def add(self, hash_type: HashType, hashes: list[str], positions: list[int]) -> list[Chunk]:
         """Add hashes of one type; return the chunks that are now full."""
-        bucket = self._hashes[hash_type]
-        bucket_positions = self._positions[hash_type]
+        self.put(hash_type, hashes, positions)
+        chunks = []
+        while (chunk := self.take()) is not None:
+            chunks.append(chunk)
+        return chunks
+
+    def put(self, hash_type: HashType, hashes: list[str], positions: list[int]) -> None:
+        """Add hashes of one type, to leave in chunks by `take`."""
+        bucket, bucket_positions = self._hashes[hash_type], self._positions[hash_type]
+        if taken := self._taken[hash_type]:  # drop what was taken, once per put, not per chunk
+            del bucket[:taken]
+            del bucket_positions[:taken]
+            self._taken[hash_type] = 0
         bucket += hashes
         bucket_positions += positions
+
+    def take(self) -> Chunk | None:
+        """One full chunk at the batch size now, or None when no bucket holds one."""
         size = self.batch_size
-        if len(bucket) < size:
-            return []
-        full = len(bucket) - len(bucket) % size
-        chunks = [
-            Chunk(hash_type, tuple(bucket[i : i + size]), tuple(bucket_positions[i : i + size]))
-            for i in range(0, full, size)
-        ]
-        del bucket[:full]
-        del bucket_positions[:full]
-        return chunks
+        for hash_type, bucket in self._hashes.items():
+            start = self._taken[hash_type]
+            if len(bucket) - start >= size:
+                end = start + size
+                self._taken[hash_type] = end
+                return Chunk(hash_type, tuple(bucket[start:end]),
+                             tuple(self._positions[hash_type][start:end]))
+        return None
 
     def flush(self) -> list[Chunk]:
         """Every partial chunk, one per type that has pending hashes."""
         chunks = []
         for hash_type, bucket in self._hashes.items():
-            if bucket:
-                positions = self._positions[hash_type]
-                chunks.append(Chunk(hash_type, tuple(bucket), tuple(positions)))
-                bucket.clear()
-                positions.clear()
+            start = self._taken[hash_type]
+            positions = self._positions[hash_type]
+            if len(bucket) > start:
+                chunks.append(Chunk(hash_type, tuple(bucket[start:]), tuple(positions[start:])))
+            bucket.clear()
+            positions.clear()
+            self._taken[hash_type] = 0
         return chunks

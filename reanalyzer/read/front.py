@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -135,17 +135,19 @@ async def run_front(
     watermark: Watermark | None = None,
     skip_below: int = 0,
     shard: Shard | None = None,
+    batch_size_now: Callable[[], int] | None = None,
 ) -> FrontStats:
     """Stream every block through the front into the sink; return what was seen.
 
     A resumed job passes the ``seen`` hashes of its recorded part, the ``watermark`` to keep
     up to date, and ``skip_below``: lines before that position are read again (to rebuild
     dedupe) but are already recorded, so they go nowhere. With a ``shard``, only its records
-    go on (see core/shards.py); the others are counted in ``other_shards``.
+    go on (see core/shards.py); the others are counted in ``other_shards``. ``batch_size_now``,
+    read before each block, is the batch size the sending side takes now (smaller after a 413).
     """
     dedupe_set = (seen if seen is not None else SeenSet()) if dedupe else None
     front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
-                   watermark, skip_below)
+                   watermark, skip_below, batch_size_now)
     # The SeenSet is touched by the reader only, block after block, in input order.
     reader = readahead.start(_prepare(block, dedupe_set, shard) for block in blocks)
     getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
@@ -184,6 +186,7 @@ class _Front:
     stats: FrontStats
     watermark: Watermark | None
     skip_below: int
+    batch_size_now: Callable[[], int] | None = None
 
     async def process(self, prepared: _Prepared) -> None:
         block, sorted_block = prepared.block, prepared.sorted_block
@@ -198,7 +201,6 @@ class _Front:
         # A resumed job rereads lines it already recorded only where it had no byte offset.
         first_line = block.line_numbers[0] if block.line_numbers else block.first_line
         skipping = position(block.source_index, first_line) < self.skip_below
-        chunks: list[Chunk] = []
         pending = 0
         for hash_type, hashes in sorted_block.hashes.items():
             positions = sorted_block.positions[hash_type]
@@ -208,7 +210,7 @@ class _Front:
                 positions = [positions[i] for i in kept]
             stats.hashes[hash_type] += len(hashes)
             pending += len(hashes)
-            chunks += self.batcher.add(hash_type, hashes, positions)
+            self.batcher.put(hash_type, hashes, positions)
         if skipping:
             invalid = [item for item in invalid if item[0] >= self.skip_below]
             duplicates = [item for item in duplicates if item[2] >= self.skip_below]
@@ -218,7 +220,19 @@ class _Front:
             await self.sink.settled(LocalOutcomes(invalid, duplicates))
         if self.watermark is not None:
             self.watermark.register(pending)
-        await self.send(chunks)
+        await self.send_full()
+
+    async def send_full(self) -> None:
+        """The full chunks, each cut at the batch size of the moment it leaves: after a 413 the
+        rest of a block goes at the size the appliance takes, not at that size and a rest."""
+        while True:
+            if self.batch_size_now is not None:
+                self.batcher.batch_size = max(1, self.batch_size_now())
+            chunk = self.batcher.take()
+            if chunk is None:
+                return
+            self.stats.chunks += 1
+            await self.sink.chunk(chunk)
 
     async def send(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:

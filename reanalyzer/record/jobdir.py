@@ -9,8 +9,9 @@ JOB_DIR/
   stdin.spool           standard input, copied as it is read, so that a stdin job resumes
   stdin.spool.complete  present once the spool holds all of standard input
   summary.json          the last run's summary
+  learned.json          what the job learned of the appliance: the largest batch it takes
 
-job.json, checkpoint.json and summary.json are replaced whole (record/atomic.py).
+job.json, checkpoint.json, summary.json and learned.json are replaced whole (record/atomic.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ RUN_SETTINGS = "run_settings"
 LOCK_FILE = "lock"
 SUMMARY_FILE = "summary.json"
 STDIN_SPOOL = "stdin.spool"  # standard input, copied as it is read, so a resume can reread it
+LEARNED_FILE = "learned.json"
+
+
+def write_learned_batch(job_dir: Path, size: int) -> None:
+    """Keep the largest batch the appliance takes (found after a 413), for the job's resumes."""
+    path = job_dir / LEARNED_FILE
+    write_atomically(path, json.dumps({"max_batch": size}) + "\n", tmp=path.with_suffix(".tmp"))
+
+
+def read_learned_batch(job_dir: Path) -> int | None:
+    """The largest batch an earlier run found; None if none did. Only a hint: a file that cannot
+    be read is as none (the run then finds the size again, by its 413s)."""
+    try:
+        size = json.loads((job_dir / LEARNED_FILE).read_bytes()).get("max_batch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 1 else None
 
 
 def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +172,7 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
             return True
     if fresh:
         for name in ("outcomes.jsonl", SUMMARY_FILE, "checkpoint.json", "stdin.spool",
-                     "stdin.spool.complete"):
+                     "stdin.spool.complete", LEARNED_FILE):
             (job_dir / name).unlink(missing_ok=True)
     job = {**identity, RUN_SETTINGS: run_settings} if run_settings is not None else identity
     try:

@@ -87,7 +87,9 @@ class Run:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig.name)
         try:
-            async with Sender(self.config) as sender:
+            # The largest batch the appliance takes, as an earlier run found it after a 413.
+            learned = jobdir.read_learned_batch(self.job_dir)
+            async with Sender(self.config, max_batch=learned) as sender:
                 watermark = Watermark(self.state.start)
                 # A retry never checkpoints as it goes: the mark belongs to the job's runs.
                 interval = CHECKPOINT_INTERVAL if self.reads_input else math.inf
@@ -254,7 +256,7 @@ class Run:
                 blocks, sink, self.settings.batch_size, dedupe=self.settings.dedupe,
                 idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
                 watermark=watermark, skip_below=start.position if start.offset is None else 0,
-                shard=self.settings.resolved_shard)
+                shard=self.settings.resolved_shard, batch_size_now=self._batch_size_now)
             await retries
         finally:
             if not retries.done():
@@ -262,6 +264,11 @@ class Run:
                 with contextlib.suppress(asyncio.CancelledError):
                     await retries
         watermark.finish(len(self.paths))
+
+    def _batch_size_now(self) -> int:
+        """The batch size to cut chunks at: the setting, or the largest the appliance takes."""
+        largest = self._sender.health.batch_to_cut("reanalyze") if self._sender else None
+        return min(self.settings.batch_size, largest or self.settings.batch_size)
 
     async def _send_failed(self, sink: SendingSink) -> None:
         for chunk in self.state.failed_chunks(self.settings.batch_size):

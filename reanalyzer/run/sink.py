@@ -26,10 +26,13 @@ from reanalyzer.errors import SendingStopped
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
+from reanalyzer.record.jobdir import write_learned_batch
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
 from reanalyzer.run.logs import say
 from reanalyzer.send.sender import Sender
 from reanalyzer.send.slots import Slots
+
+log = structlog.get_logger("reanalyzer.run.sink")
 
 CHECKPOINT_INTERVAL = 1.0
 _NOT_HELD = Verdict(
@@ -83,6 +86,7 @@ class SendingSink:
         self._window = Slots(window)  # resizable: the operator may change concurrency live
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_checkpoint = time.monotonic()
+        self._learned_batch: int | None = None  # as last written to the job directory
 
     def resize_window(self, window: int) -> None:
         """At most `window` chunks in flight from now on (a live change of concurrency)."""
@@ -263,6 +267,14 @@ class SendingSink:
             failed=self.counts[Status.FAILED],
         ))
         self._last_checkpoint = time.monotonic()
+        learned = self.sender.health.learned("reanalyze")
+        if learned is not None and learned != self._learned_batch:
+            log.info("job.batch_learned", max_batch=learned)
+            try:
+                write_learned_batch(self.job_dir, learned)
+            except OSError as exc:  # a hint for resumes: the job goes on without it
+                log.warning("job.learned_not_written", error=str(exc))
+            self._learned_batch = learned
 
     async def drain(self, deadline: float | None = None) -> bool:
         """Wait for the chunks in flight; False if the deadline (seconds) ran out first."""

@@ -11,8 +11,11 @@ and carries out what `Health` decides: retry after a delay, give up, stop the jo
   while the appliance has never answered at all: most likely a wrong URL or a closed port.
 - Throttled (429): the job pauses for Retry-After, or for a backoff that grows with the 429s in a
   row across requests; a request may draw `max_throttled` of them, then its hashes are `failed`.
-- Learned 413: the largest batch of each kind of request, halved below what drew the 413 and
-  kept for the rest of the job; every later send of that kind is sliced to it.
+- Learned 413: the largest batch of each kind of request. A 413 halves it below what drew it;
+  then the job's own requests search upward (binary search between the largest size answered
+  and the smallest refused: 100 refused, 50, 75 refused, 62, 68 refused, 65 refused, 63, 64),
+  and the largest size answered is kept for the rest of the job; every later send of that kind
+  is sliced to it, and a refused request is sent again in parts, no hash lost.
 """
 
 from __future__ import annotations
@@ -83,6 +86,12 @@ class Health:
     answered_once: bool = False
     last_answer: float = field(default=0.0)
     last_heard: float = field(default=0.0)  # the last HTTP answer of any kind (a 5xx, a 429)
+    # The 413 search, per kind: the largest batch answered, the smallest refused (413).
+    largest_answered: dict[str, int] = field(default_factory=dict)
+    smallest_refused: dict[str, int] = field(default_factory=dict)
+    # Kinds with a probe (a larger batch) out. A probe that gets no answer at all (it failed)
+    # leaves it set: the job then keeps to the largest size answered, which is safe.
+    probing: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.last_answer = self.last_heard = self.clock.now()
@@ -119,8 +128,11 @@ class Health:
         return (f"the appliance at {self.appliance} has not answered for {silent:.0f} s "
                 "(requests in flight, no answer; the connection was accepted)")
 
-    def answered(self) -> None:
-        """A usable answer (a verdict, or a whole-request refusal): the appliance is up."""
+    def answered(self, kind: str | None = None, size: int = 0) -> None:
+        """A usable answer (a verdict, or a whole-request refusal): the appliance is up. With
+        `kind`, a request of `size` hashes was answered whole (see `answered_batch`)."""
+        if kind is not None:
+            self.answered_batch(kind, size)
         self.answered_once = True
         self.streak = self.throttle_streak = 0
         self.last_answer = self.clock.now()
@@ -172,17 +184,65 @@ class Health:
     def largest(self, kind: str) -> int | None:
         return self.max_batch[kind]
 
+    def learned(self, kind: str) -> int | None:
+        """The largest batch of `kind` the appliance takes, once a 413 has been drawn and the
+        search is over (every size up to the one refused tried); None until then."""
+        answered, refused = self.largest_answered.get(kind), self.smallest_refused.get(kind)
+        if answered is None or refused is None or answered + 1 < refused:
+            return None
+        return answered
+
+    def batch_to_cut(self, kind: str) -> int | None:
+        """The size to cut batches of `kind` at before they are sent: the top of the 413 search
+        (just below the smallest refused), so that a probe has hashes enough to try; `parts`
+        slices each to what the job knows the appliance takes. None: as given."""
+        refused = self.smallest_refused.get(kind)
+        return self.max_batch[kind] if refused is None else max(1, refused - 1)
+
+    def answered_batch(self, kind: str, size: int) -> int | None:
+        """A request of `kind` and `size` hashes was answered: after a 413, probe a larger batch
+        (halfway to the smallest refused). The new largest batch, if it changed."""
+        current = self.max_batch[kind]
+        if current is not None and size >= current:
+            self.probing.discard(kind)
+        if size <= self.largest_answered.get(kind, 0):
+            return None
+        self.largest_answered[kind] = size
+        refused = self.smallest_refused.get(kind)
+        if refused is None:
+            return None
+        largest = max(size, (size + refused) // 2)
+        if largest == current:
+            return None
+        self.max_batch[kind] = largest
+        return largest
+
     def parts(self, kind: str, hashes: Sequence[str]) -> list[Sequence[str]]:
         """`hashes` in requests of `kind` the appliance takes, as far as the job knows."""
         largest = self.max_batch[kind]
-        return chunked(hashes, largest) if largest else [hashes]
+        if not largest:
+            return [hashes]
+        answered = self.largest_answered.get(kind, largest)
+        if answered >= largest or len(hashes) <= answered:
+            return chunked(hashes, largest)
+        # A probe of a larger batch: one request at a time tries it, the others keep to the
+        # largest answered, so that a refusal costs one 413, not one per request in flight.
+        if kind in self.probing:
+            return chunked(hashes, answered)
+        self.probing.add(kind)
+        return [hashes[:largest], *chunked(hashes[largest:], answered)]
 
     def split(self, kind: str, batch: Sequence[str], *, too_large: bool) -> Split:
         """A request refused whole: in halves, to find the sample it was refused for; or, for a
         413 (`too_large`), in parts of the largest batch left, below what drew it."""
         if not too_large:
             return Split(halves(batch))
-        smaller = max(1, len(batch) // 2)
+        self.probing.discard(kind)
+        refused = min(len(batch), self.smallest_refused.get(kind, len(batch)))
+        self.smallest_refused[kind] = refused
+        answered = min(self.largest_answered.get(kind, 0), refused - 1)
+        # Halfway between the largest answered and the smallest refused; half, if none answered.
+        smaller = max(1, (answered + refused) // 2 if answered else len(batch) // 2)
         largest = self.max_batch[kind]
         learned = None
         if largest is None or smaller < largest:

@@ -1,4 +1,4 @@
-"""How fast to send: a rate gate, and the AIMD rule that adapts its rate to the appliance's 429s.
+"""How fast to send: a rate gate, and the policy that settles its rate under the appliance's limit.
 
 Two parts keep `--rate-limit R`: even spacing of grants (1/R apart, exact sleeps, no polling, no
 burst at start) and a hard cap of R grants in any one-second window, the latter by
@@ -12,8 +12,11 @@ It reads `time.monotonic` itself, so it serves only a gate on the system clock; 
 window of grant times (which also gives the observed rate AIMD needs) holds the same cap on any
 clock, fake test clocks included.
 
+Over 300 lines, as one concern: how fast to send, the spacing of grants and the policy that
+chooses their rate being read (and tested) together.
+
     RateGate (Protocol)         what the sender needs: acquire, throttled, rate
-    └── AdaptiveGate            a PacedGate driven by the Aimd rule
+    └── AdaptiveGate            a PacedGate driven by the Settle policy (a Pace per 429)
         └── PacedGate           even spacing + "never more than R in any window" + job-wide pause
 """
 
@@ -23,9 +26,11 @@ import asyncio
 import dataclasses
 import math
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from asyncio_throttle.throttler import Throttler
 
@@ -86,6 +91,7 @@ class PacedGate:
         window: float = 1.0,
         headroom: float = 0.02,
         margin: float = 0.03,
+        refresh: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._window = window
@@ -94,7 +100,11 @@ class PacedGate:
         self._span = window + margin
         self._headroom = headroom
         self._rate: float | None = None
+        self._cap: int | None = None  # grants in any window; None: floor(rate x window)
         self._interval = 0.0
+        # Called before each look at the clock while a caller waits, so that a rate that changes
+        # with time (AdaptiveGate's) applies to a caller already waiting, not to the next one.
+        self._refresh = refresh
         self._next_slot = -math.inf
         self._paused_until = -math.inf
         self._granted: deque[float] = deque()  # grant times within the last window
@@ -111,11 +121,21 @@ class PacedGate:
     def rate(self) -> float | None:
         return self._rate
 
-    def set_rate(self, rate: float | None) -> None:
+    def set_rate(self, rate: float | None, cap: int | None = None) -> None:
+        """Grant `rate` per second from now on, and at most `cap` in any window (default: the
+        rate's whole part), so that a pace just under an appliance's limit of N per second can
+        still send N in its second, not N-1."""
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive or None")
+        faster = rate is None or self._rate is None or rate > self._rate
         self._rate = rate
-        self._interval = 0.0 if rate is None else (1.0 + self._headroom) / rate
+        self._cap = cap
+        # A pace given with its own cap (AdaptiveGate's) has its margin in it already.
+        headroom = self._headroom if cap is None else 0.0
+        self._interval = 0.0 if rate is None else (1.0 + headroom) / rate
+        if faster and self._granted:
+            # A slot set at a slower rate would hold a waiting caller to it.
+            self._next_slot = min(self._next_slot, self._granted[-1] + self._interval)
         if self._throttler is not None and rate is not None:
             self._throttler.rate_limit = self._window_cap()
             # Full only if the spacing fell behind; then a quarter of a slot is fine enough.
@@ -141,10 +161,16 @@ class PacedGate:
     async def acquire(self) -> None:
         async with self._lock:
             while True:
+                if self._refresh is not None:
+                    self._refresh()
                 now = self._clock.now()
-                wait = max(self._paused_until - now, self._next_slot - now, self._window_wait(now))
+                pause = self._paused_until - now
+                wait = max(pause, self._next_slot - now, self._window_wait(now))
                 if wait <= 0:
                     break
+                if self._refresh is not None and wait > pause:
+                    # A changing rate is looked at again every quarter second; a pause is whole.
+                    wait = min(wait, max(pause, 0.25))
                 await self._clock.sleep(wait)
             if self._throttler is not None and self._rate is not None:
                 await self._throttler.acquire()  # type: ignore[no-untyped-call]  # unannotated library
@@ -170,6 +196,8 @@ class PacedGate:
         return self._granted[-cap] + self._span - now
 
     def _window_cap(self) -> int:
+        if self._cap is not None:
+            return max(1, self._cap)
         return max(1, math.floor((self._rate or 0.0) * self._window))
 
     def _forget_before(self, horizon: float) -> None:
@@ -183,48 +211,120 @@ class PacedGate:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Aimd:
-    """Additive increase, multiplicative decrease of the request rate, as pure arithmetic.
 
-    On a 429 the rate becomes `decrease` x the current one (or x what was really sent, when no rate
-    was set). Then it climbs back by `increase_share` of the rate that drew the 429 per second, but
-    ten times slower once within 90% of it, so that a job settles just under the appliance's
-    undisclosed limit and only probes above it gently. It never exceeds `ceiling` (--rate-limit).
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """Where the adaptive pace stands; `Settle` gives the next one after each 429."""
+
+    ceiling: float | None  # requests/s accepted in the second before the last 429; None: no 429
+    probe_from: float  # monotonic time at which the climb above `share x ceiling` starts
+    hold: float  # the quiet seconds before `probe_from`, doubled while probes confirm the ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Pacing under an undisclosed limit, as pure arithmetic on a clock.
+
+    Halving on a 429 cannot settle close under a limit; what the appliance tells can:
+    - The ceiling: on a 429 its window is full, so the requests it accepted from us in the
+      second before are its limit (or the part a competitor leaves us). The pace becomes
+      `share` of that at once, whatever it was before: a 429 at start-up measures the limit as
+      well as any other.
+    - Probing: after `hold` quiet seconds the pace climbs, by `lift` per second for `gentle`
+      seconds (an unchanged limit answers a 429 a request or two above it), then by `climb` per
+      second compounded: a raised limit, a competitor gone or a ceiling measured tiny is left
+      behind within seconds, never pinning the pace low.
+    - The time between 429s: a probe that finds the same ceiling (within `same`) doubles the
+      hold, up to `max_hold`, so that a steady limit is probed ever less often (each probe costs
+      a 429 or two) and a changed one is still found within `max_hold` + a few seconds.
+    - Retry-After: the sender's pause for the 429 (see AdaptiveGate for whom it holds).
+    Never above `limit` (--rate-limit). Measured on bench.py pace.
     """
 
-    ceiling: float | None = None
-    decrease: float = 0.5
-    increase_share: float = 0.05
-    minimum: float = 0.2
+    limit: float | None = None
+    share: float = 0.98
+    hold: float = 4.0
+    max_hold: float = 16.0
+    same: float = 0.05
+    lift: float = 0.03
+    gentle: float = 3.0
+    climb: float = 0.5
+    minimum: float = 0.2  # requests/s: a ceiling is never taken lower than this
 
-    def lowered(self, rate: float | None, observed: float) -> float:
-        base = rate if rate is not None else observed
-        return max(self.minimum, base * self.decrease)
+    def start(self) -> Pace:
+        return Pace(None, math.inf, self.hold)
 
-    def raised(self, rate: float, elapsed: float, tripped_at: float) -> float | None:
-        """The rate after `elapsed` seconds without a 429; None when back to unlimited."""
-        step = max(self.increase_share * tripped_at, self.minimum) * elapsed
-        if rate >= 0.9 * tripped_at:
-            step /= 10
-        new = rate + step
-        if self.ceiling is not None and new >= self.ceiling:
-            return self.ceiling
-        return new
+    def rate(self, pace: Pace, now: float) -> float | None:
+        """Requests per second at `now`; None: unlimited (no 429 yet, no --rate-limit)."""
+        if pace.ceiling is None:
+            return self.limit
+        rate = self.share * pace.ceiling
+        climbing = now - pace.probe_from
+        if climbing > 0:
+            gentle = min(climbing, self.gentle)
+            # Past ~60 s of climbing without a 429 the appliance has no limit worth pacing for;
+            # the exponent is bounded so that the float cannot overflow.
+            steep = min(climbing - gentle, 60.0)
+            rate *= (1.0 + self.lift * gentle) * (1.0 + self.climb) ** steep
+        return rate if self.limit is None else min(rate, self.limit)
+
+    def cap(self, pace: Pace, rate: float | None) -> int | None:
+        """Grants allowed in any one-second window: the whole ceiling (the appliance takes that
+        many in its second), or the climbing rate's; None: the gate's own (from the rate)."""
+        if pace.ceiling is None or rate is None:
+            return None
+        return max(1, math.floor(max(pace.ceiling, rate)))
+
+    def probing(self, pace: Pace, now: float) -> bool:
+        """True while the pace climbs above the ceiling on purpose."""
+        return pace.ceiling is not None and now > pace.probe_from
+
+    def throttled(self, pace: Pace, now: float, accepted: float, pause: float) -> Pace:
+        """A 429 at `now`, after `accepted` requests were accepted in the second before it; the
+        job pauses `pause` seconds unless the 429 was a probe's."""
+        ceiling = max(accepted, self.minimum)
+        probing = self.probing(pace, now)
+        confirmed = (probing and pace.ceiling is not None
+                     and abs(ceiling - pace.ceiling) <= self.same * pace.ceiling)
+        hold = min(2 * pace.hold, self.max_hold) if confirmed else self.hold
+        if confirmed and pace.ceiling is not None:
+            # The same limit read again: a reading falls one short when the oldest request of
+            # the appliance's second had just left it, so the larger of the two is the better.
+            ceiling = max(ceiling, pace.ceiling)
+        quiet_from = now if probing else now + pause
+        return Pace(ceiling, quiet_from + hold, hold)
+
+    def refused_too(self, pace: Pace) -> Pace:
+        """Another 429 for a request in flight at the last one: it was counted as accepted."""
+        if pace.ceiling is None:
+            return pace
+        return Pace(max(pace.ceiling - 1.0, self.minimum), pace.probe_from, pace.hold)
 
 
 class AdaptiveGate:
-    """A PacedGate whose rate follows `Aimd`: lowered on 429, recovered lazily on each acquire."""
+    """A PacedGate whose rate follows `Settle`, measured from the grants and the 429s it sees.
+
+    A 429 while settled (or before any) pauses every request for the pause the appliance asked
+    (Retry-After): the limit fell, or a competitor came, and the window is full. A 429 drawn by a
+    probe says only that the appliance is at its limit: it holds back the request that drew it
+    (its retry waits out the pause) while the others go on at the pace just measured, below the
+    limit; a job-wide second lost to every probe would cost 5-10% of the rate.
+    """
 
     def __init__(
-        self, rate_limit: float | None, clock: Clock | None = None, aimd: Aimd | None = None
+        self, rate_limit: float | None, clock: Clock | None = None, settle: Settle | None = None
     ) -> None:
         self._clock = clock or SystemClock()
-        self._aimd = aimd or Aimd(ceiling=rate_limit)
-        self._gate = PacedGate(rate_limit, self._clock)
+        self._settle = settle or Settle(limit=rate_limit)
+        self._pace = self._settle.start()
+        self._gate = PacedGate(rate_limit, self._clock, refresh=self._recover)
         self._epoch = 0
-        self._tripped_at: float | None = None  # the rate that drew the last 429
-        self._last_update = self._clock.now()
+        self._refused: deque[float] = deque()  # times of the 429s of the last second
+        self._wholesale = True  # the last signal paused the whole job (else: only its request)
+        self._signalled = -math.inf  # when the pace last moved on a 429
+        self._held: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
+            weakref.WeakKeyDictionary())  # a probe's 429: its request waits until then
 
     @property
     def epoch(self) -> int:
@@ -234,50 +334,69 @@ class AdaptiveGate:
     def rate(self) -> float | None:
         return self._gate.rate
 
+    @property
+    def pace(self) -> Pace:
+        return self._pace
+
     async def acquire(self) -> None:
-        self._recover()
+        task = _current_task()
+        until = self._held.pop(task, None) if task is not None else None
+        if until is not None and until > self._clock.now():
+            await self._clock.sleep(until - self._clock.now())
         await self._gate.acquire()
 
     def restart(self) -> None:
         self._gate.restart()
 
     def throttled(self, sent_in_epoch: int, pause: float) -> bool:
-        """Pause every request for `pause` seconds; lower the rate once per epoch, so that the 429s
-        of the requests in flight together count as one signal, not as many halvings."""
+        """A 429 (its request sent in `sent_in_epoch`) and its pause. The 429s of the requests in
+        flight together count as one signal: only one of the current epoch moves the pace."""
         now = self._clock.now()
-        self._gate.pause_until(now + pause)
-        if sent_in_epoch != self._epoch:
-            return False
-        observed = self._gate.observed_rate()
-        current = self._gate.rate
-        self._tripped_at = current if current is not None else max(observed, self._aimd.minimum)
-        self._gate.set_rate(self._aimd.lowered(current, observed))
-        self._epoch += 1
-        self._last_update = now + pause  # recovery starts when the pause ends
-        return True
+        self._refused.append(now)
+        current = sent_in_epoch == self._epoch
+        if current:
+            self._wholesale = not self._settle.probing(self._pace, now)
+            self._pace = self._settle.throttled(self._pace, now, self._accepted(now), pause)
+            self._epoch += 1
+            self._signalled = now
+        elif sent_in_epoch == self._epoch - 1 and now - self._signalled < 1.0:
+            self._pace = self._settle.refused_too(self._pace)
+        self._recover()
+        task = _current_task()
+        if self._wholesale or task is None:
+            self._gate.pause_until(now + pause)
+        else:
+            self._held[task] = max(self._held.get(task, now), now + pause)
+        return current
+
+    def _accepted(self, now: float) -> float:
+        """Requests per second the appliance accepted over the last second: grants less 429s
+        (requests still in flight count as accepted; at a few ms of latency, a fraction of one)."""
+        while self._refused and self._refused[0] <= now - 1.0:
+            self._refused.popleft()
+        return max(0.0, self._gate.observed_rate() - len(self._refused))
 
     def _recover(self) -> None:
-        now = self._clock.now()
-        elapsed = now - self._last_update
-        if elapsed <= 0:
-            return
-        self._last_update = now
-        rate = self._gate.rate
-        if rate is None or self._tripped_at is None:
-            return
-        self._gate.set_rate(self._aimd.raised(rate, elapsed, self._tripped_at))
+        rate = self._settle.rate(self._pace, self._clock.now())
+        if rate != self._gate.rate:
+            self._gate.set_rate(rate, self._settle.cap(self._pace, rate))
 
     def set_ceiling(self, ceiling: float | None) -> None:
-        """A new ceiling (a timetable's switch, the operator's control file). Lower than the
-        rate: the rate drops to it now. Higher: the rate goes up to it and the adaptation
-        starts afresh under it (what drew a 429 at another hour says little about this one)."""
-        self._aimd = dataclasses.replace(self._aimd, ceiling=ceiling)
-        rate = self._gate.rate
-        if ceiling is None or rate is None or rate < ceiling:
-            self._tripped_at = None
-            self._gate.set_rate(ceiling)
-        elif rate > ceiling:
-            self._gate.set_rate(ceiling)
+        """A new ceiling (a timetable's switch, the operator's control file). Lower: the rate
+        drops to it now. Higher (or none): the adaptation starts afresh under it (what drew a
+        429 at another hour says little about this one)."""
+        before = self._settle.limit
+        self._settle = dataclasses.replace(self._settle, limit=ceiling)
+        if ceiling is None or (before is not None and ceiling > before):
+            self._pace = self._settle.start()
+        self._recover()
 
     def __repr__(self) -> str:
-        return f"<AdaptiveGate epoch={self._epoch} tripped_at={self._tripped_at} {self._gate!r}>"
+        return f"<AdaptiveGate epoch={self._epoch} {self._pace} {self._gate!r}>"
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop: a caller outside asyncio holds the whole gate
+        return None

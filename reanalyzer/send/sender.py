@@ -5,10 +5,10 @@ wait for a slot (the concurrency semaphore, then the rate gate), send, let `answ
 the answer says and `health` what the job does about it, then carry that out.
 
 - DONE: each hash gets its verdict, with the number of requests it was part of.
-- SPLIT (400/405 for the whole bulk request) and SHRINK (413): send the parts; 413 also lowers
-  the largest batch for the rest of the job, and `send` honours it by splitting what it is given.
-- THROTTLED (429): the whole job pauses (the gate holds every request) and the rate is halved
-  once per signal, then recovered gradually (see `pacing`).
+- SPLIT (400/405 for the whole bulk request) and SHRINK (413): send the parts; 413 also starts
+  the search for the largest batch (`health`), and `send` slices what it is given to it.
+- THROTTLED (429): the job pauses (a probe's 429: its request only) for Retry-After, and the pace
+  settles just under the rate the appliance accepted before it (see `pacing`).
 - RETRY (408/5xx, resets, timeouts, an answer too large to read, a page that is not the API's
   once the API has answered in this run): capped exponential backoff with full jitter; after
   `max_retries` the hashes become `failed` and the job goes on; an outage stops it (`health`).
@@ -107,7 +107,9 @@ class Sender:
             client = self._own_client = ApplianceClient(config)
         self._client: ReanalyzeClient = client
         self._gate: RateGate = gate or AdaptiveGate(config.rate_limit, self._clock)
-        self._health = Health.of(config, self._clock, max_batch, rand=rand, wall_now=wall_now)
+        # Public too: the run cuts its batches at the sizes the job learned (health.batch_to_cut).
+        self.health = self._health = Health.of(config, self._clock, max_batch, rand=rand,
+                                               wall_now=wall_now)
         self._slots = Slots(config.concurrency)  # resizable: the operator may change it live
         # The job's first request goes alone: it pays for the first connection and the first use
         # of every code path (measured: ~20 ms late at the appliance), and requests granted
@@ -202,7 +204,7 @@ class Sender:
             self._api_answered |= decision.in_api_shape
             action = decision.action
             if action is Action.DONE:
-                self._health.answered()
+                self._health.answered(call.kind, len(batch))
                 log.debug("sender.answered", batch_size=len(batch), attempt=attempts,
                           http_status=decision.http_status)
                 return calls.merged(settled, decision)

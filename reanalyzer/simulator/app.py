@@ -91,7 +91,8 @@ class Appliance:
         self._clock = clock
         self._sleep = sleep or asyncio.sleep
         self._dice = dice or Dice(config)
-        self._rate = RateWindow(config.rate_limit, clock) if config.rate_limit else None
+        self._rate = (RateWindow(config.rate_limit, clock, config.rate_limit_schedule)
+                      if config.rate_limit else None)
         self._tokens = {f"Token {config.token}": True}
         if config.readonly_token:
             self._tokens[f"Token {config.readonly_token}"] = False

@@ -99,6 +99,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="answer 429 with Retry-After above this many requests/s",
     )
     faults.add_argument(
+        "--rate-limit-schedule",
+        type=_schedule,
+        default=(),
+        metavar="S:R,...",
+        help="a rate limit that changes: R requests/s from S seconds after start, e.g. 0:20,20:40",
+    )
+    faults.add_argument(
         "--error-rate",
         type=float,
         default=0.0,
@@ -188,6 +195,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _schedule(text: str) -> tuple[tuple[float, float], ...]:
+    """`0:20,20:40` as ((0.0, 20.0), (20.0, 40.0)); checked further by SimulatorConfig."""
+    try:
+        pairs = [part.split(":") for part in text.split(",") if part.strip()]
+        return tuple((float(at), float(rate)) for at, rate in pairs)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SECONDS:RATE pairs, comma-separated, e.g. 0:20,20:40"
+        ) from None
+
+
 def config_from_args(args: argparse.Namespace, token: str) -> SimulatorConfig:
     """The configuration the parsed options describe."""
     return SimulatorConfig(
@@ -203,6 +221,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimulatorConfig:
         latency_ms=args.latency_ms,
         latency_jitter_ms=args.latency_jitter_ms,
         rate_limit=args.rate_limit,
+        rate_limit_schedule=args.rate_limit_schedule,
         error_rate=args.error_rate,
         drop_rate=args.drop_rate,
         wrong_shape_rate=args.wrong_shape_rate,

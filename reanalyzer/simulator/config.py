@@ -53,6 +53,9 @@ class SimulatorConfig:
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0  # uniform extra delay in [0, jitter)
     rate_limit: float | None = None  # requests/s over a sliding second; above it 429
+    # The limit changing with time: (seconds since start, requests/s) pairs, the first at 0;
+    # given, it replaces rate_limit (which becomes its first rate).
+    rate_limit_schedule: tuple[tuple[float, float], ...] = ()
     error_rate: float = 0.0  # share of answers replaced by an HTML 500/502/503/504
     drop_rate: float = 0.0  # share of connections cut after the work was done
     # Share of 2xx bulk and status answers whose items cannot be attributed to the hashes sent,
@@ -92,8 +95,17 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.samples < 0:
             raise ValueError("latency and samples cannot be negative")
+        if self.rate_limit_schedule:
+            schedule = tuple((float(at), float(rate)) for at, rate in self.rate_limit_schedule)
+            times = [at for at, _ in schedule]
+            if times[0] != 0 or times != sorted(set(times)):
+                raise ValueError("rate_limit_schedule must start at 0 s, times increasing")
+            object.__setattr__(self, "rate_limit_schedule", schedule)
+            object.__setattr__(self, "rate_limit", schedule[0][1])
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
+        if any(rate <= 0 for _, rate in self.rate_limit_schedule):
+            raise ValueError("rate_limit_schedule rates must be positive")
         if self.big_body_mb <= 0:
             raise ValueError("big_body_mb must be positive")
         if self.max_bulk is not None and self.max_bulk < 1:

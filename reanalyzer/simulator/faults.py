@@ -7,7 +7,7 @@ import json
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from reanalyzer.simulator.answers import Reply
@@ -116,14 +116,22 @@ class RateWindow:
     as the appliance documents no rate limit at all.
     """
 
-    def __init__(self, rate: float, clock: Clock) -> None:
+    def __init__(
+        self, rate: float, clock: Clock, schedule: Sequence[tuple[float, float]] = ()
+    ) -> None:
+        self._clock = clock
+        self._times: deque[float] = deque()
+        self._set(rate)
+        # Later limits, as (monotonic time, rate), soonest last: the schedule counts from now.
+        start = clock()
+        self._later = [(start + at, r) for at, r in reversed(schedule) if at > 0]
+
+    def _set(self, rate: float) -> None:
         if rate <= 0:
             raise ValueError("rate_limit must be positive")
         # Under one request per second the window widens so that the rate still holds.
         self._window = max(1.0, 1.0 / rate)
         self._capacity = max(1, math.floor(rate * self._window))
-        self._clock = clock
-        self._times: deque[float] = deque()
 
     def __repr__(self) -> str:
         return f"<RateWindow {self._capacity}/{self._window}s used={len(self._times)}>"
@@ -131,6 +139,8 @@ class RateWindow:
     def admit(self) -> int | None:
         """None if the request may go on, else the whole seconds to put in Retry-After."""
         now = self._clock()
+        while self._later and self._later[-1][0] <= now:
+            self._set(self._later.pop()[1])
         while self._times and self._times[0] <= now - self._window:
             self._times.popleft()
         if len(self._times) < self._capacity:

@@ -48,6 +48,27 @@ def test_rate_window_under_one_per_second() -> None:
     assert window.admit() is None
 
 
+def test_rate_window_follows_its_schedule() -> None:
+    """One per second at first, three from 10 s on: the limit changes when the schedule says."""
+    clock = FakeClock()
+    window = RateWindow(1, clock, schedule=((0.0, 1.0), (10.0, 3.0)))
+    assert window.admit() is None
+    assert window.admit() == 1
+    clock.now += 10.0
+    assert [window.admit() for _ in range(4)] == [None, None, None, 1]
+
+
+def test_rate_limit_schedule_in_the_config_and_on_the_command_line() -> None:
+    """The schedule's first rate is the rate limit; times must start at 0 and increase."""
+    from reanalyzer.simulator.cli import _schedule
+
+    config = SimulatorConfig(token="t", rate_limit_schedule=_schedule("0:20,20:40"))
+    assert config.rate_limit == 20.0
+    assert config.rate_limit_schedule == ((0.0, 20.0), (20.0, 40.0))
+    with pytest.raises(ValueError, match="start at 0"):
+        SimulatorConfig(token="t", rate_limit_schedule=((5.0, 20.0),))
+
+
 async def test_over_the_rate_is_429_with_retry_after(
     start: StartSim, session: aiohttp.ClientSession
 ) -> None:
