@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import position
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
 from reanalyzer.record import jobdir
-from reanalyzer.record.final import final_records
+from reanalyzer.record.counts import read_counts
+from reanalyzer.record.final import final_records, scan_log
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState
@@ -87,6 +89,12 @@ async def _retry(job_dir: Path, settings: Settings) -> int:
     lock.acquire()
     structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
     try:
+        counts = read_counts(job_dir)
+        if counts is not None and counts.final and not counts.by_status.get(Status.FAILED, 0):
+            # What `status` knows, without reading the log: no line ended failed.
+            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
+                "retry.nothing_to_do", job_dir=str(job_dir))
+            return int(ExitCode.OK)
         sources, state = _failed_lines(job_dir / OUTCOMES_FILE)
         if not state.failed_below:
             say(f"reanalyzer: nothing to retry: no line of {job_dir} ended failed",
@@ -111,7 +119,14 @@ def _failed_lines(path: Path) -> tuple[list[str], ResumeState]:
     again (``done_below``: the lines with another final outcome, not sent again)."""
     failed: list[dict[str, Any]] = []
     done = 0
-    for record in final_records(path):
+    by_status: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    last_ts = None
+    scan = scan_log(path)
+    for record in final_records(path, scan, details=False):
+        by_status[record["status"]] += 1
+        by_type[record["hash_type"] or "none"] += 1
+        last_ts = record["ts"] or last_ts
         if record["status"] == Status.FAILED:
             failed.append(record)
         else:
@@ -120,5 +135,6 @@ def _failed_lines(path: Path) -> tuple[list[str], ResumeState]:
     index = {source: i for i, source in enumerate(sources)}
     state = ResumeState(done_below=done, failed_below={
         position(index[r["source"]], r["line"]): (HashType(r["hash_type"]), r["hash"])
-        for r in failed})
+        for r in failed}, records=scan.records, by_status=by_status, by_type=by_type,
+        last_record_at=last_ts)
     return sources, state

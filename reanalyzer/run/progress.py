@@ -3,13 +3,17 @@
 On a terminal, tqdm draws one line on stderr (done / estimated total, rate, ETA, retries, 429s,
 the current pace), and log lines are printed above it (``logs.py`` clears it for them). Without a
 terminal (cron, systemd, Kubernetes) the same figures go out as one log event per interval, never
-per hash. The figures come from a ``snapshot`` callable: this module only displays.
+per hash. The figures come from a ``snapshot`` callable: this module only displays. The ETA
+is from the recent rate (``RateMeter``, an exponentially weighted average over about 30 s),
+not the whole run's average, which start-up and the first 429s pull down; a total estimated
+from a gzip input's compressed size is marked as an estimate ("~").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +49,49 @@ class Snapshot:
     throttled: int  # 429 answers
     pace: float | None  # the rate gate's current requests/s; None: unlimited
     in_flight: int
+    total_is_estimate: bool = False  # the total is from a gzip input's estimated size
+    recent_rate: float | None = None  # records/s lately (RateMeter); None: not measured yet
+
+
+class RateMeter:
+    """A rate that follows the recent pace: an exponentially weighted average of the rate
+    between samples, weighted by time (`tau` seconds), so that samples taken at any interval
+    (the progress line, the checkpoint) agree."""
+
+    def __init__(self, tau: float = 30.0) -> None:
+        self.tau = tau
+        self._last: tuple[float, int] | None = None
+        self.rate: float | None = None
+
+    def update(self, now: float, count: int) -> float | None:
+        if self._last is None:
+            self._last = (now, count)
+            return self.rate
+        then, before = self._last
+        dt = now - then
+        if dt < 0.2:  # too close to the last sample to say anything
+            return self.rate
+        instant = (count - before) / dt
+        weight = 1 - math.exp(-dt / self.tau)
+        self.rate = instant if self.rate is None else self.rate + weight * (instant - self.rate)
+        self._last = (now, count)
+        return self.rate
+
+
+def figures(now: Snapshot, elapsed: float) -> dict[str, object]:
+    """The progress figures of a snapshot: done, total, percentage, rates and ETA."""
+    rate = now.recorded / elapsed if elapsed > 0 else 0.0
+    total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
+    recent = now.recent_rate if now.recent_rate else rate
+    eta = (total - now.recorded) / recent if total and recent > 0 else None
+    return {
+        "recorded": now.recorded, "estimated_total": total,
+        "total_is_estimate": now.total_is_estimate if total else False,
+        "percent": round(100 * now.recorded / total, 1) if total else None,
+        "records_per_s": round(rate, 1),
+        "recent_records_per_s": None if now.recent_rate is None else round(now.recent_rate, 1),
+        "eta_s": round(eta) if eta is not None else None,
+    }
 
 
 @contextlib.contextmanager
@@ -109,23 +156,21 @@ class ProgressReporter:
 
     def _show(self, now: Snapshot) -> None:
         elapsed = time.monotonic() - self._started
-        rate = now.recorded / elapsed if elapsed > 0 else 0.0
-        total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
+        shown = figures(now, elapsed)
+        total = cast("int | None", shown["estimated_total"])
         pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
         if self._bar is not None:
             self._bar.total = total
             self._bar.bar_format = BAR_FORMAT if total else BAR_FORMAT_NO_TOTAL
             self._bar.n = now.recorded
+            estimate = " · total ~estimated" if shown["total_is_estimate"] else ""
             self._bar.set_postfix_str(
                 f"requests {now.requests:,} · retries {now.retries:,} · 429s {now.throttled:,}"
-                f" · pace {pace}", refresh=False)
+                f" · pace {pace}{estimate}", refresh=False)
             self._bar.refresh()
             return
-        eta = (total - now.recorded) / rate if total and rate > 0 else None
         log.info(
-            "job.progress", recorded=now.recorded, estimated_total=total,
-            percent=round(100 * now.recorded / total, 1) if total else None,
-            records_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
+            "job.progress", **shown,
             requests=now.requests, retries=now.retries, throttled=now.throttled,
             pace=now.pace, in_flight=now.in_flight,
         )

@@ -26,15 +26,15 @@ from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, run_front
-from reanalyzer.read.sources import plain_sizes
+from reanalyzer.read.sources import input_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
 from reanalyzer.run.logs import say
-from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
+from reanalyzer.run.progress import ProgressReporter, RateMeter, Snapshot, figures, share_read
 from reanalyzer.run.resume import ResumeState
-from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
+from reanalyzer.run.sink import CHECKPOINT_INTERVAL, CountsKeeper, SendingSink
 from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
 from reanalyzer.run.wiring import blocks_of
 from reanalyzer.send.config import SendConfig
@@ -72,7 +72,12 @@ class Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = 0
-        self._sizes = plain_sizes(paths)
+        sized = input_sizes(paths)  # (a gzip input's is an estimate)
+        self._sizes: list[int] | None = None
+        self._sizes_estimated = False
+        if sized is not None:
+            self._sizes, self._sizes_estimated = sized
+        self._meter = RateMeter()
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
     async def execute(self) -> int:
@@ -92,8 +97,14 @@ class Run:
                     sender, journal, self.sources, window=self.config.concurrency * 2,
                     job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
                     checkpoint_interval=interval, failure_sample=self.settings.failure_sample,
-                    on_recorded=self._check_budget, precheck=self.settings.precheck)
+                    on_recorded=self._check_budget, precheck=self.settings.precheck,
+                    counts=CountsKeeper(self.state.records, self.state.by_status,
+                                        self.state.by_type, self.state.last_record_at,
+                                        self._figures, self.state.failed_above))
                 self._sink, self._sender = sink, sender
+                # Not final until the run ends: a run killed before its next checkpoint may
+                # leave records these do not count, and `retry` must not trust them then.
+                sink.write_counts(final=False)
                 async with self._progress():
                     try:
                         finished = await self._feed(sink, watermark)
@@ -109,7 +120,7 @@ class Run:
                     self.stopped_by = None
                 try:
                     if self.reads_input:
-                        sink.checkpoint()
+                        sink.checkpoint(final=True)
                     else:
                         self._keep_mark(sink)
                 except ReanalyzerError as exc:  # the disk: the log stays readable
@@ -153,10 +164,19 @@ class Run:
         assert self._sink is not None
         assert self._sender is not None
         stats = self._sender.stats
+        recorded = sum(self._sink.counts.values())
         return Snapshot(
-            recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
+            recorded=recorded, estimated_total=self._estimated_total(),
             requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
-            pace=stats.rate, in_flight=stats.in_flight)  # requests sent, not yet answered
+            pace=stats.rate, in_flight=stats.in_flight,  # requests sent, not yet answered
+            total_is_estimate=self._sizes_estimated and self.reads_input,
+            recent_rate=self._meter.update(time.monotonic(), recorded))
+
+    def _figures(self) -> dict[str, object]:
+        """This run's progress figures, for counts.json (and so for `status`)."""
+        elapsed = time.monotonic() - self.started
+        return {"command": self.command, "elapsed_s": round(elapsed, 1),
+                **figures(self._snapshot(), elapsed)}
 
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the
@@ -271,6 +291,7 @@ class Run:
         failed (each line sent again that got no other outcome, a stopped retry's unsent ones
         included)."""
         sink.journal.sync()
+        sink.write_counts(final=True)
         checkpoint = read_checkpoint(self.job_dir)
         self._input_left = checkpoint is None or not checkpoint.complete
         if checkpoint is None:

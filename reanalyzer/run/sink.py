@@ -4,6 +4,8 @@
 (backpressure on the front), writes one batch of records per answer, tells the ``Watermark``
 which lines are recorded, and writes the checkpoint at most every ``checkpoint_interval``
 seconds, after fsyncing the log, so the checkpoint never claims what the disk does not hold.
+With each checkpoint it writes ``counts.json`` (``CountsKeeper``): the job's final outcomes
+counted, the log's before this run (``ResumeState``) plus what this run recorded.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -26,6 +29,7 @@ from reanalyzer.errors import SendingStopped
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
+from reanalyzer.record.counts import Counts, write_counts
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
 from reanalyzer.send.sender import Sender
 
@@ -34,6 +38,45 @@ _NOT_HELD = Verdict(
     Status.NOT_FOUND, attempts=1, reason="not on the appliance (status pre-check); not queued"
 )
 _status_of = operator.attrgetter("status")
+log = structlog.get_logger("reanalyzer.run.sink")
+
+
+class CountsKeeper:
+    """The job's final outcomes as counted before this run (None: not known), and the run's
+    progress figures (a callable), for ``counts.json``."""
+
+    def __init__(self, records: int, by_status: Counter[str] | None,
+                 by_type: Counter[str] | None, last_record_at: str | None,
+                 figures: Callable[[], dict[str, Any]],
+                 failed_above: set[int] | None = None) -> None:
+        self.records = records
+        # Lines above the mark recorded failed: read again, their new record supersedes that.
+        self.failed_above = failed_above or set()
+        self.by_status = by_status
+        self.by_type = by_type
+        self.last_record_at = last_record_at
+        self.figures = figures
+
+    def counts(self, sink: SendingSink, final: bool) -> Counts | None:
+        if self.by_status is None or self.by_type is None:
+            return None
+        by_status = Counter(self.by_status)
+        by_status.update({status.value: n for status, n in sink.counts.items()})
+        # A record of a line sent again supersedes its failed one.
+        by_status[Status.FAILED.value] -= sink.resent
+        by_type = Counter(self.by_type)
+        by_type.update(sink.by_type)
+        by_type.subtract(sink.resent_by_type)
+        by_type["none"] += sink.counts[Status.INVALID]
+        order = [s.value for s in Status]
+        written = sum(sink.counts.values())
+        return Counts(
+            records=self.records + written,
+            by_status={s: by_status[s] for s in order if by_status[s] > 0}
+            | {s: n for s, n in by_status.items() if s not in order and n > 0},
+            by_hash_type={t: n for t, n in sorted(by_type.items()) if n > 0},
+            last_record_at=sink.last_ts if written else self.last_record_at,
+            written_at=utc_now(), final=final, run=self.figures())
 
 
 class SendingSink:
@@ -53,6 +96,7 @@ class SendingSink:
         failure_sample: int = 1000,
         on_recorded: Callable[[], None] | None = None,
         precheck: bool = False,
+        counts: CountsKeeper | None = None,
     ) -> None:
         self.sender = sender
         self.journal = journal
@@ -74,6 +118,10 @@ class SendingSink:
         # Set with `error`: the run stops reading at once, even while its input is idle.
         self.failed = asyncio.Event()
         self.precheck = precheck
+        self.keeper = counts
+        self.resent = 0  # records of lines recorded failed before, sent again
+        self.resent_by_type: Counter[str] = Counter()
+        self.last_ts: str | None = None
         self._batches = 0
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -82,7 +130,7 @@ class SendingSink:
     # --- the front's sink -------------------------------------------------------------------
 
     async def settled(self, outcomes: LocalOutcomes) -> None:
-        ts = utc_now()
+        ts = self.last_ts = utc_now()
         lines = []
         for pos, reason in outcomes.invalid:
             if self._fresh(pos):
@@ -94,6 +142,7 @@ class SendingSink:
         by_type: Counter[str] = Counter()
         for hash_type, value, pos in outcomes.duplicates:
             if self._fresh(pos):
+                self._supersedes([pos], hash_type.value)
                 source, line = self._ref(pos)
                 lines.append(encode_record(hash_value=value, hash_type=hash_type.value,
                                           status=Status.DUPLICATE, source=source, line=line,
@@ -155,12 +204,18 @@ class SendingSink:
             self.journal.write_lines(lines)
             # Counted once written: a summary after a full disk claims only what the log holds.
             self.counts.update(counted)
-            self.by_type[chunk.hash_type.value] += len(lines)
+            recorded = len(chunk.hashes)  # (a log line holds the records of one verdict)
+            self.by_type[chunk.hash_type.value] += recorded
+            if not tracked:
+                self.resent += recorded
+                self.resent_by_type[chunk.hash_type.value] += recorded
+            else:
+                self._supersedes(chunk.positions, chunk.hash_type.value)
             failed = counted[Status.FAILED]
             if tracked:
                 self.watermark.recorded(chunk.positions)
             if self.sample_answered < self.failure_sample:
-                self.sample_answered += len(lines)
+                self.sample_answered += recorded
                 self.sample_failed += failed
             self.maybe_checkpoint()
             if self.on_recorded is not None:
@@ -203,10 +258,22 @@ class SendingSink:
             counted = Counter({ordered[0].status: len(ordered)})
         else:
             counted = Counter(map(_status_of, ordered))
-        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered,
-                                  utc_now(), own)
+        self.last_ts = ts = utc_now()
+        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered, ts,
+                                  own)
         return encoded, counted
 
+
+    def _supersedes(self, positions: Sequence[int], hash_type: str) -> None:
+        """Count the records of lines recorded failed before (above the mark) as resent."""
+        above = self.keeper.failed_above if self.keeper is not None else None
+        if not above:
+            return
+        again = [pos for pos in positions if pos in above]
+        if again:
+            above.difference_update(again)
+            self.resent += len(again)
+            self.resent_by_type[hash_type] += len(again)
 
     def _ref(self, pos: int) -> tuple[str, int]:
         source_index, line = unpack_position(pos)
@@ -225,7 +292,7 @@ class SendingSink:
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
             self.checkpoint()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, final: bool = False) -> None:
         self.journal.sync()
         mark = self.watermark.mark
         write_checkpoint(self.job_dir, Checkpoint(
@@ -233,7 +300,18 @@ class SendingSink:
             complete=self.watermark.complete and not self._tasks,
             failed=self.counts[Status.FAILED],
         ))
+        self.write_counts(final)
         self._last_checkpoint = time.monotonic()
+
+    def write_counts(self, final: bool) -> None:
+        """Replace counts.json (after the log's fsync); a failure only costs `status` speed."""
+        counts = None if self.keeper is None else self.keeper.counts(self, final)
+        if counts is None:
+            return
+        try:
+            write_counts(self.job_dir, counts)
+        except OSError as exc:
+            log.warning("job.counts_not_written", error=str(exc))
 
     async def drain(self, deadline: float | None = None) -> bool:
         """Wait for the chunks in flight; False if the deadline (seconds) ran out first."""
