@@ -537,14 +537,17 @@ def _measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, fl
         if not first:
             first.append(time.perf_counter() - started)
         err.append(line)
-    code = proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} failed ({code}): {b''.join(err)[-2000:].decode()}")
     return {"wall": wall, "first_line": first[0] if first else float("nan"),
-            "peak_mib": peak[0] / 1024, "code": code}
+            "peak_mib": peak[0] / 1024, "code": code,
+            "cpu": usage.ru_utime + usage.ru_stime}
 
 
 def _log_bytes(job_dir: Path) -> int:
@@ -694,7 +697,8 @@ def bench_archive(lines: int = 2_000_000, real_lines: int = 200_000) -> None:
 
         # 4. status, report, retry on the finished job
         st = _measure([*cli, "status", str(job)], env)
-        print(f"  status: {st['wall']:.2f} s, peak {st['peak_mib']:.0f} MiB")
+        print(f"  status: {st['wall']:.2f} s ({st['cpu']:.2f} CPU-s), peak {st['peak_mib']:.0f} "
+              "MiB")
         counts_file = job / "counts.json"
         saved = counts_file.read_bytes()
         counts_file.unlink()  # as a job directory from before counts.json
@@ -707,7 +711,8 @@ def bench_archive(lines: int = 2_000_000, real_lines: int = 200_000) -> None:
         for fmt in ("list", "csv", "table", "json"):
             rep = _measure([*cli, "report", str(job), "--format", fmt], env)
             print(f"  report --format {fmt:<5}: {rep['wall']:6.2f} s = "
-                  f"{lines / rep['wall']:>10,.0f} records/s, peak {rep['peak_mib']:.0f} MiB",
+                  f"{lines / rep['wall']:>10,.0f} records/s ({rep['cpu']:.2f} CPU-s = "
+                  f"{lines / rep['cpu']:,.0f} records per CPU-s), peak {rep['peak_mib']:.0f} MiB",
                   flush=True)
         # The README's recipe for the final outcome per line, with jq on its output.
         started = time.perf_counter()

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import msgspec
+
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.words import counted
 from reanalyzer.errors import JobError, UsageError
@@ -27,6 +29,7 @@ from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run.logs import say
 
 FORMATS = ("table", "json", "csv", "list")
+_encode = msgspec.json.encode
 CSV_FIELDS = ("hash", "hash_type", "status", "source", "line", "reason", "http_status",
               "attempts", "analyses", "ts")
 
@@ -86,9 +89,17 @@ def write_list(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 def write_json(records: Iterable[dict[str, Any]], out: TextIO) -> int:
     written = 0
+    batch: list[str] = []
     for rec in records:
-        out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        try:
+            batch.append(_encode(rec).decode() + "\n")
+        except (TypeError, ValueError):  # what msgspec cannot write (lone surrogates): json can
+            batch.append(json.dumps(rec, separators=(",", ":")) + "\n")
+        if len(batch) >= 4096:
+            out.write("".join(batch))
+            batch.clear()
         written += 1
+    out.write("".join(batch))
     return written
 
 
@@ -136,11 +147,12 @@ def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> 
 
 def _finals_list(finals: Finals, out: TextIO) -> int:
     """`write_list` over final records in columns: the same text, at C speed."""
-    hashes = [line.hash_list() for line in finals.lines]
-    ordered = dict.fromkeys(hashes[at][i] for at, i in finals.places())
+    ordered = dict.fromkeys(map(finals.hashes.__getitem__, finals.order))
     ordered.pop(None, None)
-    out.write("".join(f"{value}\n" for value in ordered))
-    return len(ordered)
+    values = list(ordered)
+    for start in range(0, len(values), 65536):
+        out.write("".join([f"{value}\n" for value in values[start : start + 65536]]))
+    return len(values)
 
 
 def _csv_text(cells: Iterable[Any]) -> str:
@@ -157,17 +169,45 @@ def _finals_csv(finals: Finals, out: TextIO) -> int:
         analyses = ";".join(f"{a.name}:{'' if a.code is None else a.code}" for a in line.analyses)
         heads.append(_csv_text([line.hash_type, line.status, line.source]))
         tails.append(_csv_text([line.reason, line.http_status, line.attempts, analyses, line.ts]))
-    hashes = [line.hash_list() for line in finals.lines]
-    numbers = [line.line_list() for line in finals.lines]
+    hashes, numbers, line_of = finals.hashes, finals.numbers, finals.line_of
     out.write(",".join(CSV_FIELDS) + "\n")
-    batch: list[str] = []
-    for at, i in finals.places():
-        batch.append(f"{hashes[at][i] or ''},{heads[at]},{numbers[at][i]},{tails[at]}\n")
-        if len(batch) >= 65536:
-            out.write("".join(batch))
-            batch.clear()
-    out.write("".join(batch))
-    return len(finals)
+    order = finals.order
+    for start in range(0, len(order), 65536):
+        out.write("".join([
+            f"{hashes[r] or ''},{heads[line_of[r]]},{numbers[r]},{tails[line_of[r]]}\n"
+            for r in order[start : start + 65536]]))
+    return len(order)
+
+
+def _finals_table(finals: Finals, out: TextIO, err: TextIO) -> int:
+    """`write_table` over final records in columns."""
+    lines, hashes, numbers, line_of = finals.lines, finals.hashes, finals.numbers, finals.line_of
+    order = finals.order
+    header = ("HASH", "TYPE", "STATUS", "SOURCE:LINE", "REASON")
+    hash_w = max([len(header[0]), *(len(hashes[r] or "-") for r in order)])
+    type_w = max([len(header[1]), *(len(line.hash_type or "-") for line in lines)])
+    status_w = max([len(header[2]), *(len(line.status) for line in lines)])
+    where_w = max([len(header[3]), *(len(f"{line.source}:{max(line.line_list())}")
+                                      for line in lines)])
+    mids = [f"{(line.hash_type or '-'):<{type_w}}  {line.status:<{status_w}}  " for line in lines]
+    reasons = [(line.reason or "").replace("\n", " ") if isinstance(line.reason, str | None)
+               else str(line.reason) for line in lines]
+    out.write(f"{header[0]:<{hash_w}}  {header[1]:<{type_w}}  {header[2]:<{status_w}}  "
+              f"{header[3]:<{where_w}}  {header[4]}\n")
+    counts: Counter[str] = Counter()
+    for start in range(0, len(order), 65536):
+        part = order[start : start + 65536]
+        out.write("".join([
+            (f"{(hashes[r] or '-'):<{hash_w}}  {mids[line_of[r]]}"
+             f"{f'{lines[line_of[r]].source}:{numbers[r]}':<{where_w}}  "
+             f"{reasons[line_of[r]]}").rstrip() + "\n"
+            for r in part]))
+        counts.update(lines[line_of[r]].status for r in part)
+    total = len(order)
+    by_status = ", ".join(f"{s.value} {counts[s.value]:,}" for s in Status if counts[s.value])
+    print(f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""),
+          file=err)
+    return total
 
 
 def write_report(records: Iterable[dict[str, Any]], fmt: str, out: TextIO,
@@ -211,6 +251,8 @@ def write_finals(finals: Finals, fmt: str, out: TextIO, err: TextIO | None = Non
         return _finals_list(finals, out)
     if fmt == "csv":
         return _finals_csv(finals, out)
+    if fmt == "table":
+        return _finals_table(finals, out, err or sys.stderr)
     return write_report(finals.records(), fmt, out, err)
 
 

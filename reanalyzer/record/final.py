@@ -104,76 +104,74 @@ def final_records(path: Path, scan: LogScan | None = None, damaged: Damaged | No
 
 @dataclass(slots=True)
 class Finals:
-    """The final records of a log, read at once: its stored lines, and for every final record
-    (`order`, in input order) the line it is in and its place there."""
+    """The final records of a log, read at once into columns: its stored lines, and per record
+    of the log (in log order) its hash, line number and the stored line it is in; `order` is
+    the final records' indexes in input order."""
 
     lines: list[Stored] = field(default_factory=list)
     entries: list[Entries] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)  # in the order they first appear
-    keys: list[int] = field(default_factory=list)  # sorted: (input, line, line index, place)
+    hashes: list[str | None] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    line_of: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # per stored line: its first record's index
+    order: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.keys)
-
-    def places(self) -> Iterator[tuple[int, int]]:
-        """(line index, place in it) of every final record, in input order."""
-        mask = (1 << _PLACE_BITS) - 1
-        line_mask = (1 << _LINE_BITS) - 1
-        for k in self.keys:
-            yield (k >> _PLACE_BITS) & line_mask, k & mask
+        return len(self.order)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The final records, whole, in input order."""
         # Lines of a few requests interleave in input order: keep the last ones restored.
         restored: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
-        for at, i in self.places():
+        line_of, starts = self.line_of, self.starts
+        for index in self.order:
+            at = line_of[index]
             records = restored.get(at)
             if records is None:
                 records = restored[at] = line_records(self.lines[at], self.entries[at])
                 if len(restored) > 256:
                     restored.popitem(last=False)
-            yield records[i]
-
-
-_PLACE_BITS = 20  # places in a line (< 1M records a line) and lines: packed in one int to sort
-_LINE_BITS = 32
+            yield records[index - starts[at]]
 
 
 def load_finals(path: Path, damaged: Damaged | None = None, details: bool = False,
                 statuses: frozenset[str] | None = None) -> Finals:
-    """Every final record of a log (of `statuses` only, if given), sorted by (input, line)."""
+    """Every final record of a log (of `statuses` only, if given), in input order: by input
+    (in the order they first appear in the log, which is the job's), then line."""
     finals = Finals()
     lines, entries = finals.lines, finals.entries
-    for line, extra in stored_lines(path, damaged, details):
+    hashes, numbers, line_of = finals.hashes, finals.numbers, finals.line_of
+    sources: dict[str, int] = {}
+    source_of: list[int] = []  # per stored line
+    for at, (line, extra) in enumerate(stored_lines(path, damaged, details)):
         lines.append(line)
         entries.append(extra)
-    source_index: dict[str, int] = {}
-    failed = any(line.status == _FAILED for line in lines)
-    last: dict[Key, int] = {}
-    if failed:  # which records a later one supersedes: only lines that once failed have one
-        ever = {(line.source, n) for line in lines if line.status == _FAILED
-                for n in line.line_list()}
-        for at, line in enumerate(lines):
-            for i, n in enumerate(line.line_list()):
-                if (line.source, n) in ever:
-                    last[(line.source, n)] = (at << _PLACE_BITS) | i
-    keys = finals.keys
-    for at, line in enumerate(lines):
-        if statuses is not None and line.status not in statuses:
-            continue
-        src = source_index.get(line.source)
-        if src is None:
-            src = source_index[line.source] = len(source_index)
-            finals.sources.append(line.source)
-        base = (src << 40) << (_LINE_BITS + _PLACE_BITS)
-        here = at << _PLACE_BITS
-        numbers = line.line_list()
-        if last:
-            keys.extend((base | (n << (_LINE_BITS + _PLACE_BITS)) | here | i)
-                        for i, n in enumerate(numbers)
-                        if last.get((line.source, n), here | i) == here | i)
-        else:
-            shift = _LINE_BITS + _PLACE_BITS
-            keys.extend((base | (n << shift) | here | i) for i, n in enumerate(numbers))
-    keys.sort()  # nearly sorted already (the log is written about in input order): fast
+        finals.starts.append(len(numbers))
+        hashes.extend(line.hash_list())
+        numbers.extend(line.line_list())
+        line_of.extend([at] * line.count)
+        source_of.append(sources.setdefault(line.source, len(sources)))
+    keep: list[int] | range = range(len(numbers))
+    wanted = statuses
+    if any(line.status == _FAILED for line in lines):
+        # Which records a later one supersedes: only lines that once failed have one.
+        ever = {(source_of[line_of[r]], numbers[r]) for r in range(len(numbers))
+                if lines[line_of[r]].status == _FAILED}
+        last: dict[tuple[int, int], int] = {}
+        for r, n in enumerate(numbers):
+            key = (source_of[line_of[r]], n)
+            if key in ever:
+                last[key] = r
+        superseded = set(range(len(numbers))) - set(last.values())
+        superseded = {r for r in superseded if (source_of[line_of[r]], numbers[r]) in ever}
+        keep = [r for r in keep if r not in superseded]
+    if wanted is not None:
+        status_of = [line.status in wanted for line in lines]
+        keep = [r for r in keep if status_of[line_of[r]]]
+    if len(sources) == 1:
+        position = numbers
+    else:
+        position = [(source_of[at] << 40) | n for at, n in zip(line_of, numbers, strict=True)]
+    # The log is written about in input order (requests of one type interleave): fast.
+    finals.order = sorted(keep, key=position.__getitem__)
     return finals

@@ -19,6 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -481,17 +482,29 @@ def stored_lines(path: Path, damaged: Damaged | None = None, details: bool = Fal
     """Every whole line of a log (`path`: its open segment), closed segments first, each with
     its details if asked; a torn last line is skipped, a damaged one as `_decode_segment`."""
     found = segments.segments(path)
-    for number, segment in enumerate(found):
+
+    def read(segment: segments.Segment) -> tuple[bytes, bytes | None] | None:
         try:
             data, _ = segments.read_segment(segment)
-            extra = segments.read_details(segment) if details else None
+            return data, segments.read_details(segment) if details else None
         except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise JobError(f"cannot read the outcome log {segment.path}: {exc}") from exc
-        yield from _decode_segment(data, extra, segment.path, damaged, details)
-        if on_segment is not None:
-            on_segment(number + 1, len(found))
+            return None
+
+    # The next segment is decompressed in a thread (zlib lets go of the GIL) while this one is
+    # decoded. The thread ends with the reading: a resume forks its reader afterwards.
+    with ThreadPoolExecutor(1, thread_name_prefix="outcome-log-read") as pool:
+        ahead = pool.submit(read, found[0]) if found else None
+        for number, segment in enumerate(found):
+            assert ahead is not None
+            try:
+                got = ahead.result()
+            except OSError as exc:
+                raise JobError(f"cannot read the outcome log {segment.path}: {exc}") from exc
+            ahead = pool.submit(read, found[number + 1]) if number + 1 < len(found) else None
+            if got is not None:
+                yield from _decode_segment(got[0], got[1], segment.path, damaged, details)
+            if on_segment is not None:
+                on_segment(number + 1, len(found))
 
 
 def restore_detail(entry: Any, hash_type: str | None, value: str | None) -> Any:

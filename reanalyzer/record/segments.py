@@ -21,6 +21,7 @@ import gzip
 import os
 import re
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,9 +121,14 @@ def _read_plain(path: Path) -> bytes:
 
 
 def _gunzip(path: Path) -> bytes:
+    data = path.read_bytes()
     try:
-        return gzip.decompress(path.read_bytes())
-    except (EOFError, gzip.BadGzipFile, ValueError) as exc:
+        inflater = zlib.decompressobj(wbits=31)
+        out = inflater.decompress(data)
+        if inflater.eof and not inflater.unused_data:
+            return out
+        return gzip.decompress(data)  # several members (recompressed by hand), or torn
+    except (EOFError, gzip.BadGzipFile, ValueError, zlib.error) as exc:
         raise OSError(f"{path}: not a whole gzip file ({exc})") from exc
 
 
