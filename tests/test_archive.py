@@ -279,3 +279,19 @@ def test_the_eta_follows_the_recent_rate() -> None:
     shown = figures(now, elapsed=90.0)
     assert shown["eta_s"] is not None
     assert 95 <= shown["eta_s"] <= 106
+
+
+def test_status_of_a_running_job_shows_done_total_percentage_and_eta() -> None:
+    """A running job's status line says how many lines of about how many are done, the share
+    and the time left, from the figures its run keeps in counts.json."""
+    from reanalyzer.commands.status import JobStatus, render_text
+
+    st = JobStatus(job_dir="job", inputs=["in.txt.gz"], settings={}, running=True, pid=7,
+                   progress=None, records_written=1200, final_total=1200,
+                   by_status={"queued": 1200}, by_hash_type={"md5": 1200},
+                   last_record_at=None, last_run=None, recent_rate=100.0,
+                   this_run={"recorded": 1200, "estimated_total": 4000,
+                             "total_is_estimate": True, "percent": 30.0,
+                             "recent_records_per_s": 100.0, "eta_s": 28})
+    shown = render_text(st)
+    assert "this run   1,200 of ~4,000 lines (30.0%), 100.0 records/s, about 28 s to go" in shown

@@ -109,3 +109,35 @@ def test_details_encode_as_json_writes_them(details: list[dict[str, object]]) ->
     and lone surrogates, which orjson refuses) is written as json itself would write it."""
     expected = [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in details]
     assert _json_details(details) == expected  # type: ignore[arg-type]
+
+
+hex40 = st.text("0123456789abcdef", min_size=40, max_size=40)
+
+
+@given(st.lists(st.tuples(hex40, st.integers(0, 3), st.lists(hex40, max_size=3)),
+                min_size=1, max_size=12),
+       st.sampled_from(["", "{\"n\":{\"sha1\":1}}", "UPPER"]))
+def test_details_holding_the_sent_hash_read_back_as_sent(
+    rows: list[tuple[str, int, list[str]]], odd: str,
+) -> None:
+    """A detail that names the sent hash (at any place, beside other keys, as the appliance
+    sends them) is stored without it and reads back as sent; one of another shape (nested,
+    the hash in capitals) is kept whole and reads back as sent too."""
+    from reanalyzer.core.outcomes import DetailTexts
+
+    texts = DetailTexts()
+    expected = []
+    for value, place, others in rows:
+        pairs = [(f"k{i}", other) for i, other in enumerate(others)]
+        pairs.insert(min(place, len(pairs)), ("sha1", value.upper() if odd == "UPPER" else value))
+        if odd.startswith("{"):
+            pairs.append(("n", {"sha1": 1}))  # type: ignore[arg-type]
+        detail = dict(pairs)
+        expected.append(detail)
+        texts.append(json.dumps(detail, separators=(",", ":")))
+    ts = "2026-11-26T10:00:00.000Z"
+    verdict = Verdict(Status.QUEUED, 201, 1)
+    hashes = [r[0] for r in rows]
+    lines = encode_verdicts("sha1", hashes, ["a.txt"] * len(rows), list(range(1, len(rows) + 1)),
+                            [verdict] * len(rows), ts, texts)
+    assert [r["detail"] for r in decoded(lines)] == expected
