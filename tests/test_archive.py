@@ -13,12 +13,13 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from reanalyzer.errors import ExitCode
-from reanalyzer.read.sources import gzip_size, input_sizes
+from reanalyzer.read.sizes import gzip_size, input_sizes
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
 from reanalyzer.record.segments import segments, split_lines
 from reanalyzer.run.progress import RateMeter, Snapshot, figures
@@ -262,6 +263,7 @@ def test_a_gzip_size_is_its_decompressed_size(tmp_path: Path) -> None:
     assert input_sizes([str(tmp_path / "a.gz"), str(tmp_path / "b.txt")]) == (
         [len(data), 4], True)
     assert input_sizes([str(tmp_path / "b.txt")]) == ([4], False)
+    assert input_sizes(["-"]) == (None, False)
 
 
 def test_the_eta_follows_the_recent_rate() -> None:
@@ -276,7 +278,7 @@ def test_the_eta_follows_the_recent_rate() -> None:
     assert rate > 95
     now = Snapshot(recorded=6300, estimated_total=16300, requests=0, retries=0, throttled=0,
                    pace=None, in_flight=0, recent_rate=rate)
-    shown = figures(now, elapsed=90.0)
+    shown = figures(now, time.monotonic() - 90.0)
     assert shown["eta_s"] is not None
     assert 95 <= shown["eta_s"] <= 106
 

@@ -282,59 +282,6 @@ def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
         raise InputError(f"cannot read input {source}: {exc}") from exc
 
 
-_SAMPLE_BYTES = 1 << 20  # of a gzip input, decompressed at the start to see its ratio
-
-
-def gzip_size(path: str) -> int | None:
-    """About how many bytes a gzip file decompresses to: its trailer's ISIZE (the size modulo
-    2**32, of the last member only), lifted by the multiple of 2**32 that puts it nearest to
-    its compressed size times the ratio its first MiB decompresses at; None if unreadable."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(_SAMPLE_BYTES)
-            f.seek(max(0, size - 4))
-            isize = int.from_bytes(f.read(4), "little")
-    except OSError:
-        return None
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        sample = len(inflater.decompress(head, 64 * _SAMPLE_BYTES))
-    except zlib.error:
-        return None
-    used = len(head) - len(inflater.unconsumed_tail) - len(inflater.unused_data)
-    if sample == 0 or used <= 0:
-        return isize
-    guess = size * sample / used
-    if inflater.eof and not inflater.unused_data:  # one member, wholly read: exact
-        return sample
-    lift = max(0, round((guess - isize) / 2**32))
-    return isize + lift * 2**32
-
-
-def input_sizes(paths: Sequence[str]) -> tuple[list[int], bool] | None:
-    """The decoded byte sizes of the inputs, and whether some are estimates (gzip inputs, see
-    `gzip_size`); None when one is standard input or cannot be read."""
-    sizes = []
-    estimated = False
-    for path in paths:
-        if path == STDIN:
-            return None
-        try:
-            with open(path, "rb") as f:
-                if is_gzip(f.read(2)):
-                    size = gzip_size(path)
-                    if size is None:
-                        return None
-                    sizes.append(size)
-                    estimated = True
-                    continue
-                sizes.append(os.fstat(f.fileno()).st_size)
-        except OSError:
-            return None
-    return sizes, estimated
-
-
 def plain_sizes(paths: Sequence[str]) -> list[int] | None:
     """The byte sizes of the inputs, if all are plain files (not stdin, not gzip)."""
     sizes = []

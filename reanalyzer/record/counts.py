@@ -5,7 +5,9 @@ A run writes it with each checkpoint (after the log's fsync, replaced whole: rec
 and once more as it ends (``final``): the final outcome of every line in the log by status and
 by hash type, the records written, and the run's progress (done, estimated total, rate, ETA). It
 is derived: a job directory without it (written before it existed) is read from its log, and a
-run rebuilds it from the log whenever it reads the log.
+run rebuilds it from the log whenever it reads the log. A run writes it (not final) before its
+first record: until its next checkpoint, a run killed may leave records the file does not count,
+so ``retry`` trusts only final counts.
 """
 
 from __future__ import annotations

@@ -78,8 +78,10 @@ class RateMeter:
         return self.rate
 
 
-def figures(now: Snapshot, elapsed: float) -> dict[str, object]:
-    """The progress figures of a snapshot: done, total, percentage, rates and ETA."""
+def figures(now: Snapshot, started: float) -> dict[str, object]:
+    """The progress figures of a snapshot of a run started at `started` (time.monotonic):
+    done, total, percentage, rates and ETA."""
+    elapsed = time.monotonic() - started
     rate = now.recorded / elapsed if elapsed > 0 else 0.0
     total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
     recent = now.recent_rate if now.recent_rate else rate
@@ -90,7 +92,7 @@ def figures(now: Snapshot, elapsed: float) -> dict[str, object]:
         "percent": round(100 * now.recorded / total, 1) if total else None,
         "records_per_s": round(rate, 1),
         "recent_records_per_s": None if now.recent_rate is None else round(now.recent_rate, 1),
-        "eta_s": round(eta) if eta is not None else None,
+        "eta_s": round(eta) if eta is not None else None, "elapsed_s": round(elapsed, 1),
     }
 
 
@@ -155,8 +157,7 @@ class ProgressReporter:
             self._show(self._snapshot())
 
     def _show(self, now: Snapshot) -> None:
-        elapsed = time.monotonic() - self._started
-        shown = figures(now, elapsed)
+        shown = figures(now, self._started)
         total = cast("int | None", shown["estimated_total"])
         pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
         if self._bar is not None:

@@ -3,7 +3,8 @@
 ``job.send_job`` decides whether there is anything to do and prepares the job directory; this
 module carries a run out, and is imported only then (it brings aiohttp and the sending stack).
 ``reanalyzer retry`` is a run too, of the command ``retry``: it reads no input and sends only
-the job's failed lines, and it leaves the checkpoint's mark to the job's own runs.
+the job's failed lines, and it leaves the checkpoint's mark to the job's own runs. One concern
+in a little over 300 lines: stops, budgets, progress and counts all act on one run's state.
 """
 
 from __future__ import annotations
@@ -26,15 +27,16 @@ from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import FrontStats, run_front
-from reanalyzer.read.sources import input_sizes
+from reanalyzer.read.sizes import input_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
+from reanalyzer.run.counts import CountsKeeper
 from reanalyzer.run.logs import say
 from reanalyzer.run.progress import ProgressReporter, RateMeter, Snapshot, figures, share_read
 from reanalyzer.run.resume import ResumeState
-from reanalyzer.run.sink import CHECKPOINT_INTERVAL, CountsKeeper, SendingSink
+from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
 from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
 from reanalyzer.run.wiring import blocks_of
 from reanalyzer.send.config import SendConfig
@@ -72,11 +74,7 @@ class Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = 0
-        sized = input_sizes(paths)  # (a gzip input's is an estimate)
-        self._sizes: list[int] | None = None
-        self._sizes_estimated = False
-        if sized is not None:
-            self._sizes, self._sizes_estimated = sized
+        self._sizes, self._sizes_estimated = input_sizes(paths)  # (gzip: an estimate)
         self._meter = RateMeter()
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
@@ -98,13 +96,9 @@ class Run:
                     job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
                     checkpoint_interval=interval, failure_sample=self.settings.failure_sample,
                     on_recorded=self._check_budget, precheck=self.settings.precheck,
-                    counts=CountsKeeper(self.state.records, self.state.by_status,
-                                        self.state.by_type, self.state.last_record_at,
-                                        self._figures, self.state.failed_above))
+                    counts=CountsKeeper.of(self.state, self._figures))
                 self._sink, self._sender = sink, sender
-                # Not final until the run ends: a run killed before its next checkpoint may
-                # leave records these do not count, and `retry` must not trust them then.
-                sink.write_counts(final=False)
+                sink.write_counts(final=False)  # (final once the run ends: see record/counts.py)
                 async with self._progress():
                     try:
                         finished = await self._feed(sink, watermark)
@@ -172,11 +166,8 @@ class Run:
             total_is_estimate=self._sizes_estimated and self.reads_input,
             recent_rate=self._meter.update(time.monotonic(), recorded))
 
-    def _figures(self) -> dict[str, object]:
-        """This run's progress figures, for counts.json (and so for `status`)."""
-        elapsed = time.monotonic() - self.started
-        return {"command": self.command, "elapsed_s": round(elapsed, 1),
-                **figures(self._snapshot(), elapsed)}
+    def _figures(self) -> dict[str, object]:  # for counts.json, and so for `status`
+        return {"command": self.command, **figures(self._snapshot(), self.started)}
 
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the

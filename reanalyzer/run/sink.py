@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -29,8 +28,9 @@ from reanalyzer.errors import SendingStopped
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
-from reanalyzer.record.counts import Counts, write_counts
+from reanalyzer.record.counts import write_counts
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
+from reanalyzer.run.counts import CountsKeeper
 from reanalyzer.send.sender import Sender
 
 CHECKPOINT_INTERVAL = 1.0
@@ -39,44 +39,6 @@ _NOT_HELD = Verdict(
 )
 _status_of = operator.attrgetter("status")
 log = structlog.get_logger("reanalyzer.run.sink")
-
-
-class CountsKeeper:
-    """The job's final outcomes as counted before this run (None: not known), and the run's
-    progress figures (a callable), for ``counts.json``."""
-
-    def __init__(self, records: int, by_status: Counter[str] | None,
-                 by_type: Counter[str] | None, last_record_at: str | None,
-                 figures: Callable[[], dict[str, Any]],
-                 failed_above: set[int] | None = None) -> None:
-        self.records = records
-        # Lines above the mark recorded failed: read again, their new record supersedes that.
-        self.failed_above = failed_above or set()
-        self.by_status = by_status
-        self.by_type = by_type
-        self.last_record_at = last_record_at
-        self.figures = figures
-
-    def counts(self, sink: SendingSink, final: bool) -> Counts | None:
-        if self.by_status is None or self.by_type is None:
-            return None
-        by_status = Counter(self.by_status)
-        by_status.update({status.value: n for status, n in sink.counts.items()})
-        # A record of a line sent again supersedes its failed one.
-        by_status[Status.FAILED.value] -= sink.resent
-        by_type = Counter(self.by_type)
-        by_type.update(sink.by_type)
-        by_type.subtract(sink.resent_by_type)
-        by_type["none"] += sink.counts[Status.INVALID]
-        order = [s.value for s in Status]
-        written = sum(sink.counts.values())
-        return Counts(
-            records=self.records + written,
-            by_status={s: by_status[s] for s in order if by_status[s] > 0}
-            | {s: n for s, n in by_status.items() if s not in order and n > 0},
-            by_hash_type={t: n for t, n in sorted(by_type.items()) if n > 0},
-            last_record_at=sink.last_ts if written else self.last_record_at,
-            written_at=utc_now(), final=final, run=self.figures())
 
 
 class SendingSink:
@@ -119,8 +81,6 @@ class SendingSink:
         self.failed = asyncio.Event()
         self.precheck = precheck
         self.keeper = counts
-        self.resent = 0  # records of lines recorded failed before, sent again
-        self.resent_by_type: Counter[str] = Counter()
         self.last_ts: str | None = None
         self._batches = 0
         self._window = asyncio.Semaphore(window)
@@ -142,7 +102,8 @@ class SendingSink:
         by_type: Counter[str] = Counter()
         for hash_type, value, pos in outcomes.duplicates:
             if self._fresh(pos):
-                self._supersedes([pos], hash_type.value)
+                if self.keeper is not None:
+                    self.keeper.superseding([pos], hash_type.value)
                 source, line = self._ref(pos)
                 lines.append(encode_record(hash_value=value, hash_type=hash_type.value,
                                           status=Status.DUPLICATE, source=source, line=line,
@@ -206,11 +167,8 @@ class SendingSink:
             self.counts.update(counted)
             recorded = len(chunk.hashes)  # (a log line holds the records of one verdict)
             self.by_type[chunk.hash_type.value] += recorded
-            if not tracked:
-                self.resent += recorded
-                self.resent_by_type[chunk.hash_type.value] += recorded
-            else:
-                self._supersedes(chunk.positions, chunk.hash_type.value)
+            if self.keeper is not None:
+                self.keeper.recorded(chunk.positions, chunk.hash_type.value, tracked)
             failed = counted[Status.FAILED]
             if tracked:
                 self.watermark.recorded(chunk.positions)
@@ -264,17 +222,6 @@ class SendingSink:
         return encoded, counted
 
 
-    def _supersedes(self, positions: Sequence[int], hash_type: str) -> None:
-        """Count the records of lines recorded failed before (above the mark) as resent."""
-        above = self.keeper.failed_above if self.keeper is not None else None
-        if not above:
-            return
-        again = [pos for pos in positions if pos in above]
-        if again:
-            above.difference_update(again)
-            self.resent += len(again)
-            self.resent_by_type[hash_type] += len(again)
-
     def _ref(self, pos: int) -> tuple[str, int]:
         source_index, line = unpack_position(pos)
         return self.sources[source_index], line
@@ -305,7 +252,8 @@ class SendingSink:
 
     def write_counts(self, final: bool) -> None:
         """Replace counts.json (after the log's fsync); a failure only costs `status` speed."""
-        counts = None if self.keeper is None else self.keeper.counts(self, final)
+        counts = None if self.keeper is None else self.keeper.counts(
+            self.counts, self.by_type, self.last_ts, final)
         if counts is None:
             return
         try:
