@@ -426,14 +426,17 @@ class _StoredWithDetails(Stored):
 _lite = msgspec.json.Decoder(Stored)
 _full = msgspec.json.Decoder(_StoredWithDetails)
 _entries = msgspec.json.Decoder(list[Any] | None)
-Entries = list[Any] | None  # a line's details as stored (None: no record of it has one)
+# A line's details as stored (None: no record of it has one), or the text of them, decoded
+# only when its records are restored: held for a whole log, decoded details take ~4x the room.
+Entries = list[Any] | bytes | None
 
 
 def _valid(line: Stored, entries: Entries) -> bool:
     if line.lines is None:
         return line.line is not None
     return (line.hashes is not None and len(line.hashes) == len(line.lines)
-            and (entries is None or len(entries) == len(line.lines)))
+            and (entries is None or isinstance(entries, bytes)
+                 or len(entries) == len(line.lines)))
 
 
 def _lenient(raw: bytes, with_details: bool) -> Stored | None:
@@ -464,10 +467,7 @@ def _decode_segment(
     decoder = _full if with_details else _lite
     detail_lines: list[Entries] | None = None
     if details is not None and with_details:
-        try:
-            detail_lines = _entries.decode_lines(details)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            detail_lines = [_lenient_entries(raw) for raw in details.splitlines()]
+        detail_lines = [None if raw == b"null" else raw for raw in details.splitlines()]
     try:
         decoded: list[Stored | None] = list(decoder.decode_lines(data))
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -492,12 +492,17 @@ def _decode_segment(
             damaged(str(path), number + 1)
 
 
-def _lenient_entries(raw: bytes) -> Entries:
+def _decoded_entries(raw: bytes, count: int) -> list[Any] | None:
+    """A compressed segment's details of a line of `count` records; None if they are not that
+    (damaged: the records are read without their details)."""
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, list) else None
+        value = _entries.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        try:
+            value = json.loads(raw)  # what only json's lenient reading lets in
+        except (ValueError, RecursionError):
+            return None
+    return value if isinstance(value, list) and len(value) == count else None
 
 
 SegmentRead = Callable[[int, int], None]  # told (segments read, segments in all) as it reads
@@ -546,6 +551,8 @@ def restore_detail(entry: Any, hash_type: str | None, value: str | None) -> Any:
 
 def line_records(line: Stored, entries: Entries) -> list[dict[str, Any]]:
     """The documented records a stored line holds, every field there."""
+    if isinstance(entries, bytes):
+        entries = _decoded_entries(entries, line.count)
     analyses = [{"name": a.name, "code": a.code, "message": a.message} for a in line.analyses]
     out = []
     for i, (value, number) in enumerate(zip(line.hash_list(), line.line_list(), strict=True)):

@@ -74,8 +74,8 @@ def load_resume_state(job_dir: Path, sources: Sequence[str], dedupe: bool) -> Re
 
 # How fast a log is read, to say how long it will take before it is read (bench.py archive):
 # bytes a second of compressed segments (their details are not read) and of plain ones.
-_COMPRESSED_BYTES_PER_S = 25e6
-_PLAIN_BYTES_PER_S = 150e6
+_COMPRESSED_BYTES_PER_S = 15e6
+_PLAIN_BYTES_PER_S = 100e6
 
 
 class _Talker:
