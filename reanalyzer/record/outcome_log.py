@@ -1,14 +1,19 @@
-"""Stage 6: the outcome log, ``outcomes.jsonl``: one JSON record per input record, per batch.
+"""Stage 6: the outcome log: one record per input record, written a line per answer.
 
-Records are appended per batch in one ``write``, flushed at once and fsynced at most every
-``fsync_interval`` seconds (and on close), so a crash loses at most the last interval's records
-from the disk, never a record's half: a torn last line is cut off when the log is opened again.
-A later record for the same (source, line) supersedes an earlier one: the final outcome of a line
-is its last record (only ``failed`` records are ever superseded, by a resumed or repeated run).
+A line holds the records of one answer that share a verdict and an input (v2: ``hashes``,
+``lines`` and ``details`` aligned, fields at their default left out, a detail without the sent
+hash); readers restore the documented records from it (``line_records``), every field
+there, and read lines of the old form (v1: one full record a line) as they are. Lines are
+appended per batch in one ``write``, flushed at once and fsynced at most every ``fsync_interval``
+seconds (and on close), so a crash loses at most the last interval's records from the disk,
+never a line's half: a torn last line is cut off when the log is opened again. The log's files,
+its open segment and its closed, compressed ones, are record/segments.py's. A later record for
+the same (source, line) supersedes an earlier one: the final outcome of a line is its last
+record (only ``failed`` records are ever superseded, by a resumed or repeated run).
 
-Reading the log back (``numbered_records``: whole records, a damaged line named) is here too,
-beside the writing, so that one module says what a record is: with the encoding tuned for speed
-that takes more than 300 lines.
+Reading the log back (``stored_lines``: whole lines, msgspec-decoded, a damaged line named) is
+here too, beside the writing, so that one module says what a record is: with the encoding tuned
+for speed that takes more than 300 lines.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def _json_details(details: Sequence[dict[str, str]] | DetailTexts) -> list[str]:
 # On disk (v2) a line holds the records of one answer that share a verdict and a source: their
 # common fields once, then `hashes`, `lines` and `details` aligned. A field at its default (null
 # reason or http_status, 0 attempts, no analyses) is left out, and a detail is written without
-# the sent hash (it is `hash`). ``restore`` turns a line back into the documented records.
+# the sent hash (it is `hash`). ``line_records`` turns a line back into the documented records.
 _NO_DETAIL = "null"
 
 
@@ -180,7 +185,7 @@ def encode_record(
     analyses: tuple[AnalysisResult, ...] = (),
     detail: dict[str, str] | None = None,
 ) -> str:
-    """One outcome record as a log line (of one record): ``restore`` reads back what
+    """One outcome record as a log line (of one record): ``line_records`` reads back what
     ``record(...)`` builds. The hash and its type are lowercase hex and a constant: they need
     no escaping."""
     entry = _detail_entry(_json_detail(detail) if detail else "{}", hash_type, hash_value)
