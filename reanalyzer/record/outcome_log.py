@@ -511,6 +511,7 @@ def _decoded_entries(raw: bytes, count: int) -> list[Any] | None:
 
 
 SegmentRead = Callable[[int, int], None]  # told (segments read, segments in all) as it reads
+_READERS = 2  # segments decompressed at once, in threads, ahead of the decoding
 
 
 def stored_lines(path: Path, damaged: Damaged | None = None, details: bool = False,
@@ -526,17 +527,17 @@ def stored_lines(path: Path, damaged: Damaged | None = None, details: bool = Fal
         except FileNotFoundError:
             return None
 
-    # The next segment is decompressed in a thread (zlib lets go of the GIL) while this one is
-    # decoded. The thread ends with the reading: a resume forks its reader afterwards.
-    with ThreadPoolExecutor(1, thread_name_prefix="outcome-log-read") as pool:
-        ahead = pool.submit(read, found[0]) if found else None
+    # The next segments are decompressed in threads (zlib lets go of the GIL) while this one is
+    # decoded. The threads end with the reading: a resume forks its reader afterwards.
+    with ThreadPoolExecutor(_READERS, thread_name_prefix="outcome-log-read") as pool:
+        ahead = [pool.submit(read, segment) for segment in found[:_READERS]]
         for number, segment in enumerate(found):
-            assert ahead is not None
             try:
-                got = ahead.result()
+                got = ahead.pop(0).result()
             except OSError as exc:
                 raise JobError(f"cannot read the outcome log {segment.path}: {exc}") from exc
-            ahead = pool.submit(read, found[number + 1]) if number + 1 < len(found) else None
+            if number + _READERS < len(found):
+                ahead.append(pool.submit(read, found[number + _READERS]))
             if got is not None:
                 yield from _decode_segment(got[0], got[1], segment.path, damaged, details)
             if on_segment is not None:
