@@ -9,6 +9,8 @@
     python scripts/bench.py rate         # --rate-limit R for 10 s: the appliance's own log
     python scripts/bench.py pace         # no --rate-limit, undisclosed limits: settle, recover, 413
     python scripts/bench.py sdk          # 20 ms latency: the official SDK's loop vs the runner
+    python scripts/bench.py archive      # a 2M-line job: log size, status, report, resume
+    python scripts/bench.py archive --lines 10000000
 
 Each front figure is one `reanalyzer run --dry-run` in its own process (and its read-ahead
 child), so that its peak memory (summed PSS, sampled) is its own. Inputs are generated once
@@ -695,6 +697,220 @@ def bench_resume(lines: int = 1_000_000) -> None:
     print(f"  requests during the resumes: {requests_after - requests_before}")
 
 
+def _measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run a command, its stdout thrown away: wall seconds, seconds to its first line on
+    stderr, peak memory (PSS of it and its children, MiB, sampled every 0.05 s)."""
+    import threading
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    peak = [0]
+    first: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _tree_pss_kib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    err = []
+    for line in proc.stderr:
+        if not first:
+            first.append(time.perf_counter() - started)
+        err.append(line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} failed ({code}): {b''.join(err)[-2000:].decode()}")
+    return {"wall": wall, "first_line": first[0] if first else float("nan"),
+            "peak_mib": peak[0] / 1024, "code": code,
+            "cpu": usage.ru_utime + usage.ru_stime}
+
+
+def _log_bytes(job_dir: Path) -> int:
+    return sum(p.stat().st_size for p in job_dir.iterdir()
+               if p.name.startswith(("outcomes", "details")))
+
+
+def _write_archive_job(job_dir: Path, input_path: Path, lines: int, done: int, url: str) -> None:
+    """A job of `lines` hashes whose log records the first `done` of them, as a run writes it
+    (the encoder, the log's segments), answered as the simulator answers: 100 a request, most
+    queued with the sample's four hashes, some not found; a checkpoint at line done + 1."""
+    from reanalyzer.core.outcomes import AnalysisResult, DetailTexts, Status, Verdict
+    from reanalyzer.record import jobdir
+    from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
+    from reanalyzer.record.outcome_log import OutcomeLog, encode_verdicts, utc_now
+    from reanalyzer.run.job import _identity, recorded_settings
+    from reanalyzer.settings import load_settings
+
+    kinds = (("md5", 32), ("sha1", 40), ("sha256", 64), ("sha512", 128))
+    rng = random.Random(5)
+    offsets = []
+    with input_path.open("w") as out:
+        at = 0
+        for start in range(0, lines, 100_000):
+            count = min(100_000, lines - start)
+            blob = os.urandom(count * 132).hex()
+            rows = []
+            for i in range(count):
+                name, width = kinds[(start + i) % 4]
+                rows.append(blob[i * 264 : i * 264 + width])
+            text = "\n".join(rows) + "\n"
+            for row in rows:
+                offsets.append(at)
+                at += len(row) + 1
+            out.write(text)
+    offsets.append(at)
+    settings = load_settings({"url": url, "token": SEND_TOKEN, "job_dir": job_dir})
+    job_dir.mkdir(parents=True, exist_ok=True)
+    jobdir.prepare(job_dir, _identity(settings, [str(input_path)]), True,
+                   recorded_settings(settings))
+    source = str(input_path)
+    core = (AnalysisResult("core", 201, "Sample is sent to core analysis."),)
+    queued = Verdict(Status.QUEUED, http_status=201, attempts=1, analyses=core)
+    absent = Verdict(Status.NOT_FOUND, http_status=201, attempts=1,
+                     reason="absent from the bulk answer")
+    hashes_of = input_path.read_text().splitlines()
+    journal = OutcomeLog(job_dir / "outcomes.jsonl", fsync_interval=5.0)
+    # Requests of one type each, 100 hashes, answered a few out of order (8 in flight).
+    pending: list[list[str]] = []
+    by_type: dict[int, list[int]] = {0: [], 1: [], 2: [], 3: []}
+    for line in range(1, done + 1):
+        bucket = by_type[(line - 1) % 4]
+        bucket.append(line)
+        if len(bucket) == 100 or line == done:
+            for key in list(by_type):
+                if by_type[key] and (len(by_type[key]) == 100 or line == done):
+                    numbers = by_type[key]
+                    by_type[key] = []
+                    hashes = [hashes_of[n - 1] for n in numbers]
+                    name = kinds[key][0]
+                    verdict = absent if rng.random() < 0.05 else queued
+                    details = DetailTexts()
+                    extra = os.urandom(len(hashes) * 132).hex()
+                    for j, value in enumerate(hashes):
+                        four = {k: extra[j * 264 : j * 264 + w] for k, w in kinds}
+                        four[name] = value
+                        details.append("{}" if verdict is absent else
+                                       ",".join(f'"{k}":"{v}"' for k, v in four.items())
+                                       .join("{}"))
+                    pending.extend(encode_verdicts(name, hashes, [source] * len(hashes),
+                                                   numbers, [verdict] * len(hashes),
+                                                   utc_now(), details))
+                    if len(pending) >= 8:
+                        rng.shuffle(pending)
+                        journal.write_lines(pending)
+                        pending = []
+    journal.write_lines(pending)
+    journal.sync()
+    write_checkpoint(job_dir, Checkpoint(0, done + 1, offsets[done], False, 0))
+    journal.close()
+
+
+def bench_archive(lines: int = 2_000_000, real_lines: int = 200_000) -> None:
+    """What an archive-sized job costs: the log's bytes per record (of a real run through the
+    simulator, and of a generated job of `lines`), status, report, and a resume."""
+    import tempfile
+
+    from reanalyzer.simulator.requestlog import read_log
+
+    env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
+    cli = [sys.executable, "-m", "reanalyzer"]
+    print(f"archive: a {lines:,}-line job; machine speed: reference loop "
+          f"{reference_speed():.0f} ns per iteration; load {os.getloadavg()[0]:.2f}")
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        root = Path(tmp)
+        # 1. a real run: the simulator's world, its own input (repeats, junk, absent samples)
+        request_log = root / "requests.jsonl"
+        proc = subprocess.Popen(
+            [*cli, "simulate", "--port", "0", "--seed", "11", "--samples", str(real_lines),
+             "--write-input", str(root / "real.txt"), "--lines", str(real_lines),
+             "--request-log", str(request_log)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while "listening on" not in line:
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit("the simulator did not start")
+        url = line.split("listening on ")[1].split()[0]
+        try:
+            real = root / "real-job"
+            done = subprocess.run([*cli, "run", "--url", url, "--job-dir", str(real),
+                                   "--progress", "off", "--log-level", "warning",
+                                   str(root / "real.txt")], env=env, capture_output=True)
+            assert done.returncode == 0, done.stderr[-2000:]
+            counts = json.loads((real / "counts.json").read_text())
+            size = _log_bytes(real)
+            print(f"  real run, {counts['records']:,} records through the simulator: "
+                  f"{size / counts['records']:.1f} bytes per record on disk "
+                  f"(the log before: ~570)")
+
+            # 2. a generated job of `lines`, 90% recorded
+            job = root / "job"
+            started = time.perf_counter()
+            recorded = lines * 9 // 10
+            _write_archive_job(job, root / "archive.txt", lines, recorded, url)
+            print(f"  generated {lines:,} lines, {recorded:,} recorded, in "
+                  f"{time.perf_counter() - started:.1f} s")
+
+            # 3. the resume: its first line, its first request, the whole run
+            requests_before = len(read_log(request_log))
+            t0 = time.monotonic()
+            resume = _measure([*cli, "run", "--url", url, "--job-dir", str(job), "--progress",
+                               "log", str(root / "archive.txt")], env)
+            firsts = read_log(request_log)[requests_before:]
+            first_request = (min(r.monotonic for r in firsts) - t0) if firsts else float("nan")
+            size = _log_bytes(job)
+            print(f"  log on disk: {size / lines:.1f} bytes per record "
+                  f"({size / 1e6:,.0f} MB for {lines:,} records)")
+            print(f"  resume: first line after {resume['first_line']:.2f} s, first request "
+                  f"after {first_request:.2f} s, the rest ({lines - recorded:,} lines) done in "
+                  f"{resume['wall']:.1f} s; peak {resume['peak_mib']:.0f} MiB")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+        # 4. status, report, retry on the finished job
+        st = _measure([*cli, "status", str(job)], env)
+        print(f"  status: {st['wall']:.2f} s ({st['cpu']:.2f} CPU-s), peak {st['peak_mib']:.0f} "
+              "MiB")
+        counts_file = job / "counts.json"
+        saved = counts_file.read_bytes()
+        counts_file.unlink()  # as a job directory from before counts.json
+        st_old = _measure([*cli, "status", str(job)], env)
+        counts_file.write_bytes(saved)
+        print(f"  status without counts.json (reading the log): {st_old['wall']:.2f} s, "
+              f"peak {st_old['peak_mib']:.0f} MiB")
+        retry = _measure([*cli, "retry", str(job)], env)
+        print(f"  retry with nothing to do: {retry['wall']:.2f} s")
+        # Above 5M lines json (and jq on it) would take minutes: list, csv and table only.
+        for fmt in ("list", "csv", "table", "json")[: 3 if lines > 5_000_000 else 4]:
+            rep = _measure([*cli, "report", str(job), "--format", fmt], env)
+            print(f"  report --format {fmt:<5}: {rep['wall']:6.2f} s = "
+                  f"{lines / rep['wall']:>10,.0f} records/s ({rep['cpu']:.2f} CPU-s = "
+                  f"{lines / rep['cpu']:,.0f} records per CPU-s), peak {rep['peak_mib']:.0f} MiB",
+                  flush=True)
+        # The README's recipe for the final outcome per line, with jq on its output.
+        if lines > 5_000_000:
+            print(f"  load at end: {os.getloadavg()[0]:.2f}")
+            return
+        started = time.perf_counter()
+        pipe = subprocess.run(
+            f"{' '.join(cli)} report {job} --format json | jq -c 'select(.status == \"failed\")'"
+            " | wc -l", shell=True, env=env, capture_output=True, text=True)
+        print(f"  report --format json | jq -c 'select(...)': "
+              f"{time.perf_counter() - started:.2f} s ({pipe.stdout.strip()} failed)")
+    print(f"  load at end: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     # A bench stopped with SIGTERM unwinds like Ctrl-C: each `finally` stops its simulator
     # rather than leaving it running, orphaned.
@@ -706,13 +922,15 @@ def main() -> None:
         "what",
         nargs="*",
         default=["front"],
-        choices=["front", "simulator", "send", "overhead", "rate", "resume", "pace", "sdk"],
+        choices=["front", "simulator", "send", "overhead", "rate", "resume", "pace", "sdk",
+                 "archive"],
     )
     parser.add_argument(
         "--lines",
         type=int,
         action="append",
-        help="front input sizes (default 1,000,000 and 10,000,000)",
+        help="front input sizes (default 1,000,000 and 10,000,000); archive: the job's lines "
+        "(default 2,000,000)",
     )
     args = parser.parse_args()
     if "front" in args.what:
@@ -731,6 +949,9 @@ def main() -> None:
         bench_pace()
     if "sdk" in args.what:
         bench_sdk()
+    if "archive" in args.what:
+        for lines in args.lines or [2_000_000]:
+            bench_archive(lines)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from reanalyzer.errors import ExitCode
+from reanalyzer.record.outcome_log import read_records
 
 
 def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -48,8 +48,7 @@ def test_the_demo_counts_its_input_as_the_log_records_it(tmp_path: Path) -> None
     said = re.search(r"([\d,]+) invalid lines, and ([\d,]+) blank lines and comments, which are "
                      r"not records", wrote)
     assert said is not None, wrote
-    log = (tmp_path / "d" / "job" / "outcomes.jsonl").read_text()
-    logged = [json.loads(line) for line in log.splitlines()]
+    logged = list(read_records(tmp_path / "d" / "job" / "outcomes.jsonl"))
     invalid = sum(r["status"] == "invalid" for r in logged)
     assert int(said[1].replace(",", "")) == invalid > 0
     assert "junk" not in wrote

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from reanalyzer.errors import ExitCode
+from reanalyzer.record.outcome_log import read_records
 from reanalyzer.simulator import Endpoint, read_log
 
 TOKEN = "tok-durability-4f0c2b9e71d3a856"
@@ -213,19 +214,22 @@ def run(sim: Simulator, job_dir: Path, *args: str, **kw: Any) -> tuple[int, str]
 
 
 def log_lines(job_dir: Path) -> list[dict[str, Any]]:
-    """Every line of the outcome log, each of which must be a whole JSON record."""
+    """Every record of the outcome log (its closed segments, then its open one, each line of
+    which must be whole)."""
     path = job_dir / "outcomes.jsonl"
     data = path.read_bytes() if path.exists() else b""
     assert not data or data.endswith(b"\n"), f"torn last line: {data[-120:]!r}"
-    return [json.loads(line) for line in data.splitlines()]
+    return list(read_records(path))
 
 
 def records_written(job_dir: Path) -> int:
-    path = job_dir / "outcomes.jsonl"
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
+    return sum(1 for _ in read_records(job_dir / "outcomes.jsonl"))
+
+
+def log_files(job_dir: Path) -> dict[str, bytes]:
+    """Every file of the outcome log, by name: its segments, closed and open."""
+    return {p.name: p.read_bytes() for p in sorted(job_dir.iterdir())
+            if p.name.startswith(("outcomes", "details"))}
 
 
 def record_lines(path: Path) -> set[int]:
@@ -483,8 +487,8 @@ def test_a_full_disk_exits_8_keeps_the_log_readable_and_resumes(
     data = (job_dir / "outcomes.jsonl").read_bytes()
     whole = data[: data.rfind(b"\n") + 1]
     assert whole.count(b"\n") > 10
-    for line in whole.splitlines():  # every whole line is a record
-        assert json.loads(line)["line"] > 0
+    for line in whole.splitlines():  # every whole line holds records
+        assert all(n > 0 for n in json.loads(line)["lines"])
 
     code, stderr = run(fast_sim, job_dir)
     assert code == ExitCode.OK, stderr
@@ -526,14 +530,14 @@ def test_resuming_a_finished_job_sends_nothing(fast_sim: Simulator, tmp_path: Pa
     job_dir = tmp_path / "job"
     code, stderr = run(fast_sim, job_dir)
     assert code == ExitCode.OK, stderr
-    log_before = (job_dir / "outcomes.jsonl").read_bytes()
+    log_before = log_files(job_dir)
     requests = fast_sim.requests()
 
     code, stderr = run(fast_sim, job_dir)
     assert code == ExitCode.OK, stderr
     assert "already done" in stderr
     assert fast_sim.requests() == requests
-    assert (job_dir / "outcomes.jsonl").read_bytes() == log_before
+    assert log_files(job_dir) == log_before
 
 
 # --- standard input --------------------------------------------------------------------------

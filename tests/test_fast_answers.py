@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Verdicts
 from reanalyzer.read.batching import Chunk
+from reanalyzer.record.outcome_log import _StoredWithDetails, line_records
 from reanalyzer.run.sink import SendingSink
 from reanalyzer.send.answers import Action, decide_bulk, parse_body
 from reanalyzer.send.fast_answers import read_bulk_answer
@@ -38,7 +40,10 @@ def records(verdicts: Verdicts, hashes: list[str]) -> list[dict[str, Any]]:
     sink.counts, sink.by_type, sink.sources = Counter(), Counter(), ["in.txt"]
     chunk = Chunk(HashType.SHA1, tuple(hashes), tuple(range(1, len(hashes) + 1)))
     lines, _ = sink._chunk_lines(chunk, verdicts)
-    parsed = [json.loads(line) for line in lines]
+    parsed = []
+    for line in lines:  # a log line holds the records of one verdict: read them back
+        stored = msgspec.convert(json.loads(line), _StoredWithDetails)
+        parsed.extend(line_records(stored, stored.details))
     assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
     for record in parsed:
         del record["ts"]

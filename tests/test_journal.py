@@ -88,8 +88,7 @@ def test_opening_the_log_repairs_it_and_appends_whole_lines(tmp_path: Path) -> N
     log = OutcomeLog(path)
     log.write([json.loads(line(2)), json.loads(line(3))])
     log.close()
-    lines = path.read_text().splitlines()
-    assert [json.loads(x)["line"] for x in lines] == [1, 2, 3]
+    assert [r["line"] for r in read_records(path)] == [1, 2, 3]
     log.close()  # closing twice is harmless
 
 

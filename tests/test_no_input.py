@@ -17,6 +17,7 @@ import pytest
 
 from reanalyzer.cli import main
 from reanalyzer.errors import ExitCode
+from reanalyzer.record.outcome_log import read_records
 
 TOKEN = "tok-noinput-5d2c-SECRET"
 URL = "http://127.0.0.1:9"  # nothing may be sent: a closed port
@@ -63,7 +64,7 @@ def test_only_invalid_lines_exit_9_with_summary_and_log_intact(tmp_path: Path) -
     Path("junk.txt").write_text("not a hash\nzz\n")
     assert main(["run", "--url", URL, "--log-format", "json", "junk.txt"]) == 9
     (job,) = (tmp_path / "jobs").iterdir()
-    records = [json.loads(line) for line in (job / "outcomes.jsonl").read_text().splitlines()]
+    records = list(read_records(job / "outcomes.jsonl"))
     assert [(r["line"], r["status"]) for r in records] == [(1, "invalid"), (2, "invalid")]
     summary = json.loads((job / "summary.json").read_text())
     assert (summary["state"], summary["recorded"]) == ("done", {"invalid": 2})

@@ -153,12 +153,12 @@ def test_list_is_bare_unique_hashes_of_the_chosen_statuses(
 
 def test_json_lines_are_the_final_records(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    """`--format json` prints one final record per line, as the log holds it."""
+    """`--format json` prints one final record per line, as the log holds it, in input order."""
     records = [rec(1, Status.FAILED), rec(2, Status.QUEUED), rec(1, Status.QUEUED)]
     write_log(tmp_path, records)
     run_report(tmp_path, "--format", "json")
     out = capsys.readouterr().out.splitlines()
-    assert [json.loads(line) for line in out] == records[1:]
+    assert [json.loads(line) for line in out] == [records[2], records[1]]
 
 
 def test_csv_has_a_header_and_flattened_analyses(tmp_path: Path,
@@ -179,7 +179,8 @@ def test_csv_has_a_header_and_flattened_analyses(tmp_path: Path,
 
 def test_table_is_aligned_and_counts_go_to_stderr(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """The table's columns line up and its count line is on stderr, not stdout."""
+    """The table's columns line up, its lines in input order, and its count line is on stderr,
+    not stdout."""
     write_log(tmp_path, [rec(1, Status.QUEUED, "a" * 64),
                          rec(22, Status.INVALID, None, reason="not a hash"),
                          rec(3, Status.FAILED, "b" * 32, reason="retries ran out")])
@@ -188,7 +189,7 @@ def test_table_is_aligned_and_counts_go_to_stderr(tmp_path: Path,
     lines = captured.out.splitlines()
     assert lines[0].split() == ["HASH", "TYPE", "STATUS", "SOURCE:LINE", "REASON"]
     assert len({line.index("in.txt:") for line in lines[1:]}) == 1
-    assert lines[2].split()[:4] == ["-", "-", "invalid", "in.txt:22"]
+    assert lines[3].split()[:4] == ["-", "-", "invalid", "in.txt:22"]
     assert captured.err == "reanalyzer: 3 lines (queued 1, invalid 1, failed 1)\n"
 
 

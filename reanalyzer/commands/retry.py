@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,8 @@ from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import position
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError
 from reanalyzer.record import jobdir
-from reanalyzer.record.final import final_records
+from reanalyzer.record.counts import read_counts
+from reanalyzer.record.final import final_records, scan_log
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run.logs import configure_logging, say
 from reanalyzer.run.resume import ResumeState
@@ -119,6 +121,14 @@ async def _retry(job_dir: Path, settings: Settings,
     lock.acquire()
     structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
     try:
+        counts = read_counts(job_dir)
+        if (counts is not None and counts.final
+                and not any(counts.by_status.get(s, 0) for s in statuses)):
+            # What `status` knows, without reading the log: no line ended so.
+            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended "
+                + " or ".join(s.value for s in statuses), "retry.nothing_to_do",
+                job_dir=str(job_dir))
+            return int(ExitCode.OK)
         sources, state = _failed_lines(job_dir / OUTCOMES_FILE, statuses)
         if not state.failed_below:
             ended = " or ".join(statuses)
@@ -147,7 +157,14 @@ def _failed_lines(path: Path, statuses: tuple[Status, ...] = (Status.FAILED,)
     again)."""
     failed: list[dict[str, Any]] = []
     done = 0
-    for record in final_records(path):
+    by_status: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    last_ts = None
+    scan = scan_log(path)
+    for record in final_records(path, scan, details=False):
+        by_status[record["status"]] += 1
+        by_type[record["hash_type"] or "none"] += 1
+        last_ts = record["ts"] or last_ts
         if record["status"] in statuses:
             failed.append(record)
         else:
@@ -156,5 +173,6 @@ def _failed_lines(path: Path, statuses: tuple[Status, ...] = (Status.FAILED,)
     index = {source: i for i, source in enumerate(sources)}
     state = ResumeState(done_below=done, failed_below={
         position(index[r["source"]], r["line"]): (HashType(r["hash_type"]), r["hash"])
-        for r in failed})
+        for r in failed}, records=scan.records, by_status=by_status, by_type=by_type,
+        last_record_at=last_ts)
     return sources, state

@@ -1,8 +1,9 @@
 """``reanalyzer status JOB_DIR``: what a job is, how far and how fast it got, whether a run is on
 it now. Read-only, safe while a run is going: the lock is only probed (a non-blocking shared
-flock, let go at once), the checkpoint and ``summary.json`` are replaced whole by the runner
-(``record.atomic``), and the outcome log is streamed as ``report`` streams it
-(``record.final``).
+flock, let go at once), the checkpoint, ``counts.json`` and ``summary.json`` are replaced whole
+by the runner (``record.atomic``). The counts come from ``counts.json`` (in well under a second
+for any job); only a job directory without one (written before it existed) has its outcome log
+streamed as ``report`` streams it (``record.final``).
 
 Several directories (the shards of one job, or one job per appliance) are shown as one job, and
 then the exit code says whether it is finished, so that a dependent step can wait on it. (Over
@@ -26,6 +27,7 @@ from reanalyzer.commands.report import warn_of_damage
 from reanalyzer.core.outcomes import Status
 from reanalyzer.errors import ExitCode, JobError
 from reanalyzer.record.checkpoint import read_checkpoint
+from reanalyzer.record.counts import Counts, read_counts
 from reanalyzer.record.final import final_records, scan_log
 from reanalyzer.record.jobdir import JOB_FILE, LOCK_FILE, SUMMARY_FILE
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
@@ -69,6 +71,10 @@ class JobStatus:
     last_run: dict[str, Any] | None  # summary.json of the last finished or stopped run
     recent_rate: float | None  # records/s over the last minute, while a run is going
     notes: list[str] = field(default_factory=list)
+    # The running (or last) run's progress, from counts.json: recorded, estimated_total,
+    # total_is_estimate, percent, records_per_s, recent_records_per_s, eta_s, command.
+    this_run: dict[str, Any] | None = None
+    counted_from: str = "counts.json"  # or "outcome log": a job directory from before it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +133,10 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
         progress = Progress(index, inputs[index] if index < len(inputs) else None,
                             checkpoint.line, checkpoint.complete, checkpoint.failed)
 
+    counts = read_counts(job_dir)
+    if counts is not None:
+        return _from_counts(job_dir, job, inputs, holder, progress, counts)
+
     now = now or datetime.now(UTC)
     window_start = now - RATE_WINDOW
     if holder.since is not None:
@@ -138,7 +148,7 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
     last_ts: str | None = None
     log_path = job_dir / OUTCOMES_FILE
     scan = scan_log(log_path)
-    for rec in final_records(log_path, scan, damaged=warn_of_damage):
+    for rec in final_records(log_path, scan, damaged=warn_of_damage, details=False):
         by_status[rec["status"]] += 1
         by_type[rec.get("hash_type") or "none"] += 1
         last_ts = rec.get("ts")
@@ -161,7 +171,30 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
         | {s: n for s, n in by_status.items() if s not in order},
         by_hash_type=dict(sorted(by_type.items())),
         last_record_at=last_ts, last_run=_read_json(job_dir / SUMMARY_FILE),
-        recent_rate=recent_rate, notes=notes,
+        recent_rate=recent_rate, notes=notes, counted_from="outcome log",
+    )
+
+
+def _from_counts(job_dir: Path, job: dict[str, Any], inputs: list[str], holder: Holder,
+                 progress: Progress | None, counts: Counts) -> JobStatus:
+    """A JobStatus from counts.json: no need to read the log."""
+    notes = []
+    if holder.running and holder.pid is None:
+        notes.append("the running process has not written its pid yet")
+    if not holder.running and not counts.final:
+        notes.append(f"the last run ended without finishing (killed?): counts as of "
+                     f"{counts.written_at}; its next run recounts them from the log")
+    this_run = dict(counts.run) if counts.run else None
+    recent = None
+    if holder.running and this_run:
+        recent = this_run.get("recent_records_per_s") or this_run.get("records_per_s")
+    return JobStatus(
+        job_dir=str(job_dir), inputs=inputs, settings=dict(job.get("settings", {})),
+        running=holder.running, pid=holder.pid, progress=progress,
+        records_written=counts.records, final_total=sum(counts.by_status.values()),
+        by_status=dict(counts.by_status), by_hash_type=dict(counts.by_hash_type),
+        last_record_at=counts.last_record_at, last_run=_read_json(job_dir / SUMMARY_FILE),
+        recent_rate=recent, notes=notes, this_run=this_run,
     )
 
 
@@ -186,7 +219,9 @@ def render_text(st: JobStatus) -> str:
         lines.append(f"  {status:<{width}}  {count:>12,}")
     if st.by_hash_type:
         lines.append("by type    " + ", ".join(f"{t} {n:,}" for t, n in st.by_hash_type.items()))
-    if st.recent_rate is not None:
+    if st.running and st.this_run:
+        lines.append(f"this run   {_this_run_text(st.this_run)}")
+    elif st.recent_rate is not None:
         lines.append(f"now        {st.recent_rate:,} records/s over the last minute")
     if st.last_run is not None:
         lines.append(f"last run   {_last_run_text(st.last_run)}")
@@ -206,6 +241,32 @@ def _progress_text(st: JobStatus) -> str:
     where = f"input {p.source_index + 1} of {len(st.inputs)}" if len(st.inputs) > 1 else ""
     return (f"recorded up to {p.source} line {p.line:,}" + (f" ({where})" if where else "")
             + retry)
+
+
+def _this_run_text(run: dict[str, Any]) -> str:
+    """done/total (percent), rate and ETA of the run going on."""
+    done, total = run.get("recorded") or 0, run.get("estimated_total")
+    estimate = "~" if run.get("total_is_estimate") else ""
+    text = f"{done:,}"
+    if total:
+        text += f" of {estimate}{total:,} lines ({run.get('percent')}%)"
+    else:
+        text += " lines (total not known)"
+    rate = run.get("recent_records_per_s") or run.get("records_per_s")
+    if rate:
+        text += f", {rate:,} records/s"
+    if run.get("eta_s") is not None:
+        text += f", about {_duration(run['eta_s'])} to go"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _last_run_text(run: dict[str, Any]) -> str:

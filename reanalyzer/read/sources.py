@@ -13,7 +13,6 @@ import os
 import stat
 import sys
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -280,19 +279,3 @@ def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
             count -= len(data)
     except (OSError, EOFError, zlib.error) as exc:  # zlib.error: corrupt gzip data
         raise InputError(f"cannot read input {source}: {exc}") from exc
-
-
-def plain_sizes(paths: Sequence[str]) -> list[int] | None:
-    """The byte sizes of the inputs, if all are plain files (not stdin, not gzip)."""
-    sizes = []
-    for path in paths:
-        if path == STDIN:
-            return None
-        try:
-            with open(path, "rb") as f:
-                if is_gzip(f.read(2)):
-                    return None
-                sizes.append(os.fstat(f.fileno()).st_size)
-        except OSError:
-            return None
-    return sizes

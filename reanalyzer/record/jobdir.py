@@ -3,8 +3,12 @@
 JOB_DIR/
   job.json              what the job is: inputs and the settings that change outcomes (its
                         identity), and the settings of its last run (run_settings)
-  outcomes.jsonl        one record per input record (record/outcome_log.py)
+  outcomes.jsonl        the outcome log's open segment: one record per input record, a line
+                        per answer (record/outcome_log.py)
+  outcomes.NNNNNN.jsonl.gz, details.NNNNNN.jsonl.gz
+                        its closed segments, compressed (record/segments.py)
   checkpoint.json       the low watermark of the records written (record/checkpoint.py)
+  counts.json           the final outcomes counted, beside the checkpoint (record/counts.py)
   lock                  held (flock) by the run working on the job; holds its pid
   stdin.spool           standard input, copied as it is read, so that a stdin job resumes
   stdin.spool.complete  present once the spool holds all of standard input
@@ -28,7 +32,9 @@ from typing import Any
 from reanalyzer.core.analyses import canonical
 from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.errors import InputError, JobError
+from reanalyzer.record import segments
 from reanalyzer.record.atomic import write_atomically
+from reanalyzer.record.counts import COUNTS_FILE
 
 JOB_FILE = "job.json"
 # job.json's entry for every setting of the job's last run but the token and those of one run
@@ -171,8 +177,10 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
         if run_settings is None or recorded.get(RUN_SETTINGS) == run_settings:
             return True
     if fresh:
-        for name in ("outcomes.jsonl", SUMMARY_FILE, "checkpoint.json", "stdin.spool",
-                     "stdin.spool.complete", LEARNED_FILE):
+        for path in segments.all_files(job_dir / "outcomes.jsonl"):
+            path.unlink(missing_ok=True)
+        for name in ("outcomes.jsonl", SUMMARY_FILE, "checkpoint.json", COUNTS_FILE,
+                     "stdin.spool", "stdin.spool.complete", LEARNED_FILE):
             (job_dir / name).unlink(missing_ok=True)
     job = {**identity, RUN_SETTINGS: run_settings} if run_settings is not None else identity
     try:

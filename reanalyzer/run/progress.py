@@ -3,7 +3,10 @@
 On a terminal, tqdm draws one line on stderr (done / estimated total, rate, ETA, retries, 429s,
 the current pace), and log lines are printed above it (``logs.py`` clears it for them). Without a
 terminal (cron, systemd, Kubernetes) the same figures go out as one log event per interval, never
-per hash. The figures come from a ``snapshot`` callable: this module only displays.
+per hash. The figures come from a ``snapshot`` callable: this module only displays. The ETA
+is from the recent rate (``RateMeter``, an exponentially weighted average over about 30 s),
+not the whole run's average, which start-up and the first 429s pull down; a total estimated
+from a gzip input's compressed size is marked as an estimate ("~").
 """
 
 from __future__ import annotations
@@ -47,6 +50,51 @@ class Snapshot:
     pace: float | None  # the rate gate's current requests/s; None: unlimited
     in_flight: int
     status_requests: int = 0  # requests to the status endpoint (--precheck), apart
+    total_is_estimate: bool = False  # the total is from a gzip input's estimated size
+    recent_rate: float | None = None  # records/s lately (RateMeter); None: not measured yet
+
+
+class RateMeter:
+    """A rate that follows the recent pace: an exponentially weighted average of the rate
+    between samples, weighted by time (`tau` seconds), so that samples taken at any interval
+    (the progress line, the checkpoint) agree."""
+
+    def __init__(self, tau: float = 30.0) -> None:
+        self.tau = tau
+        self._last: tuple[float, int] | None = None
+        self.rate: float | None = None
+
+    def update(self, now: float, count: int) -> float | None:
+        if self._last is None:
+            self._last = (now, count)
+            return self.rate
+        then, before = self._last
+        dt = now - then
+        if dt < 0.2:  # too close to the last sample to say anything
+            return self.rate
+        instant = (count - before) / dt
+        weight = 1 - math.exp(-dt / self.tau)
+        self.rate = instant if self.rate is None else self.rate + weight * (instant - self.rate)
+        self._last = (now, count)
+        return self.rate
+
+
+def figures(now: Snapshot, started: float) -> dict[str, object]:
+    """The progress figures of a snapshot of a run started at `started` (time.monotonic):
+    done, total, percentage, rates and ETA."""
+    elapsed = time.monotonic() - started
+    rate = now.recorded / elapsed if elapsed > 0 else 0.0
+    total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
+    recent = now.recent_rate if now.recent_rate else rate
+    eta = (total - now.recorded) / recent if total and recent > 0 else None
+    return {
+        "recorded": now.recorded, "estimated_total": total,
+        "total_is_estimate": now.total_is_estimate if total else False,
+        "percent": round(100 * now.recorded / total, 1) if total else None,
+        "records_per_s": round(rate, 1),
+        "recent_records_per_s": None if now.recent_rate is None else round(now.recent_rate, 1),
+        "eta_s": round(eta) if eta is not None else None, "elapsed_s": round(elapsed, 1),
+    }
 
 
 @contextlib.contextmanager
@@ -127,21 +175,21 @@ class ProgressReporter:
             self._show(self._snapshot())
 
     def _show(self, now: Snapshot) -> None:
-        elapsed = time.monotonic() - self._started
-        rate = now.recorded / elapsed if elapsed > 0 else 0.0
-        total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
+        shown = figures(now, self._started)
+        total = cast("int | None", shown["estimated_total"])
         pace = "unlimited" if now.pace is None else f"{now.pace:.0f}/s"
         if self._bar is not None:
             self._bar.total = total
             self._bar.bar_format = BAR_FORMAT if total else BAR_FORMAT_NO_TOTAL
             self._bar.n = now.recorded
             status = f" · status {now.status_requests:,}" if now.status_requests else ""
+            estimate = " · total ~estimated" if shown["total_is_estimate"] else ""
             self._bar.set_postfix_str(
                 f"requests {now.requests:,}{status} · retries {now.retries:,} · 429s "
-                f"{now.throttled:,} · pace {pace}", refresh=False)
+                f"{now.throttled:,} · pace {pace}{estimate}", refresh=False)
             self._bar.refresh()
             return
-        self._log(now, total, rate)
+        self._log(now, shown)
 
     def snapshot(self) -> Snapshot:
         return self._snapshot()
@@ -150,16 +198,11 @@ class ProgressReporter:
         """A snapshot logged at once, whatever the display (SIGUSR1); on a terminal the log
         line is printed above the live line."""
         now = self._snapshot()
-        elapsed = time.monotonic() - self._started
-        total = None if now.estimated_total is None else max(now.recorded, now.estimated_total)
-        self._log(now, total, now.recorded / elapsed if elapsed > 0 else 0.0)
+        self._log(now, figures(now, self._started))
 
-    def _log(self, now: Snapshot, total: int | None, rate: float) -> None:
-        eta = (total - now.recorded) / rate if total and rate > 0 else None
+    def _log(self, now: Snapshot, shown: dict[str, object]) -> None:
         log.info(
-            "job.progress", recorded=now.recorded, estimated_total=total,
-            percent=round(100 * now.recorded / total, 1) if total else None,
-            records_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
+            "job.progress", **shown,
             requests=now.requests, status_requests=now.status_requests, retries=now.retries,
             throttled=now.throttled, pace=now.pace, in_flight=now.in_flight,
         )

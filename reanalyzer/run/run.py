@@ -5,8 +5,9 @@ module carries a run out, and is imported only then (it brings aiohttp and the s
 ``reanalyzer retry`` is a run too, of the command ``retry``: it reads no input and sends only
 the job's failed lines, and it leaves the checkpoint's mark to the job's own runs.
 
-Just over 300 lines for that one concern: every way a run ends (done, stopped by a signal or a
-budget, an error, a retry's mark) is carried out here, where the story of a run reads whole.
+Over 300 lines for that one concern: every way a run ends (done, stopped by a signal or a
+budget, an error, a retry's mark) is carried out here, and stops, budgets, progress and counts
+all act on one run's state, where the story of a run reads whole.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from reanalyzer.core.outcomes import Status
 from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import ExitCode, ReanalyzerError
 from reanalyzer.read.front import FrontStats, run_front
-from reanalyzer.read.sources import plain_sizes
+from reanalyzer.read.sizes import input_sizes
 from reanalyzer.record import jobdir
 from reanalyzer.record.checkpoint import read_checkpoint, write_checkpoint
 from reanalyzer.record.final import count_final
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, OutcomeLog
 from reanalyzer.run.budget import Budget
+from reanalyzer.run.counts import CountsKeeper
 from reanalyzer.run.logs import fold_into_progress_line, say
-from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
+from reanalyzer.run.progress import ProgressReporter, RateMeter, Snapshot, figures, share_read
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.signals import OnSignal, StopSignals
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
@@ -75,7 +77,8 @@ class Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = StopSignals()
-        self._sizes = plain_sizes(paths)
+        self._sizes, self._sizes_estimated = input_sizes(paths)  # (gzip: an estimate)
+        self._meter = RateMeter()
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
     async def execute(self) -> int:
@@ -97,8 +100,10 @@ class Run:
                     sender, journal, self.sources, window=self.config.concurrency * 2,
                     job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
                     checkpoint_interval=interval, failure_sample=self.settings.failure_sample,
-                    on_recorded=self._check_budget, precheck=self.settings.precheck)
+                    on_recorded=self._check_budget, precheck=self.settings.precheck,
+                    counts=CountsKeeper.of(self.state, self._figures))
                 self._sink, self._sender = sink, sender
+                sink.write_counts(final=False)  # (final once the run ends: see record/counts.py)
                 async with self._progress() as progress, watching(self.watch, sink, progress):
                     try:
                         finished = await self._feed(sink, watermark)
@@ -114,7 +119,7 @@ class Run:
                     self.stopped_by = None
                 try:
                     if self.reads_input:
-                        sink.checkpoint()
+                        sink.checkpoint(final=True)
                     else:
                         self._keep_mark(sink)
                 except ReanalyzerError as exc:  # the disk: the log stays readable
@@ -158,12 +163,18 @@ class Run:
         assert self._sink is not None
         assert self._sender is not None
         stats = self._sender.stats
+        recorded = sum(self._sink.counts.values())
         return Snapshot(
-            recorded=sum(self._sink.counts.values()), estimated_total=self._estimated_total(),
+            recorded=recorded, estimated_total=self._estimated_total(),
             requests=stats.requests - stats.status_requests, retries=stats.retries,
             throttled=stats.throttled, pace=stats.rate,
             in_flight=stats.in_flight,  # requests sent, not yet answered
-            status_requests=stats.status_requests)
+            status_requests=stats.status_requests,
+            total_is_estimate=self._sizes_estimated and self.reads_input,
+            recent_rate=self._meter.update(time.monotonic(), recorded))
+
+    def _figures(self) -> dict[str, object]:  # for counts.json, and so for `status`
+        return {"command": self.command, **figures(self._snapshot(), self.started)}
 
     def _estimated_total(self) -> int | None:
         """The records this run will write: records read so far, scaled by the share of the
@@ -279,6 +290,7 @@ class Run:
         failed (each line sent again that got no other outcome, a stopped retry's unsent ones
         included)."""
         sink.journal.sync()
+        sink.write_counts(final=True)
         checkpoint = read_checkpoint(self.job_dir)
         self._input_left = checkpoint is None or not checkpoint.complete
         if checkpoint is None:

@@ -4,6 +4,12 @@
 (backpressure on the front), writes one batch of records per answer, tells the ``Watermark``
 which lines are recorded, and writes the checkpoint at most every ``checkpoint_interval``
 seconds, after fsyncing the log, so the checkpoint never claims what the disk does not hold.
+With each checkpoint it writes ``counts.json`` (``CountsKeeper``): the job's final outcomes
+counted, the log's before this run (``ResumeState``) plus what this run recorded.
+
+A little over 300 lines for one concern: every way a chunk's lines reach the log (answered,
+invalid, duplicate, a retry, a stop) is counted for the summary, the failure-rate sample and
+``counts.json`` in the one place that writes them, so that the three cannot disagree.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from reanalyzer.errors import SendingStopped
 from reanalyzer.read.batching import Chunk
 from reanalyzer.read.front import LocalOutcomes
 from reanalyzer.record.checkpoint import Checkpoint, write_checkpoint
+from reanalyzer.record.counts import write_counts
 from reanalyzer.record.jobdir import write_learned_batch
 from reanalyzer.record.outcome_log import OutcomeLog, encode_record, encode_verdicts, utc_now
+from reanalyzer.run.counts import CountsKeeper
 from reanalyzer.run.logs import say
 from reanalyzer.send.sender import Sender
 from reanalyzer.send.slots import Slots
@@ -39,6 +47,7 @@ _NOT_HELD = Verdict(
     Status.NOT_FOUND, attempts=1, reason="not on the appliance (status pre-check); not queued"
 )
 _status_of = operator.attrgetter("status")
+log = structlog.get_logger("reanalyzer.run.sink")
 
 
 class SendingSink:
@@ -58,6 +67,7 @@ class SendingSink:
         failure_sample: int = 1000,
         on_recorded: Callable[[], None] | None = None,
         precheck: bool = False,
+        counts: CountsKeeper | None = None,
     ) -> None:
         self.sender = sender
         self.journal = journal
@@ -81,6 +91,8 @@ class SendingSink:
         # Set with `error`: the run stops reading at once, even while its input is idle.
         self.failed = asyncio.Event()
         self.precheck = precheck
+        self.keeper = counts
+        self.last_ts: str | None = None
         self._batches = 0
         self._told_not_configured = False
         self._window = Slots(window)  # resizable: the operator may change concurrency live
@@ -95,7 +107,7 @@ class SendingSink:
     # --- the front's sink -------------------------------------------------------------------
 
     async def settled(self, outcomes: LocalOutcomes) -> None:
-        ts = utc_now()
+        ts = self.last_ts = utc_now()
         lines = []
         for pos, reason in outcomes.invalid:
             if self._fresh(pos):
@@ -107,6 +119,8 @@ class SendingSink:
         by_type: Counter[str] = Counter()
         for hash_type, value, pos in outcomes.duplicates:
             if self._fresh(pos):
+                if self.keeper is not None:
+                    self.keeper.superseding([pos], hash_type.value)
                 source, line = self._ref(pos)
                 lines.append(encode_record(hash_value=value, hash_type=hash_type.value,
                                           status=Status.DUPLICATE, source=source, line=line,
@@ -177,7 +191,10 @@ class SendingSink:
             self.counts.update(counted)
             if counted[Status.NOT_CONFIGURED] and not self._told_not_configured:
                 self._tell_not_configured(verdicts)
-            self.by_type[chunk.hash_type.value] += len(lines)
+            recorded = len(chunk.hashes)  # (a log line holds the records of one verdict)
+            self.by_type[chunk.hash_type.value] += recorded
+            if self.keeper is not None:
+                self.keeper.recorded(chunk.positions, chunk.hash_type.value, tracked)
             if tracked:
                 self.watermark.recorded(chunk.positions)
             self.maybe_checkpoint()
@@ -236,8 +253,9 @@ class SendingSink:
             counted = Counter({ordered[0].status: len(ordered)})
         else:
             counted = Counter(map(_status_of, ordered))
-        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered,
-                                  utc_now(), own)
+        self.last_ts = ts = utc_now()
+        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered, ts,
+                                  own)
         return encoded, counted
 
 
@@ -258,7 +276,7 @@ class SendingSink:
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
             self.checkpoint()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, final: bool = False) -> None:
         self.journal.sync()
         mark = self.watermark.mark
         write_checkpoint(self.job_dir, Checkpoint(
@@ -266,6 +284,7 @@ class SendingSink:
             complete=self.watermark.complete and not self._tasks,
             failed=self.counts[Status.FAILED],
         ))
+        self.write_counts(final)
         self._last_checkpoint = time.monotonic()
         learned = self.sender.health.learned("reanalyze")
         if learned is not None and learned != self._learned_batch:
@@ -275,6 +294,17 @@ class SendingSink:
             except OSError as exc:  # a hint for resumes: the job goes on without it
                 log.warning("job.learned_not_written", error=str(exc))
             self._learned_batch = learned
+
+    def write_counts(self, final: bool) -> None:
+        """Replace counts.json (after the log's fsync); a failure only costs `status` speed."""
+        counts = None if self.keeper is None else self.keeper.counts(
+            self.counts, self.by_type, self.last_ts, final)
+        if counts is None:
+            return
+        try:
+            write_counts(self.job_dir, counts)
+        except OSError as exc:
+            log.warning("job.counts_not_written", error=str(exc))
 
     async def drain(self, deadline: float | None = None) -> bool:
         """Wait for the chunks in flight; False if the deadline (seconds) ran out first."""

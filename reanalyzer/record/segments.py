@@ -1,0 +1,224 @@
+"""The outcome log's files: the open segment a run appends to, and closed, compressed segments.
+
+JOB_DIR/outcomes.jsonl is the open segment: plain JSON lines, appended to (record/outcome_log.py).
+Once it holds ``SEGMENT_BYTES`` (and when a run ends) it is closed: renamed to
+``outcomes.NNNNNN.jsonl``, then compressed, off the event loop, into two gzip files made from it
+line for line: ``outcomes.NNNNNN.jsonl.gz`` (each line without its ``details``, which is all that
+``status``, ``report --format list|csv`` and a resume read, ~30 bytes a record) and
+``details.NNNNNN.jsonl.gz`` (each line's ``details`` array, or null: the sample's other hashes,
+most of a record's bytes). ``details`` is written first, ``outcomes`` renamed last: its name
+says the pair is whole, and only then is the plain segment removed. A crash at any step leaves
+the plain segment, which the next run compresses again.
+
+Segments are read in order (closed ones by number, then the open one); a reader racing a run
+that closes a segment reads the plain file it opened, or the compressed pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import re
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from reanalyzer.core.private import PRIVATE_FILE
+from reanalyzer.record.atomic import fsync_directory
+
+SEGMENT_BYTES = 64 << 20  # an open segment is closed once it holds this much
+_CLOSED = re.compile(r"outcomes\.(\d{6,})\.jsonl(\.gz)?$")
+_DETAILS_KEY = b',"details":'
+_V1_START = b'{"hash":'  # a record of one line, as the log held before v2: kept whole
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment of a log: a plain file (details within its lines), or a compressed pair."""
+
+    path: Path  # the plain file, or the compressed lines without details
+    details: Path | None  # the compressed details beside them; None for a plain file
+
+    @property
+    def compressed(self) -> bool:
+        return self.details is not None
+
+
+def details_path(directory: Path, number: int) -> Path:
+    return directory / f"details.{number:06d}.jsonl.gz"
+
+
+def closed_path(directory: Path, number: int, compressed: bool) -> Path:
+    return directory / f"outcomes.{number:06d}.jsonl{'.gz' if compressed else ''}"
+
+
+def closed_numbers(directory: Path) -> dict[int, bool]:
+    """The closed segments of a log: number → whether its compressed pair is whole."""
+    numbers: dict[int, bool] = {}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return numbers
+    for name in names:
+        match = _CLOSED.match(name)
+        if match:
+            number = int(match.group(1))
+            numbers[number] = numbers.get(number, False) or match.group(2) is not None
+    return numbers
+
+
+def segments(open_path: Path) -> list[Segment]:
+    """Every segment of the log whose open segment is `open_path`, in order."""
+    directory = open_path.parent
+    found = []
+    for number, compressed in sorted(closed_numbers(directory).items()):
+        if compressed:
+            found.append(Segment(closed_path(directory, number, True),
+                                 details_path(directory, number)))
+        else:
+            found.append(Segment(closed_path(directory, number, False), None))
+    if open_path.exists():
+        found.append(Segment(open_path, None))
+    return found
+
+
+def all_files(open_path: Path) -> list[Path]:
+    """Every file of the log (for --fresh and for measuring its size)."""
+    directory = open_path.parent
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    pattern = re.compile(r"(outcomes|details)\.\d{6,}\.jsonl(\.gz)?(\.tmp)?$")
+    files = [directory / name for name in names if pattern.match(name)]
+    return files + ([open_path] if open_path.exists() else [])
+
+
+def read_segment(segment: Segment) -> tuple[bytes, bytes | None]:
+    """The lines of a segment (a plain one: up to its last newline), and its details' lines.
+    A compressed file that cannot be read raises OSError (EOFError, gzip.BadGzipFile are)."""
+    if segment.details is None:
+        try:
+            data = _read_plain(segment.path)
+        except FileNotFoundError:  # compressed since it was listed
+            number = int(_CLOSED.match(segment.path.name).group(1))  # type: ignore[union-attr]
+            directory = segment.path.parent
+            return read_segment(Segment(closed_path(directory, number, True),
+                                        details_path(directory, number)))
+        return data, None
+    return _gunzip(segment.path), None
+
+
+def read_details(segment: Segment) -> bytes | None:
+    return None if segment.details is None else _gunzip(segment.details)
+
+
+def _read_plain(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1]
+
+
+def _gunzip(path: Path) -> bytes:
+    data = path.read_bytes()
+    try:
+        inflater = zlib.decompressobj(wbits=31)
+        out = inflater.decompress(data)
+        if inflater.eof and not inflater.unused_data:
+            return out
+        return gzip.decompress(data)  # several members (recompressed by hand), or torn
+    except (EOFError, gzip.BadGzipFile, ValueError, zlib.error) as exc:
+        raise OSError(f"{path}: not a whole gzip file ({exc})") from exc
+
+
+def split_lines(data: bytes) -> tuple[bytes, bytes]:
+    """A plain segment's lines without their details, and the details (or null), line for
+    line."""
+    main, details = [], []
+    for line in data.splitlines(keepends=True):
+        cut = -1 if line.startswith(_V1_START) else line.rfind(_DETAILS_KEY)
+        if cut < 0 or not line.endswith(b"]}\n"):
+            main.append(line)
+            details.append(b"null\n")
+        else:
+            main.append(line[:cut] + b"}\n")
+            details.append(line[cut + len(_DETAILS_KEY) : -2] + b"\n")
+    return b"".join(main), b"".join(details)
+
+
+def compress_segment(directory: Path, number: int) -> None:
+    """Turn closed plain segment `number` into its compressed pair, then remove it."""
+    plain = closed_path(directory, number, False)
+    main_gz = closed_path(directory, number, True)
+    if main_gz.exists():  # done before a crash: only the plain file was left
+        plain.unlink(missing_ok=True)
+        return
+    main, details = split_lines(_read_plain(plain))
+    details_gz = details_path(directory, number)
+    # Hex digits compress as well at level 1 as at 6, three times faster; the rest is small.
+    _write_gz(details_gz, details, 1)
+    _write_gz(main_gz, main, 6)
+    fsync_directory(directory)
+    plain.unlink()
+    fsync_directory(directory)
+
+
+def _write_gz(path: Path, data: bytes, level: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "wb") as out:
+            out.write(gzip.compress(data, compresslevel=level, mtime=0))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+class Closer:
+    """Closes open segments and compresses them in a thread, one at a time, in order."""
+
+    def __init__(self, open_path: Path) -> None:
+        self.open_path = open_path
+        self.directory = open_path.parent
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def pending(self) -> list[int]:
+        """Closed segments not compressed yet (a crash, or a run that ended first)."""
+        return sorted(n for n, done in closed_numbers(self.directory).items() if not done)
+
+    def close_open_segment(self) -> None:
+        """Rename the open segment to the next closed number (the caller reopens it)."""
+        numbers = closed_numbers(self.directory)
+        number = max(numbers, default=0) + 1
+        os.replace(self.open_path, closed_path(self.directory, number, False))
+        fsync_directory(self.directory)
+
+    def compress_in_background(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # it takes the next pending segment when it is done with this one
+        self._thread = threading.Thread(target=self._compress_pending, daemon=True,
+                                        name="outcome-log-compress")
+        self._thread.start()
+
+    def _compress_pending(self) -> None:
+        try:
+            while True:
+                todo = self.pending()
+                if not todo:
+                    return
+                compress_segment(self.directory, todo[0])
+        except BaseException as exc:  # the plain segment stays: the next run tries again
+            self.error = exc
+
+    def finish(self) -> None:
+        """Compress every pending segment, here and now (waiting for the thread first)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._compress_pending()
+
