@@ -75,6 +75,7 @@ class Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = StopSignals()
+        self._stopping = asyncio.Event()  # set by request_stop
         self._sizes = plain_sizes(paths)
         self._input_left = False  # (retry) the job's own run has not read all of its input
 
@@ -100,12 +101,18 @@ class Run:
                     on_recorded=self._check_budget, precheck=self.settings.precheck)
                 self._sink, self._sender = sink, sender
                 async with self._progress() as progress, watching(self.watch, sink, progress):
+                    # The window covers the drain too: once the front has read everything,
+                    # the sink may still hold batches not yet sent.
+                    timer = self._start_window()
                     try:
-                        finished = await self._feed(sink, watermark)
-                    except ReanalyzerError as exc:
-                        error = exc
-                    deadline = STOP_DEADLINE if (self.stopped_by or error) else None
-                    drained = await sink.drain(deadline)
+                        try:
+                            finished = await self._feed(sink, watermark)
+                        except ReanalyzerError as exc:
+                            error = exc
+                        drained = await self._drain(sink, error)
+                    finally:
+                        if timer is not None:
+                            timer.cancel()
                 error = error or sink.error
                 # A stop that came after the last line was read, and whose requests all
                 # finished, leaves nothing to resume: the run is done.
@@ -181,6 +188,7 @@ class Run:
         if self.stopped_by is not None:
             return
         self.stopped_by = reason
+        self._stopping.set()
         if self._sender is not None:  # what has not gone out by now stays for the resume
             self._sender.stop_new_requests()
         say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
@@ -209,14 +217,35 @@ class Run:
         if reason is not None:
             self.request_stop(reason)
 
+    def _start_window(self) -> asyncio.TimerHandle | None:
+        """The --max-duration timer, from now until the last request is answered."""
+        if self.settings.max_duration is None:
+            return None
+        window = self.settings.max_duration
+        return asyncio.get_running_loop().call_later(
+            window, self.request_stop, f"max-duration: {window:g} s")
+
+    async def _drain(self, sink: SendingSink, error: BaseException | None) -> bool:
+        """Wait for the chunks the sink holds; a stop (now, or one that comes while waiting)
+        gives those in flight STOP_DEADLINE seconds. False if that ran out."""
+        if self.stopped_by or error:
+            return await sink.drain(STOP_DEADLINE)
+        draining = asyncio.ensure_future(sink.drain(None))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({draining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if draining.done():
+            return draining.result()
+        draining.cancel()  # (only the wait: the sink's tasks are left to the drain below)
+        with contextlib.suppress(asyncio.CancelledError):
+            await draining
+        return await sink.drain(STOP_DEADLINE)
+
     async def _feed(self, sink: SendingSink, watermark: Watermark) -> bool:
         """Send the earlier failures again, then the input; True if all of it was read."""
-        loop = asyncio.get_running_loop()
         front = self._front_task = asyncio.create_task(self._front(sink, watermark))
-        timer = None
-        if self.settings.max_duration is not None:
-            window = self.settings.max_duration
-            timer = loop.call_later(window, self.request_stop, f"max-duration: {window:g} s")
         # A request that fails for good ends the run now, not when the front next hands over
         # a chunk: reading may wait on an idle pipe for ever.
         failed = asyncio.ensure_future(sink.failed.wait())
@@ -236,8 +265,6 @@ class Run:
             return False
         finally:
             failed.cancel()
-            if timer is not None:
-                timer.cancel()
             if not front.done():
                 front.cancel()
 
