@@ -238,7 +238,8 @@ async def test_the_window_ends_while_the_sink_holds_the_last_batches(tmp_path: P
         assert code == ExitCode.INTERRUPTED, err
         events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
         stopping = [e for e in events if e["event"] == "job.stopping"]
-        assert stopping and stopping[0]["reason"].startswith("max-duration"), err
+        assert stopping, err
+        assert stopping[0]["reason"].startswith("max-duration"), err
         summary = _summary(tmp_path / "job")
         assert summary["state"] == "stopped", summary
         assert str(summary["stopped_by"]).startswith("max-duration"), summary

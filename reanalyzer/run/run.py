@@ -37,7 +37,14 @@ from reanalyzer.run.progress import ProgressReporter, Snapshot, share_read
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.signals import OnSignal, StopSignals
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
-from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
+from reanalyzer.run.summary import (
+    UNFINISHED_RETRY,
+    Command,
+    Ending,
+    build_summary,
+    resume_hint,
+    summary_text,
+)
 from reanalyzer.run.watch import Watch, watching
 from reanalyzer.run.wiring import blocks_of
 from reanalyzer.send.config import SendConfig
@@ -126,6 +133,10 @@ class Run:
                         self._keep_mark(sink)
                 except ReanalyzerError as exc:  # the disk: the log stays readable
                     error = error or exc
+                if self._input_left and finished and error is None:
+                    # A retry sent all it had to, but the job's own run had not read all of its
+                    # input: the job is not done, and its run command goes on with it.
+                    self.stopped_by = UNFINISHED_RETRY
                 self._summarize(sink, sender.stats, finished and error is None, error)
         finally:
             fold_into_progress_line(False)
@@ -138,10 +149,11 @@ class Run:
         if error is not None:
             raise error
         if self.stopped_by:
-            stdin_job = self.reads_input and "<stdin>" in self.sources
-            hint = f" (with --job-dir {self.job_dir})" if stdin_job else ""
-            say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
-                f"resume{hint}", "job.resumable", reason=self.stopped_by)
+            how = ("run the same command again to resume"
+                   if self.command == "retry" and self.stopped_by != UNFINISHED_RETRY
+                   else resume_hint(self._ending(True, None), self.job_dir))
+            say(f"reanalyzer: stopped ({self.stopped_by}); {how}", "job.resumable",
+                reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
         if (not sum(sink.by_type.values()) and not self.state.hashed
                 and not self.stats.other_shards):  # (a shard whose slice holds none: done)
@@ -314,9 +326,15 @@ class Run:
         still_failed = count_final(self.job_dir / OUTCOMES_FILE, Status.FAILED)
         write_checkpoint(self.job_dir, dataclasses.replace(checkpoint, failed=still_failed))
 
+    def _ending(self, finished: bool, error: BaseException | None) -> Ending:
+        # A job reading stdin has its spool: the same command would start another job.
+        stdin = (self.job_dir / jobdir.STDIN_SPOOL).exists()
+        return Ending(self.command, finished, self.stopped_by, error, self._input_left,
+                      stdin=stdin, url=self.settings.url)
+
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
                    error: BaseException | None) -> None:
-        ending = Ending(self.command, finished, self.stopped_by, error, self._input_left)
+        ending = self._ending(finished, error)
         summary = build_summary(
             ending=ending, job_dir=self.job_dir, elapsed=time.monotonic() - self.started,
             counts=sink.counts, by_type=sink.by_type,
