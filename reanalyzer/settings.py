@@ -131,7 +131,8 @@ class Settings(BaseSettings):
         "a timetable of local times, e.g. 07:00=5,19:00=50 (see --timezone)",
         "pace", RUN_RETRY)
     max_retries: int = _setting(
-        5, "retries of a transient failure before a hash is recorded failed", "pace",
+        5, "retries of a transient failure before a hash is recorded failed (retries during "
+        "an outage do not count: unreachable_timeout bounds them)", "pace",
         RUN_RETRY, ge=0, le=100)
     unreachable_timeout: float = _setting(
         60.0, "seconds with no answer at all before the job stops, resumable (exit 5); at most "

@@ -34,6 +34,7 @@ class ResumeState:
     complete: bool = False  # the checkpoint says all input is read and recorded
     done_above: set[int] = field(default_factory=set)  # positions >= start with a final outcome
     failed_below: dict[int, tuple[HashType, str]] = field(default_factory=dict)  # to send again
+    failed_above: int = 0  # lines >= start recorded failed: read again, so sent again too
     seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
     records: int = 0  # records in the log, superseded ones included
     done_below: int = 0  # lines below start with a final outcome other than failed
@@ -49,6 +50,11 @@ class ResumeState:
             for i in range(0, len(items), batch_size):
                 part = items[i : i + batch_size]
                 yield Chunk(hash_type, tuple(v for v, _ in part), tuple(p for _, p in part))
+
+    @property
+    def retrying(self) -> int:
+        """The lines recorded failed that this run sends again, on either side of the mark."""
+        return len(self.failed_below) + self.failed_above
 
     @property
     def nothing_to_do(self) -> bool:
@@ -82,7 +88,9 @@ def _scan_log(
         pos = position(source_index, record["line"])
         failed = record["status"] == _FAILED
         if pos >= mark:
-            if not failed:
+            if failed:
+                state.failed_above += 1
+            else:
                 state.done_above.add(pos)
             continue
         value = record["hash"]
