@@ -338,6 +338,12 @@ class Settings(BaseSettings):
             raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
+        given = "csv_column (--csv-column)" if self.csv_column else (
+            "json_field (--json-field)" if self.json_field else None)
+        if given and self.input_format not in ("auto", "csv" if self.csv_column else "jsonl"):
+            raise ValueError(f"input_format {self.input_format} does not read {given}: "
+                             "give one or the other (auto reads the format the column or "
+                             "field names)")
         if self.input_format == "csv" and not self.csv_column:
             raise ValueError("input_format csv needs csv_column (--csv-column): the column "
                              "holding the hash")
