@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 import typing
@@ -28,6 +29,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a command-line error is one reanalyzer.error event where logs are JSON
     lines (no terminal), instead of the usage text a log collector cannot read. (Subcommands'
     parsers are of this class too: argparse makes them of their parent's.)"""
+
+    subcommands: dict[str, argparse.ArgumentParser]  # set by build_parser
 
     def error(self, message: str) -> typing.NoReturn:
         if not logs.json_logs():
@@ -49,7 +52,7 @@ def _early_log_format(args: Sequence[str]) -> str:
     return given if given in _LOG_FORMATS else "auto"
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> _Parser:
     """The parser; with `only`, just that command gets its options (the others' modules are
     not imported, so that a command starts fast)."""
     parser = _Parser(
@@ -61,6 +64,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"reanalyzer {__version__}")
+    parser.subcommands = {}
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS.values():
         formatter: type[argparse.HelpFormatter] = (
@@ -76,6 +80,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             # --batch small.txt must not be taken for --batch-size small.txt
             allow_abbrev=False,
         )
+        parser.subcommands[command.name] = sub
         if only in (None, command.name):
             importlib.import_module(command.module).configure_parser(sub)
     return parser
@@ -86,7 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.set_early_format(_early_log_format(args_list))
     name = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(name if name in COMMANDS else None)
-    args = parser.parse_args(args_list)
+    args, unknown = parser.parse_known_args(_negative_shard_joined(args_list))
+    if unknown:  # said by the command's own parser: its --help lists the options meant
+        parser.subcommands.get(args.command, parser).error(
+            f"unrecognized arguments: {' '.join(unknown)}")
     module = importlib.import_module(COMMANDS[args.command].module)
     if argv is None:  # the process's own command line: its signals are ours to handle
         _interrupt_on_sigterm()
@@ -105,6 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reanalyzer: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+
+
+def _negative_shard_joined(args: list[str]) -> list[str]:
+    """`--shard -1/4` as `--shard=-1/4`: argparse takes a value starting with "-" for an option
+    and says only "expected one argument"; joined, the setting's own check names what is wrong."""
+    joined: list[str] = []
+    for arg in args:
+        if joined and joined[-1] == "--shard" and re.fullmatch(r"-\d[\d/]*", arg):
+            joined[-1] = f"--shard={arg}"
+        else:
+            joined.append(arg)
+    return joined
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -49,7 +49,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     "reanalysis API",
     ExitCode.INPUT: "an input file cannot be opened or read",
     ExitCode.INTERRUPTED: "stopped by SIGINT/SIGTERM or a budget (--max-*): the same command "
-    "resumes",
+    "resumes (a stdin job: as its summary says); or a retry of a job whose input is not all "
+    "read: its run command goes on",
     ExitCode.UNREACHABLE: "the appliance stayed unreachable: the same command resumes",
     ExitCode.CREDENTIALS: "the appliance refused the token (401/403)",
     ExitCode.NOT_ALLOWED: "the appliance type does not allow reanalysis",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import difflib
+import io
 import os
 import ssl
 import tomllib
@@ -130,7 +131,8 @@ class Settings(BaseSettings):
         "a timetable of local times, e.g. 07:00=5,19:00=50 (see --timezone)",
         "pace", RUN_RETRY)
     max_retries: int = _setting(
-        5, "retries of a transient failure before a hash is recorded failed", "pace",
+        5, "retries of a transient failure before a hash is recorded failed (retries during "
+        "an outage do not count: unreachable_timeout bounds them)", "pace",
         RUN_RETRY, ge=0, le=100)
     unreachable_timeout: float = _setting(
         60.0, "seconds with no answer at all before the job stops, resumable (exit 5); at most "
@@ -336,6 +338,12 @@ class Settings(BaseSettings):
             raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
+        given = "csv_column (--csv-column)" if self.csv_column else (
+            "json_field (--json-field)" if self.json_field else None)
+        if given and self.input_format not in ("auto", "csv" if self.csv_column else "jsonl"):
+            raise ValueError(f"input_format {self.input_format} does not read {given}: "
+                             "give one or the other (auto reads the format the column or "
+                             "field names)")
         if self.input_format == "csv" and not self.csv_column:
             raise ValueError("input_format csv needs csv_column (--csv-column): the column "
                              "holding the hash")
@@ -442,6 +450,7 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
     if config_file is None and os.environ.get("REANALYZER_CONFIG"):
         config_file = Path(os.environ["REANALYZER_CONFIG"])
     in_file = _check_config_keys(config_file) if config_file is not None else set()
+    _check_dotenv()
     _check_environment_names()
     given = {key: value for key, value in cli_values.items() if value is not None}
     token = _config_file.set(config_file)
@@ -450,8 +459,9 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
     except ValidationError as exc:
         # A wrong value that came from the config file is named with the file.
         from_file = in_file - set(given) - _set_in_environment()
+        from_dotenv = _set_in_dotenv() - set(given) - _set_in_environment(dotenv=False)
         raise UsageError(  # from None: the cause may echo a token
-            describe_validation_error(exc, config_file, from_file)) from None
+            describe_validation_error(exc, config_file, from_file, from_dotenv)) from None
     except ValueError as exc:  # a malformed TOML file or .env line
         raise UsageError(f"cannot read the configuration: {exc}") from None
     finally:
@@ -476,6 +486,27 @@ def _check_environment_names() -> None:
                 raise UsageError(f"{where} {variable} is not a setting{hint}")
 
 
+def _check_dotenv() -> None:
+    """A .env line that is not NAME=value would be skipped by python-dotenv with a warning that
+    names neither the file nor what happens: a setting meant there would be silently lost.
+    Refuse it, naming the line (not its text: it may hold a token)."""
+    env_file = Path(".env")
+    if not env_file.is_file():
+        return
+    from dotenv.parser import parse_stream
+
+    try:
+        text = env_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read .env in the working directory: {exc}") from None
+    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+    if bad:
+        lines = ", ".join(str(n) for n in bad)
+        raise UsageError(
+            f".env (in the working directory): {'line' if len(bad) == 1 else 'lines'} "
+            f"{lines} cannot be read: each line is NAME=value, a # comment or blank")
+
+
 def _dotenv_names() -> list[str]:
     env_file = Path(".env")
     if not env_file.is_file():
@@ -485,9 +516,17 @@ def _dotenv_names() -> list[str]:
     return list(dotenv_values(env_file, encoding="utf-8"))
 
 
-def _set_in_environment() -> set[str]:
+def _set_in_environment(dotenv: bool = True) -> set[str]:
     """The settings the environment or .env sets (they outrank the config file)."""
-    names = {n.upper() for n in os.environ if os.environ[n]} | set(_dotenv_names())
+    names = {n.upper() for n in os.environ if os.environ[n]}
+    if dotenv:
+        names |= set(_dotenv_names())
+    return {name for name in Settings.model_fields if f"REANALYZER_{name.upper()}" in names}
+
+
+def _set_in_dotenv() -> set[str]:
+    """The settings .env sets (under the environment's)."""
+    names = {n.upper() for n in _dotenv_names()}
     return {name for name in Settings.model_fields if f"REANALYZER_{name.upper()}" in names}
 
 
@@ -521,7 +560,8 @@ def _check_config_keys(config_file: Path) -> set[str]:
 
 
 def describe_validation_error(exc: ValidationError, config_file: Path | None = None,
-                              from_file: set[str] | None = None) -> str:
+                              from_file: set[str] | None = None,
+                              from_dotenv: set[str] | None = None) -> str:
     """One line per wrong setting, naming it and what it allows (and the config file, for a
     setting in `from_file`, the ones whose value came from it), never echoing a secret."""
     lines = []
@@ -534,6 +574,7 @@ def describe_validation_error(exc: ValidationError, config_file: Path | None = N
             lines.append(message)
             continue
         flag = "--" + name.replace("_", "-")
-        where = f"config file {config_file}: " if name in (from_file or ()) else ""
+        where = (f"config file {config_file}: " if name in (from_file or ())
+                 else "in .env: " if name in (from_dotenv or ()) else "")
         lines.append(f"{where}setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
     return "; ".join(lines)

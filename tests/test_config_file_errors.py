@@ -68,3 +68,26 @@ def test_a_table_in_the_config_file_is_named_as_such(
     assert f"config file {config}: [run] is a table, but the file has no tables" in message
     assert "top-level key" in message
     assert "did you mean" not in message
+
+
+def test_an_unreadable_env_line_is_a_usage_error_naming_the_file_and_line(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .env line that is not NAME=value stops the run (exit 2) with one error event naming
+    .env and the line, without echoing the line (it may hold a token) or python-dotenv's own
+    unnamed warning."""
+    Path(".env").write_text(f"REANALYZER_BATCH_SIZE=20\nREANALYZER_TOKEN {TOKEN}\n")
+    message = _error(capsys, "--log-format", "json")
+    assert message.startswith("reanalyzer: error: .env (in the working directory): line 2 ")
+    assert TOKEN not in message
+
+
+def test_a_wrong_value_from_env_file_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong value .env holds is named "in .env"; the same value from the environment (which
+    outranks .env) is not."""
+    Path(".env").write_text("REANALYZER_BATCH_SIZE=0\n")
+    assert "in .env: setting batch_size (--batch-size" in _error(capsys, "--log-format", "json")
+    monkeypatch.setenv("REANALYZER_BATCH_SIZE", "-1")
+    assert "in .env" not in _error(capsys, "--log-format", "json")

@@ -37,3 +37,21 @@ def test_retries_are_folded_into_the_progress_line_on_a_terminal(
     fold_into_progress_line(True)
     log.info("sender.retry_scheduled", delay=0.5)
     assert '"event": "sender.retry_scheduled"' in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_429s_are_folded_into_the_progress_line_on_a_terminal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With the progress line shown, a 429's pause is counted there (429s), not printed as an
+    info line; the warning that the pace was lowered still prints."""
+    log = structlog.get_logger("test")
+    configure_logging("console", "info")
+    fold_into_progress_line(True)
+    log.info("sender.throttled", pause=1.0)
+    log.warning("sender.rate_lowered", rate=2.5)
+    err = capsys.readouterr().err
+    assert "sender.throttled" not in err
+    assert "sender.rate_lowered" in err
+    fold_into_progress_line(False)
+    log.info("sender.throttled", pause=1.0)
+    assert "sender.throttled" in capsys.readouterr().err

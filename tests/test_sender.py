@@ -35,6 +35,7 @@ from reanalyzer.errors import (
 from reanalyzer.send import calls
 from reanalyzer.send.answers import Decision
 from reanalyzer.send.client import Reply
+from reanalyzer.send.pacing import AdaptiveGate
 from reanalyzer.send.sender import Sender
 
 SHA1 = HashType.SHA1
@@ -389,3 +390,33 @@ async def test_each_part_of_a_split_batch_is_named_in_its_log_events(clock: Any)
     throttled = [e for e in logs if e["event"] in ("sender.throttled", "sender.rate_lowered")]
     assert sorted(e["part"] for e in throttled) == ["1", "2"]
     assert {e["batch_id"] for e in throttled} == {7}
+
+
+async def test_a_lowered_rate_is_logged_to_two_decimals(clock: Any) -> None:
+    """sender.rate_lowered gives the new pace as a person reads it (26.01, not
+    26.006593611320866); the pacing itself keeps the full value."""
+
+    class MeasuredGate(AdaptiveGate):
+        """The adaptive gate, lowered to a rate as a real clock measures it."""
+
+        def throttled(self, sent_in_epoch: int, pause: float) -> bool:
+            super().throttled(sent_in_epoch, pause)
+            return True
+
+        @property
+        def rate(self) -> float | None:
+            return 26.006593611320866
+
+    answers = iter([json_reply({}, 429, retry_after="0")])
+
+    def handler(request: Request) -> Any:
+        return next(answers, None) or json_reply(
+            {"results": [result(h, QUEUED) for h in request.hashes]}, 201)
+
+    config = make_config()
+    with structlog.testing.capture_logs() as logs:
+        async with Sender(config, client=FakeAppliance(handler), clock=clock,
+                          gate=MeasuredGate(config.rate_limit, clock)) as sender:
+            await sender.send(SHA1, hashes(4))
+    (lowered,) = [e for e in logs if e["event"] == "sender.rate_lowered"]
+    assert lowered["rate"] == 26.01

@@ -263,7 +263,7 @@ def test_status_over_shards_exits_0_only_when_all_are_finished(tmp_path: Path) -
     text = subprocess.run([sys.executable, "-m", "reanalyzer", "status", str(a), str(b)],
                           capture_output=True, text=True, check=False).stdout
     assert f"missing    shard 2/3 of the job of {a}" in text
-    assert "not finished: 2 of 2 directories finished, 1 shards missing" in text
+    assert "not finished: 2 of 2 directories finished, 1 shard missing" in text
 
 
 def test_status_of_one_directory_stays_a_view_unless_checked(tmp_path: Path) -> None:

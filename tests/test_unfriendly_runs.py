@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,34 @@ async def test_a_refusal_for_the_appliances_configuration_is_not_a_quiet_success
               for r in read_records(tmp_path / "job" / OUTCOMES_FILE)}
     assert len(finals) == _lines(tmp_path / "h.txt")
     assert "not_configured" not in set(finals.values())
+
+
+async def test_the_window_ends_while_the_sink_holds_the_last_batches(tmp_path: Path) -> None:
+    """--max-duration still counts once the whole input is read: the batches not yet sent when
+    the window ends stay unsent, the run stops with exit 4, and the same command finishes."""
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=500, seed=9,
+                                                latency_ms=1500))
+    try:
+        write_input(tmp_path / "h.txt", sim.world, 300, seed=9)
+        code, err, took = await cli("run", "--url", sim.url, "--job-dir", "job",
+                                    "--max-duration", "1", "--progress", "off",
+                                    "--log-format", "json", "h.txt", cwd=tmp_path)
+        assert code == ExitCode.INTERRUPTED, err
+        events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        stopping = [e for e in events if e["event"] == "job.stopping"]
+        assert stopping, err
+        assert stopping[0]["reason"].startswith("max-duration"), err
+        summary = _summary(tmp_path / "job")
+        assert summary["state"] == "stopped", summary
+        assert str(summary["stopped_by"]).startswith("max-duration"), summary
+        stopped_at = datetime.fromisoformat(stopping[0]["timestamp"]).timestamp()
+        late = [r for r in sim.log.records if r.wall > stopped_at + 0.05]
+        assert not late, f"{len(late)} requests reached the appliance after the window"
+        assert took < 6, took
+        code, err, _ = await cli("run", "--url", sim.url, "--job-dir", "job", "--progress",
+                                 "off", "h.txt", cwd=tmp_path)
+        assert code == ExitCode.OK, err
+        records = {(r["source"], r["line"]) for r in read_records(tmp_path / "job" / OUTCOMES_FILE)}
+        assert len(records) == _lines(tmp_path / "h.txt")
+    finally:
+        await sim.aclose()

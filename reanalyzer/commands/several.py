@@ -92,7 +92,10 @@ def check_shards(members: Sequence[Member]) -> list[MissingShard]:
 
 def members_of(job_dirs: Sequence[Path]) -> tuple[list[Member], list[MissingShard]]:
     """The directories given, each once, and the shards missing among them."""
-    if len(set(map(Path.resolve, job_dirs))) < len(job_dirs):
-        raise UsageError("a job directory is given twice; give each once")
+    seen: dict[Path, Path] = {}
+    for job_dir in job_dirs:
+        if (same := seen.setdefault(job_dir.resolve(), job_dir)) is not job_dir:
+            also = "" if same == job_dir else f" (as {same} and {job_dir})"
+            raise UsageError(f"the job directory {job_dir} is given twice{also}; give each once")
     members = [read_member(job_dir) for job_dir in job_dirs]
     return members, check_shards(members)

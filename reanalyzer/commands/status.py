@@ -25,6 +25,7 @@ from typing import Any
 
 from reanalyzer.commands.report import warn_of_damage
 from reanalyzer.core.outcomes import Status
+from reanalyzer.core.words import counted
 from reanalyzer.errors import ExitCode, JobError
 from reanalyzer.record.checkpoint import read_checkpoint
 from reanalyzer.record.counts import Counts, read_counts
@@ -408,7 +409,7 @@ def render_several(merged: SeveralStatus) -> str:
     done = len(merged.jobs) - len(merged.unfinished)
     verdict = ("all finished" if merged.exit_code != NOT_FINISHED else
                f"not finished: {done} of {len(merged.jobs)} directories finished"
-               + (f", {len(merged.missing_shards)} shards missing"
+               + (f", {counted(len(merged.missing_shards), 'shard')} missing"
                   if merged.missing_shards else ""))
     lines.append(f"state      {verdict}")
     return "\n".join(lines)

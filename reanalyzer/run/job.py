@@ -172,7 +172,7 @@ async def send_job(settings: Settings, inputs: Sequence[str], watch: Watch | Non
             return int(ExitCode.OK)
         log.info("job.started", job_dir=str(job_dir), inputs=list(inputs), resuming=resuming,
                  resume_from=f"{state.start.source_index}:{state.start.line}",
-                 retrying=len(state.failed_below), url=settings.url)
+                 retrying=state.retrying, url=settings.url)
         _log_shard_pace(settings)
         # The sending stack (aiohttp, the sender) is imported only now: a finished job is
         # recognised, and a usage error reported, without paying for it.

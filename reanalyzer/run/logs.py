@@ -35,10 +35,10 @@ _JSON_PROCESSORS: list[structlog.typing.Processor] = [
 ]
 _json_logs = False  # set by configure_logging: then stderr carries JSON lines only
 
-# Info events that the progress line on a terminal already counts (its retries): while that line
-# is shown, they are not printed, so that a bad minute does not scroll the terminal with one
-# line per retry. Their warnings still print; JSON logs keep every event.
-_FOLDED_EVENTS = frozenset({"sender.retry_scheduled"})
+# Info events that the progress line on a terminal already counts (its retries and 429s): while
+# that line is shown, they are not printed, so that a bad minute does not scroll the terminal
+# with one line per retry. Their warnings still print; JSON logs keep every event.
+_FOLDED_EVENTS = frozenset({"sender.retry_scheduled", "sender.throttled"})
 _folding = False
 
 

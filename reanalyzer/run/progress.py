@@ -150,7 +150,7 @@ class ProgressReporter:
             # front from reading ahead in a forked child (see `readahead`).
             tqdm.monitor_interval = 0
             bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
-                total=None, unit=" lines", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
+                total=None, unit=" lines", unit_scale=False, dynamic_ncols=True, file=sys.stderr,
                 desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,
                 bar_format=BAR_FORMAT_NO_TOTAL,
             )

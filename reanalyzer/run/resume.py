@@ -65,6 +65,11 @@ class ResumeState:
                 yield Chunk(hash_type, tuple(v for v, _ in part), tuple(p for _, p in part))
 
     @property
+    def retrying(self) -> int:
+        """The lines recorded failed that this run sends again, on either side of the mark."""
+        return len(self.failed_below) + len(self.failed_above)
+
+    @property
     def nothing_to_do(self) -> bool:
         return self.complete and not self.failed_below and not self.done_above
 

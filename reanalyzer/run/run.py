@@ -39,7 +39,14 @@ from reanalyzer.run.progress import ProgressReporter, RateMeter, Snapshot, figur
 from reanalyzer.run.resume import ResumeState
 from reanalyzer.run.signals import OnSignal, StopSignals
 from reanalyzer.run.sink import CHECKPOINT_INTERVAL, SendingSink
-from reanalyzer.run.summary import Command, Ending, build_summary, summary_text
+from reanalyzer.run.summary import (
+    UNFINISHED_RETRY,
+    Command,
+    Ending,
+    build_summary,
+    resume_hint,
+    summary_text,
+)
 from reanalyzer.run.watch import Watch, watching
 from reanalyzer.run.wiring import blocks_of
 from reanalyzer.send.config import SendConfig
@@ -77,6 +84,7 @@ class Run:
         self._sink: SendingSink | None = None
         self._sender: Sender | None = None
         self._signals = StopSignals()
+        self._stopping = asyncio.Event()  # set by request_stop
         self._sizes, self._sizes_estimated = input_sizes(paths)  # (gzip: an estimate)
         self._meter = RateMeter()
         self._input_left = False  # (retry) the job's own run has not read all of its input
@@ -105,12 +113,18 @@ class Run:
                 self._sink, self._sender = sink, sender
                 sink.write_counts(final=False)  # (final once the run ends: see record/counts.py)
                 async with self._progress() as progress, watching(self.watch, sink, progress):
+                    # The window covers the drain too: once the front has read everything,
+                    # the sink may still hold batches not yet sent.
+                    timer = self._start_window()
                     try:
-                        finished = await self._feed(sink, watermark)
-                    except ReanalyzerError as exc:
-                        error = exc
-                    deadline = STOP_DEADLINE if (self.stopped_by or error) else None
-                    drained = await sink.drain(deadline)
+                        try:
+                            finished = await self._feed(sink, watermark)
+                        except ReanalyzerError as exc:
+                            error = exc
+                        drained = await self._drain(sink, error)
+                    finally:
+                        if timer is not None:
+                            timer.cancel()
                 error = error or sink.error
                 # A stop that came after the last line was read, and whose requests all
                 # finished, leaves nothing to resume: the run is done.
@@ -124,6 +138,10 @@ class Run:
                         self._keep_mark(sink)
                 except ReanalyzerError as exc:  # the disk: the log stays readable
                     error = error or exc
+                if self._input_left and finished and error is None:
+                    # A retry sent all it had to, but the job's own run had not read all of its
+                    # input: the job is not done, and its run command goes on with it.
+                    self.stopped_by = UNFINISHED_RETRY
                 self._summarize(sink, sender.stats, finished and error is None, error)
         finally:
             fold_into_progress_line(False)
@@ -136,10 +154,11 @@ class Run:
         if error is not None:
             raise error
         if self.stopped_by:
-            stdin_job = self.reads_input and "<stdin>" in self.sources
-            hint = f" (with --job-dir {self.job_dir})" if stdin_job else ""
-            say(f"reanalyzer: stopped ({self.stopped_by}); run the same command again to "
-                f"resume{hint}", "job.resumable", reason=self.stopped_by)
+            how = ("run the same command again to resume"
+                   if self.command == "retry" and self.stopped_by != UNFINISHED_RETRY
+                   else resume_hint(self._ending(True, None), self.job_dir))
+            say(f"reanalyzer: stopped ({self.stopped_by}); {how}", "job.resumable",
+                reason=self.stopped_by)
             return int(ExitCode.INTERRUPTED)
         if (not sum(sink.by_type.values()) and not self.state.hashed
                 and not self.stats.other_shards):  # (a shard whose slice holds none: done)
@@ -192,6 +211,7 @@ class Run:
         if self.stopped_by is not None:
             return
         self.stopped_by = reason
+        self._stopping.set()
         if self._sender is not None:  # what has not gone out by now stays for the resume
             self._sender.stop_new_requests()
         say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
@@ -220,14 +240,35 @@ class Run:
         if reason is not None:
             self.request_stop(reason)
 
+    def _start_window(self) -> asyncio.TimerHandle | None:
+        """The --max-duration timer, from now until the last request is answered."""
+        if self.settings.max_duration is None:
+            return None
+        window = self.settings.max_duration
+        return asyncio.get_running_loop().call_later(
+            window, self.request_stop, f"max-duration: {window:g} s")
+
+    async def _drain(self, sink: SendingSink, error: BaseException | None) -> bool:
+        """Wait for the chunks the sink holds; a stop (now, or one that comes while waiting)
+        gives those in flight STOP_DEADLINE seconds. False if that ran out."""
+        if self.stopped_by or error:
+            return await sink.drain(STOP_DEADLINE)
+        draining = asyncio.ensure_future(sink.drain(None))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({draining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if draining.done():
+            return draining.result()
+        draining.cancel()  # (only the wait: the sink's tasks are left to the drain below)
+        with contextlib.suppress(asyncio.CancelledError):
+            await draining
+        return await sink.drain(STOP_DEADLINE)
+
     async def _feed(self, sink: SendingSink, watermark: Watermark) -> bool:
         """Send the earlier failures again, then the input; True if all of it was read."""
-        loop = asyncio.get_running_loop()
         front = self._front_task = asyncio.create_task(self._front(sink, watermark))
-        timer = None
-        if self.settings.max_duration is not None:
-            window = self.settings.max_duration
-            timer = loop.call_later(window, self.request_stop, f"max-duration: {window:g} s")
         # A request that fails for good ends the run now, not when the front next hands over
         # a chunk: reading may wait on an idle pipe for ever.
         failed = asyncio.ensure_future(sink.failed.wait())
@@ -247,8 +288,6 @@ class Run:
             return False
         finally:
             failed.cancel()
-            if timer is not None:
-                timer.cancel()
             if not front.done():
                 front.cancel()
 
@@ -299,9 +338,15 @@ class Run:
         still_failed = count_final(self.job_dir / OUTCOMES_FILE, Status.FAILED)
         write_checkpoint(self.job_dir, dataclasses.replace(checkpoint, failed=still_failed))
 
+    def _ending(self, finished: bool, error: BaseException | None) -> Ending:
+        # A job reading stdin has its spool: the same command would start another job.
+        stdin = (self.job_dir / jobdir.STDIN_SPOOL).exists()
+        return Ending(self.command, finished, self.stopped_by, error, self._input_left,
+                      stdin=stdin, url=self.settings.url)
+
     def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
                    error: BaseException | None) -> None:
-        ending = Ending(self.command, finished, self.stopped_by, error, self._input_left)
+        ending = self._ending(finished, error)
         summary = build_summary(
             ending=ending, job_dir=self.job_dir, elapsed=time.monotonic() - self.started,
             counts=sink.counts, by_type=sink.by_type,

@@ -18,6 +18,9 @@ from reanalyzer.record.outcome_log import OUTCOMES_FILE
 Command = Literal["run", "retry"]
 
 
+UNFINISHED_RETRY = "retry of an unfinished job"  # stopped_by of a retry with input left
+
+
 @dataclass(frozen=True, slots=True)
 class Ending:
     """How a run ended, as far as what is left to do is concerned."""
@@ -27,6 +30,14 @@ class Ending:
     stopped_by: str | None  # the signal or budget that stopped it early
     error: BaseException | None  # the error that ended it
     input_left: bool = False  # (retry) the job's own run has not read all of its input
+    # A job reading standard input: "the same command" would start another job.
+    stdin: bool = False
+    url: str | None = None  # the appliance, for the resume command of a stdin job
+
+    @property
+    def done(self) -> bool:
+        """The job has nothing left but what its failures say: no input left unread."""
+        return self.finished and not self.input_left
 
 
 def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
@@ -41,7 +52,7 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
     return {
         "command": ending.command,
         "job_dir": str(job_dir),
-        "state": "done" if ending.finished else ("aborted" if error else "stopped"),
+        "state": "done" if ending.done else ("aborted" if error else "stopped"),
         "stopped_by": ending.stopped_by, "error": str(error) if error else None,
         "elapsed_s": round(elapsed, 2),
         "recorded": {s.value: counts[s] for s in Status if counts.get(s)},
@@ -56,26 +67,50 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
     }
 
 
+def resume_hint(ending: Ending, job_dir: Path | None = None) -> str:
+    """How to go on with the job's input, in words: "the same command" only where it finds the
+    job again (a stdin job gets a new directory per run) and reads its input (a retry does
+    not)."""
+    where = job_dir or "JOB_DIR"
+    if ending.stdin:
+        return (f"`reanalyzer run --url {ending.url or 'URL'} --job-dir {where} < /dev/null` "
+                "resumes it (pipe the same input in instead of /dev/null if its end was not "
+                "read yet)")
+    if ending.command == "retry":
+        return (f"run the job's own run command again (or `reanalyzer run --url "
+                f"{ending.url or 'URL'} --job-dir {where} INPUT...`) to go on")
+    return "run the same command again to resume"
+
+
 def left_to_do(ending: Ending, failed: int, not_configured: int = 0,
                job_dir: Path | None = None) -> str:
     """What is left of the job after this run, and how to go on, in words."""
+    where = job_dir or "JOB_DIR"
+    # A stdin job's "same command" would be a new job: `retry` sends its failures again.
+    again = (f"`reanalyzer retry {where}` retries them" if ending.stdin
+             else "run the same command again to retry them")
+    if ending.finished and ending.input_left:
+        also = f"; {counted(failed, 'hash', 'hashes')} still failed" if failed else ""
+        return (f"the rest of the input, which the job's run has not all read: "
+                f"{resume_hint(ending, job_dir)}{also}")
     if ending.finished and not_configured:
-        also = f"; {failed:,} hashes failed: run the same command again" if failed else ""
+        also = f"; {failed:,} hashes failed: {again}" if failed else ""
         return (f"{not_configured:,} hashes refused for the appliance's configuration "
                 "(not_configured): set it up (or change --analysis), then `reanalyzer retry "
-                f"{job_dir or 'JOB_DIR'} --status not_configured`{also}")
+                f"{where} --status not_configured`{also}")
     if ending.finished and failed:
-        return (f"{counted(failed, 'hash', 'hashes')} failed: run the same command again to "
-                "retry them")
-    if ending.finished and ending.input_left:
-        return "the rest of the input: run the job's run command again to resume"
+        return f"{counted(failed, 'hash', 'hashes')} failed: {again}"
     if ending.finished:
         return "nothing: every input line has its final outcome"
     if ending.error is not None:
+        if ending.command == "retry":
+            return "fix the error shown last, then run the same command again"
+        if ending.stdin:
+            return f"fix the error shown last, then {resume_hint(ending, job_dir)}"
         return "fix the error shown last, then run the same command again to resume"
     if ending.command == "retry":
         return "the rest of the failed hashes: run the same command again to retry them"
-    return "the rest of the input: run the same command again to resume"
+    return f"the rest of the input: {resume_hint(ending, job_dir)}"
 
 
 def summary_text(summary: Mapping[str, Any]) -> str:

@@ -308,7 +308,7 @@ class Sender:
             return False
         self._throttled += 1
         if self._gate.throttled(epoch, pause.seconds):
-            bound.warning("sender.rate_lowered", rate=self._gate.rate,
+            bound.warning("sender.rate_lowered", rate=_rounded(self._gate.rate),
                           pause=round(pause.seconds, 3), retry_after=pause.retry_after)
         else:
             bound.info("sender.throttled", pause=round(pause.seconds, 3))
@@ -362,3 +362,8 @@ class Sender:
     def _raise_if_stopped(self) -> None:
         if self._fatal is not None:
             raise type(self._fatal)(str(self._fatal))
+
+
+def _rounded(rate: float | None) -> float | None:
+    """A rate as an event gives it: 2 decimals (the pacing works on the full value)."""
+    return None if rate is None else round(rate, 2)
