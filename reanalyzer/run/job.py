@@ -22,7 +22,7 @@ from reanalyzer.core.positions import STDIN, source_name
 from reanalyzer.core.private import PRIVATE_DIR
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
 from reanalyzer.read.front import run_front
-from reanalyzer.read.sources import spool_complete_marker
+from reanalyzer.read.sources import plain_sizes, spool_complete_marker
 from reanalyzer.record import jobdir
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
 from reanalyzer.run import dryrun
@@ -43,6 +43,8 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
         sink,
         settings.batch_size,
         dedupe=settings.dedupe,
+        dedupe_memory=settings.dedupe_memory_bytes,
+        input_bytes=sum(sizes) if (sizes := plain_sizes(inputs)) else None,
         idle_flush=settings.idle_flush,
         shard=shard,
     )

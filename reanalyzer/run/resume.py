@@ -9,18 +9,18 @@ skipped. A finished job with nothing failed is recognised from the checkpoint al
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import ResumePoint, position
 from reanalyzer.read.batching import Chunk
-from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record.checkpoint import Checkpoint, read_checkpoint
 from reanalyzer.record.final import final_records, scan_log
-from reanalyzer.record.outcome_log import OUTCOMES_FILE
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, numbered_records
 
 _FAILED = Status.FAILED.value
 _SEEN_BATCH = 50_000
@@ -34,7 +34,9 @@ class ResumeState:
     complete: bool = False  # the checkpoint says all input is read and recorded
     done_above: set[int] = field(default_factory=set)  # positions >= start with a final outcome
     failed_below: dict[int, tuple[HashType, str]] = field(default_factory=dict)  # to send again
-    seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
+    # Every hash recorded below start, when dedupe is on: a reader of them for the process that
+    # holds the dedupe set (the reading child), so that the set is built in that one only.
+    seen_from: Callable[[], Iterator[list[str]]] | None = None
     records: int = 0  # records in the log, superseded ones included
     done_below: int = 0  # lines below start with a final outcome other than failed
     hashed: int = 0  # lines whose final record is of a hash (not of an invalid line)
@@ -69,8 +71,6 @@ def _scan_log(
     state.complete = bool(checkpoint and checkpoint.complete)
     mark = state.start.position
     index_of = {name: i for i, name in enumerate(sources)}
-    seen = SeenSet() if dedupe else None
-    pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length, for SeenSet
     scan = scan_log(path)
     state.records = scan.records
     for record in final_records(path, scan):
@@ -90,15 +90,28 @@ def _scan_log(
             state.failed_below[pos] = (HashType(record["hash_type"]), value)
         else:
             state.done_below += 1
-        # A superseded record holds the same line, so the same hash: finals alone suffice.
-        if seen is not None and value is not None and record["status"] != Status.DUPLICATE:
-            bucket = pending[len(value)]
-            bucket.append(value)
-            if len(bucket) >= _SEEN_BATCH:
-                seen.mark_repeats(bucket)
-                bucket.clear()
-    if seen is not None:
-        for bucket in pending.values():
-            seen.mark_repeats(bucket)
-    state.seen = seen
+    if dedupe:
+        state.seen_from = partial(recorded_hashes, path, sources, mark, scan.records)
     return state
+
+
+def recorded_hashes(path: Path, sources: Sequence[str], mark: int,
+                    records: int) -> Iterator[list[str]]:
+    """The hashes the log's first `records` records hold below the mark (those a resumed run
+    does not read again), a list of one length at a time, for the dedupe set. A superseded
+    record holds the same line, so the same hash; a duplicate's hash is another line's."""
+    index_of = {name: i for i, name in enumerate(sources)}
+    pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length
+    for _, record in numbered_records(path, stop=records):
+        value = record["hash"]
+        if value is None or record["status"] == Status.DUPLICATE:
+            continue
+        source_index = index_of.get(record["source"])
+        if source_index is None or position(source_index, record["line"]) >= mark:
+            continue
+        bucket = pending[len(value)]
+        bucket.append(value)
+        if len(bucket) >= _SEEN_BATCH:
+            yield bucket
+            pending[len(value)] = []
+    yield from (bucket for bucket in pending.values() if bucket)
