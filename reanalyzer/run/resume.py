@@ -23,7 +23,7 @@ from reanalyzer.record.final import final_records, scan_log
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, numbered_records
 
 _FAILED = Status.FAILED.value
-_SEEN_BATCH = 50_000
+_SEEN_BATCH = 10_000  # hashes of one length handed to the dedupe set at once: few MB of text
 
 
 @dataclass(slots=True)
