@@ -14,8 +14,8 @@ cost per hash is a few vectorised passes in C rather than Python bytecode:
   known, else 4-8) tells most new keys at once: only its false alarms (about 6%) and the true
   repeats are looked up in the runs;
 - the keys seen so far are in a few sorted runs (LSM-style: each block's new keys are a run,
-  sorted already; neighbours of like size are merged, up to a cap of a quarter of the set, so
-  that a merge takes at most about 3 bytes a key more, for a moment). A run of 65,536 keys or
+  sorted already; neighbours of like size are merged, up to a cap of an eighth of the set, so
+  that a merge takes at most about 1.5 bytes a key more, for a moment). A run of 65,536 keys or
   more has a directory (one entry per 32 keys or more), so that a lookup is a few independent
   reads for the whole block at once rather than a binary search's dependent ones.
 
@@ -205,7 +205,7 @@ class SeenSet:
         self._set_bits(at, bit)
         runs = self._runs
         runs.append(_Run(new))
-        cap = max(_MIN_CAP, self._count // 4)
+        cap = max(_MIN_CAP, self._count // 8)
         merged = True
         while merged:  # neighbours of like size merge, the newest first, up to the cap
             merged = False
