@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     json_field: str | None = _setting(
         None, "read JSON-lines input, the hash in this field", "job")
     dedupe: bool = _setting(True, "send a repeated hash once, record the rest duplicate", "job")
+    dedupe_memory: str = _setting(
+        "256M", "memory the dedupe set may take (about 9 bytes a distinct hash): bytes, or with "
+        "K, M or G (binary), e.g. 64M, 1G; past it new hashes are not remembered, and a later "
+        "repeat of one is sent again (the appliance answers already_queued)", "job")
     idle_flush: float = _setting(
         0.5, "seconds of quiet input before a partial batch is sent", "job", gt=0, le=60)
     dry_run: bool = _setting(
@@ -232,6 +236,16 @@ class Settings(BaseSettings):
                 return float(text)
             except ValueError:
                 raise ValueError("must be seconds, or a number with s, m, h or d") from None
+        return value
+
+    @field_validator("dedupe_memory", mode="before")
+    @classmethod
+    def _check_memory_size(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            parse_size(value)
+            return value.strip()
         return value
 
     @field_validator("rate_limit", mode="before")
@@ -364,6 +378,10 @@ class Settings(BaseSettings):
         return analysis_table.read_names(self.analysis, self.api)
 
     @property
+    def dedupe_memory_bytes(self) -> int:
+        return parse_size(self.dedupe_memory)
+
+    @property
     def resolved_shard(self) -> Shard | None:
         """The shard this worker records (--shard auto: from the scheduler's environment)."""
         if self.shard is None:
@@ -433,6 +451,23 @@ class Settings(BaseSettings):
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `64M`, `1G`, `512k`, `1GiB` or a plain number of bytes (at least 1)."""
+    spelled = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = spelled[-1:] if spelled[-1:] in _SIZE_UNITS else ""
+    number = spelled[: len(spelled) - len(unit)].strip()
+    try:
+        size = float(number) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise ValueError("must be bytes, or a number with K, M or G, e.g. 64M or 1G") from None
+    if not 1 <= size < 1 << 62:  # (NaN and infinity fail this too)
+        raise ValueError("must be at least 1 byte and below 4 EiB, e.g. 64M or 1G")
+    return int(size)
 
 
 def read_token_file(path: Path) -> str:

@@ -4,7 +4,7 @@
     python scripts/bench.py front        # the front of the pipeline at 1M and 10M lines
     python scripts/bench.py front --lines 1000000 --lines 10000000
     python scripts/bench.py simulator    # bulk requests/s the simulator serves
-    python scripts/bench.py send         # 20 ms latency: hashes/s vs Little's law, C and 1
+    python scripts/bench.py send         # 20 ms latency: runner vs a bare loop at 8 and 32
     python scripts/bench.py overhead     # no latency: the runner vs a bare aiohttp loop
     python scripts/bench.py rate         # --rate-limit R for 10 s: the appliance's own log
     python scripts/bench.py pace         # no --rate-limit, undisclosed limits: settle, recover, 413
@@ -75,23 +75,27 @@ def front_input(lines: int) -> Path:
     return path
 
 
-def run_measured(argv: list[str]) -> tuple[dict[str, object], float, int]:
+def run_measured(
+    argv: list[str], env: dict[str, str] | None = None, json_out: bool = True
+) -> tuple[dict[str, object], float, int]:
     """Run a command; its JSON stdout, wall seconds and peak memory in MiB: the largest sum of
     the proportional set sizes (PSS) of it and its read-ahead child, sampled every 0.2 s (RSS
     would count the pages they share since the fork twice). Its CPU seconds (user + system, the
-    child's included) go into the report as "cpu_s"."""
+    child's included) go into the report as "cpu_s", and the sum of each process's own peak
+    RSS (VmHWM: shared pages counted in each) as "hwm_mib"."""
     import threading
 
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None
     assert proc.stderr is not None
     peak = [0]
+    hwm: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_pss_kib(proc.pid))
+            peak[0] = max(peak[0], _tree_pss_kib(proc.pid, hwm))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -102,15 +106,17 @@ def run_measured(argv: list[str]) -> tuple[dict[str, object], float, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
+    if proc.returncode not in (0, 4):  # 4: stopped by a budget, resumable (bench front)
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {stderr.decode()}")
-    report = json.loads(stdout)
+    report = json.loads(stdout) if json_out else {"exit": proc.returncode}
     report["cpu_s"] = usage.ru_utime + usage.ru_stime
+    report["hwm_mib"] = sum(hwm.values()) // 1024
     return report, wall, peak[0] // 1024
 
 
-def _tree_pss_kib(pid: int) -> int:
-    """PSS of a process and its children (Linux), in KiB; 0 once it is gone."""
+def _tree_pss_kib(pid: int, hwm: dict[int, int] | None = None) -> int:
+    """PSS of a process and its children (Linux), in KiB; 0 once it is gone. Each one's VmHWM
+    (its own peak RSS, KiB) goes into `hwm`."""
     total = 0
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -121,6 +127,10 @@ def _tree_pss_kib(pid: int) -> int:
             for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total += int(line.split()[1])
+            if hwm is not None:
+                for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        hwm[each] = max(hwm.get(each, 0), int(line.split()[1]))
         except OSError:
             pass
     return total
@@ -139,16 +149,17 @@ def reference_speed() -> float:
     return best * 1000
 
 
-def bench_front(line_counts: list[int]) -> None:
+def bench_front(line_counts: list[int], resume_lines: int = 1_000_000) -> None:
     print("front of the pipeline (reanalyzer run --dry-run), one process per row")
     print(f"machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
     print("(lines/s over the front's own time; lines per CPU-second of the whole process, which")
-    print(" other tenants of a shared machine disturb less than wall time)")
+    print(" other tenants of a shared machine disturb less than wall time; peak PSS: the largest")
+    print(" sampled sum over both processes; VmHWM: the sum of each one's own peak RSS)")
     print(
         f"{'lines':>12} {'dedupe':>7} {'lines/s':>12} {'lines/CPU-s':>12} {'front s':>8} "
-        f"{'wall s':>7} {'peak PSS':>9}"
+        f"{'wall s':>7} {'peak PSS':>9} {'VmHWM sum':>10} {'distinct':>11}"
     )
-    results: dict[tuple[int, bool], int] = {}
+    results: dict[tuple[int, bool], tuple[int, int, float, int]] = {}
     for lines in line_counts:
         path = front_input(lines)
         for dedupe in (True, False):
@@ -166,19 +177,70 @@ def bench_front(line_counts: list[int]) -> None:
             report, wall, rss = run_measured(argv)
             assert report["accounted"], report
             assert report["lines"] == lines, report
-            results[(lines, dedupe)] = rss
+            assert not report["unremembered"], report
+            hwm = int(report["hwm_mib"])  # type: ignore[call-overload]
+            distinct = int(report["to_send_total"])  # type: ignore[call-overload]
+            results[(lines, dedupe)] = (rss, hwm, float(report["lines_per_s"]), distinct)  # type: ignore[arg-type]
             per_cpu = lines / float(report["cpu_s"])  # type: ignore[arg-type]
             print(
                 f"{lines:>12,} {'on' if dedupe else 'off':>7} {report['lines_per_s']:>12,} "
-                f"{per_cpu:>12,.0f} {report['elapsed_s']:>8} {wall:>7.1f} {rss:>6} MiB",
+                f"{per_cpu:>12,.0f} {report['elapsed_s']:>8} {wall:>7.1f} {rss:>5} MiB "
+                f"{hwm:>6} MiB {distinct if dedupe else '':>11}",
                 flush=True,
             )
+    for lines in line_counts:
+        rss, hwm, speed, distinct = results[(lines, True)]
+        limit = (100e6 + 9 * distinct) / 2**20
+        ratio = speed / results[(lines, False)][2]
+        # PSS is what both hold together; VmHWM counts the pages they share since the fork
+        # in each (the interpreter, the modules), so it is shown beside, not judged.
+        print(f"{lines:,} lines: with dedupe {ratio:.2f} of the speed without (target >= 0.80); "
+              f"peak {rss} MiB PSS (VmHWM sum {hwm} MiB) against 100 MB + 9 B x {distinct:,} = "
+              f"{limit:.0f} MiB: {'within' if rss <= limit else 'OVER'}")
     if len(line_counts) >= 2:
         low, high = min(line_counts), max(line_counts)
-        growth = results[(high, True)] - results[(low, True)]
+        growth = results[(high, True)][0] - results[(low, True)][0]
         print(f"peak PSS growth from {low:,} to {high:,} lines, dedupe on: {growth} MiB")
+    if resume_lines:
+        front_resume(resume_lines)
     print(f"machine speed now: a reference Python loop takes {reference_speed():.0f} ns per "
           "iteration (lower is faster; compare runs by it)")
+
+
+def front_resume(lines: int) -> None:
+    """A real job run whole (fresh), and the same job stopped by --max-requests after about 90%
+    of its input and resumed: the resumed run's peak (both processes) beside the fresh run's.
+    The resume reads the dedupe set of the recorded 90% into its reading child, from the log."""
+    import tempfile
+
+    path = front_input(lines)
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        sim = Simulator(1000, "--share-absent", "1")  # every hash not_found: one quick answer
+        try:
+            env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
+
+            def argv(job: str) -> list[str]:
+                return [sys.executable, "-m", "reanalyzer", "run", "--url", sim.url,
+                        "--job-dir", f"{tmp}/{job}", "--concurrency", "8", "--log-level",
+                        "warning", "--progress", "off", str(path)]
+
+            fresh, fresh_wall, fresh_rss = run_measured(argv("fresh"), env, json_out=False)
+            stop_at = str(int(lines * 0.9 / 100))  # requests of 100 hashes
+            stopped, _, _ = run_measured([*argv("job"), "--max-requests", stop_at], env,
+                                         json_out=False)
+            again, again_wall, again_rss = run_measured(argv("job"), env, json_out=False)
+            summary = json.loads((Path(tmp) / "job" / "summary.json").read_text())
+        finally:
+            sim.close()
+    print(f"resume: a {lines:,}-line job run whole, and stopped after ~90% (exit "
+          f"{stopped['exit']}) then resumed (exit {again['exit']}, {summary['state']}, "
+          f"{summary['already_recorded']:,} lines from the first run), its dedupe set read from "
+          "the log in the reading child:")
+    print(f"  fresh run:   peak {fresh_rss:>4} MiB PSS, {fresh['hwm_mib']:>4} MiB VmHWM sum, "
+          f"{fresh_wall:.1f} s")
+    print(f"  resumed run: peak {again_rss:>4} MiB PSS, {again['hwm_mib']:>4} MiB VmHWM sum, "
+          f"{again_wall:.1f} s: {'not above' if again_rss <= fresh_rss else 'ABOVE'} the fresh "
+          "run's (PSS)")
 
 
 def bench_simulator() -> None:
@@ -288,7 +350,9 @@ def steady_rate(outcomes: Path) -> float:
     with outcomes.open() as f:
         for line in f:
             stamps.append(line[line.rindex('"ts":"') + 6 : -3])
-    first = next(i for i, ts in enumerate(stamps) if ts != stamps[0])
+    first = next((i for i, ts in enumerate(stamps) if ts != stamps[0]), None)
+    if first is None:  # one answer only
+        return float("nan")
     span = (datetime.fromisoformat(stamps[-1]) - datetime.fromisoformat(stamps[0])).total_seconds()
     return (len(stamps) - first) / span if span > 0 else float("nan")
 
@@ -323,52 +387,66 @@ async def bare_loop(
     return len(hashes) / elapsed, sorted(rtts)[len(rtts) // 2]
 
 
-def bench_send(latency_ms: float = 20.0, batch: int = 100, concurrency: int = 8) -> None:
-    print(
-        f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; "
-        "reanalyzer run (subprocess) vs Little's law (concurrency x batch / RTT)"
-    )
+def bench_send(latency_ms: float = 20.0, batch: int = 100,
+               concurrencies: tuple[int, ...] = (8, 32), per_worker: int = 150) -> None:
+    """Latency-bound: the runner beside a bare aiohttp loop at the same concurrency, in the
+    same run, each on hashes not sent yet (so both are answered 201 alike), `per_worker`
+    requests per slot. The runner's rate is its steady one (first answer to last, as the bare
+    loop's is timed), its CPU both its processes'; the bare loop's CPU is this process's
+    while it runs (it shares nothing else then)."""
+    import resource
+
+    print(f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; reanalyzer run "
+          "(subprocess) beside a bare aiohttp loop at the same concurrency")
     print(f"  machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
-    seconds = 12.0
-    sim = Simulator(
-        int(concurrency * batch / (latency_ms / 1000) * seconds * 2.3),
-        "--latency-ms",
-        str(latency_ms),
-    )
+    sizes = {c: c * batch * per_worker for c in concurrencies}
+    sim = Simulator(3 * sum(sizes.values()) + batch * 40, "--latency-ms", str(latency_ms))
     try:
         hashes = sim.hashes()
-        _, rtt = asyncio.run(bare_loop(sim.url, hashes[: batch * 20], batch, 1))
-        print(
-            f"  measured RTT of one bulk request of {batch}: {rtt * 1000:.1f} ms "
-            f"(latency {latency_ms:.0f} ms)"
-        )
-        print(
-            f"  {'concurrency':>11} {'hashes':>8} {'whole run/s':>12} {'steady/s':>9} "
-            f"{'Little C*B/RTT':>15} {'whole':>6} {'steady':>7}"
-        )
-        steady_8 = float("nan")
-        for c in (concurrency, 1):
-            n = int(c * batch / (latency_ms / 1000) * seconds)
-            summary = run_job(sim.url, hashes[:n], batch, c, analysis=BARE_ANALYSIS)
-            rate = float(summary["hashes_per_s"])
+        _, rtt = asyncio.run(bare_loop(sim.url, hashes[-batch * 20 :], batch, 1))
+        print(f"  measured RTT of one bulk request of {batch}: {rtt * 1000:.1f} ms "
+              f"(latency {latency_ms:.0f} ms)")
+
+        def runner_cpu(some: list[str], c: int) -> tuple[dict, float]:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            summary = run_job(sim.url, some, batch, c, analysis=BARE_ANALYSIS)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return summary, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+        # The runner's CPU to start, read its input and stop, whatever the job: one batch.
+        _, start_up = runner_cpu(hashes[-batch * 40 : -batch * 39], 1)
+        print(f"  the runner's start-up and teardown (a job of one batch): {start_up:.2f} CPU-s, "
+              "left out of its CPU per hash below")
+        print(f"  {'concurrency':>11} {'hashes':>8} {'bare/s':>9} {'runner/s':>9} "
+              f"{'(whole)':>8} {'ratio':>6} {'bare CPU/hash':>14} {'runner CPU/hash':>16} "
+              f"{'CPU x':>6} {'Little':>8}")
+        at = 0
+        for c in concurrencies:
+            n = sizes[c]
+            # The bare loop before and after the runner (the simulator's state drifts): their
+            # mean rate and CPU.
+            rates, cpus = [], []
+            for part in (0, 2):
+                cpu_before = time.process_time()
+                rate, _ = asyncio.run(
+                    bare_loop(sim.url, hashes[at + part * n : at + (part + 1) * n], batch, c))
+                cpus.append(time.process_time() - cpu_before)
+                rates.append(rate)
+                if part == 0:
+                    summary, cpu = runner_cpu(hashes[at + n : at + 2 * n], c)
+            at += 3 * n
+            bare, bare_cpu = sum(rates) / 2, sum(cpus) / 2
+            cpu -= start_up
             steady = float(summary["steady_hashes_per_s"])
-            if c == concurrency:
-                steady_8 = steady
-            little = c * batch / rtt
-            print(
-                f"  {c:>11} {n:>8,} {rate:>12,.0f} {steady:>9,.0f} {little:>15,.0f} "
-                f"{rate / little:>6.0%} {steady / little:>7.0%}",
-                flush=True,
-            )
-        print("  (whole run: from the run's start to its summary; steady: from the first answer "
-              "to the last)")
-        # The same concurrency with a bare aiohttp loop, on hashes not sent yet: what the
-        # simulator itself allows at this load, its round trip under load included.
-        n = int(concurrency * batch / (latency_ms / 1000) * seconds)
-        bare, bare_rtt = asyncio.run(bare_loop(sim.url, hashes[-n:], batch, concurrency))
-        print(f"  bare aiohttp loop at {concurrency}: {bare:,.0f} hashes/s (median RTT under load "
-              f"{bare_rtt * 1000:.1f} ms) = {bare / (concurrency * batch / rtt):.0%} of Little; "
-              f"the runner's steady rate is {steady_8 / bare:.0%} of it")
+            whole = float(summary["hashes_per_s"])
+            print(f"  {c:>11} {n:>8,} {bare:>9,.0f} {steady:>9,.0f} {whole:>8,.0f} "
+                  f"{steady / bare:>6.2f} {bare_cpu / n * 1e6:>11.1f} us "
+                  f"{cpu / n * 1e6:>13.1f} us {cpu / bare_cpu:>6.2f} "
+                  f"{c * batch / rtt:>8,.0f}", flush=True)
+        print("  (ratio: the runner's steady rate, first answer to last, over the bare loop's, "
+              "the mean of one run before and one after it; target >= 0.95. CPU x: runner "
+              "(both processes, start-up left out) over bare, per hash; aim <= 2. Little: "
+              "concurrency x batch / RTT)")
     finally:
         sim.close()
 
@@ -926,6 +1004,12 @@ def main() -> None:
                  "archive"],
     )
     parser.add_argument(
+        "--resume-lines",
+        type=int,
+        default=1_000_000,
+        help="front: lines of the job stopped and resumed (0: none; default 1,000,000)",
+    )
+    parser.add_argument(
         "--lines",
         type=int,
         action="append",
@@ -934,7 +1018,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if "front" in args.what:
-        bench_front(args.lines or [1_000_000, 10_000_000])
+        bench_front(args.lines or [1_000_000, 10_000_000], args.resume_lines)
     if "simulator" in args.what:
         bench_simulator()
     if "send" in args.what:

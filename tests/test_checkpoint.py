@@ -13,6 +13,7 @@ from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import Block, ResumePoint, position
 from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import JobError
+from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record.checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
@@ -275,8 +276,11 @@ def test_resume_state_splits_the_log_at_the_mark(tmp_path: Path) -> None:
     assert state.records == 12
     assert state.done_below == 4  # lines 1, 3, 4 and 5 (once: its failure was superseded)
     assert not state.nothing_to_do
-    assert state.seen is not None
-    assert state.seen.mark_repeats([MD5[1], MD5[2], MD5[5], MD5[8], MD5[18]]) == [
+    assert state.seen_from is not None
+    seen = SeenSet()
+    for hashes in state.seen_from():  # as the reading child builds its dedupe set
+        seen.mark_repeats(hashes)
+    assert seen.mark_repeats([MD5[1], MD5[2], MD5[5], MD5[8], MD5[18]]) == [
         True, True, True, False, False]  # recorded below the mark; line 8 is reread
 
 
@@ -287,7 +291,7 @@ def test_without_a_checkpoint_every_record_is_above_the_mark(tmp_path: Path) -> 
     assert state.start == ResumePoint(0, 1, 0)
     assert state.done_above == {pos(1), pos(3)}
     assert state.failed_below == {}
-    assert state.seen is None
+    assert state.seen_from is None
 
 
 def test_a_finished_job_needs_nothing_and_does_not_read_the_log(tmp_path: Path) -> None:

@@ -12,7 +12,10 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from itertools import compress
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.positions import Block, position
@@ -21,8 +24,12 @@ from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import InputError
 from reanalyzer.read import readahead
 from reanalyzer.read.batching import Batcher, Chunk
-from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.read.normalize import SortedBlock, sort_block
+
+if TYPE_CHECKING:
+    from reanalyzer.read.dedupe import SeenSet
+
+log = structlog.get_logger("reanalyzer.read.front")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,7 @@ class FrontStats:
     hashes: Counter[HashType] = field(default_factory=Counter)  # distinct, to be sent
     source_index: int = 0  # where reading is: the input ...
     offset: int | None = None  # ... and the byte offset in it (None: not known)
+    unremembered: int = 0  # new hashes sent with the dedupe set full (--dedupe-memory)
     reader_peak_rss_kib: int | None = None  # of the read-ahead child, once it has ended
 
     @property
@@ -74,6 +82,7 @@ class _Prepared:
     sorted_block: SortedBlock  # its hashes and positions without the repeats
     duplicates: list[tuple[HashType, str, int]]
     other_shards: int = 0  # its records that another shard records
+    unremembered: int = 0  # its new hashes the dedupe set had no room left for
 
 
 def _keep_shard(sorted_block: SortedBlock, shard: Shard) -> int:
@@ -88,6 +97,7 @@ def _keep_shard(sorted_block: SortedBlock, shard: Shard) -> int:
         kept = [i for i, owner in enumerate(owners) if owner == mine]
         if len(kept) < len(hashes):
             dropped += len(hashes) - len(kept)
+            sorted_block.joined.pop(hash_type, None)
             sorted_block.hashes[hash_type] = [hashes[i] for i in kept]
             sorted_block.positions[hash_type] = [positions[i] for i in kept]
     if not shard.records_invalid:
@@ -101,26 +111,50 @@ def _prepare(block: Block, seen: SeenSet | None, shard: Shard | None = None) -> 
     # Before dedupe: a hash and its repeats are in one shard, and the set holds this one's only.
     other_shards = _keep_shard(sorted_block, shard) if shard is not None else 0
     duplicates: list[tuple[HashType, str, int]] = []
+    unremembered = 0
     if seen is not None:
-        for hash_type, hashes in sorted_block.hashes.items():
-            repeats = seen.mark_repeats(hashes)
-            if not any(repeats):
-                continue
+        before = seen.unremembered
+        found = seen.repeats(sorted_block.hashes, sorted_block.joined)
+        sorted_block.joined = {}  # read: the hashes kept are fewer
+        for hash_type, (repeats, keep) in found.items():
+            hashes = sorted_block.hashes[hash_type]
             positions = sorted_block.positions[hash_type]
-            duplicates += [
-                (hash_type, h, p) for h, p, r in zip(hashes, positions, repeats, strict=True) if r
-            ]
-            sorted_block.hashes[hash_type] = [
-                h for h, r in zip(hashes, repeats, strict=True) if not r
-            ]
-            sorted_block.positions[hash_type] = [
-                p for p, r in zip(positions, repeats, strict=True) if not r
-            ]
+            duplicates += [(hash_type, hashes[i], positions[i]) for i in repeats]
+            sorted_block.hashes[hash_type] = list(compress(hashes, keep))
+            sorted_block.positions[hash_type] = list(compress(positions, keep))
+        unremembered = seen.unremembered - before
     # Only where the block sits goes on to the loop (from a child process, pickled).
     where = Block(block.source_index, [], block.first_line,
                   block.line_numbers[:1] if block.line_numbers else None,
                   end_line=block.end_line, end_offset=block.end_offset)
-    return _Prepared(where, len(block.lines), sorted_block, duplicates, other_shards)
+    return _Prepared(where, len(block.lines), sorted_block, duplicates, other_shards,
+                     unremembered)
+
+
+def _prepared(blocks: Iterator[Block], dedupe: bool, memory: int | None,
+              seen_from: Callable[[], Iterator[list[str]]] | None,
+              shard: Shard | None, input_bytes: int | None = None) -> Iterator[_Prepared]:
+    """The blocks prepared, in input order, by the reader alone: the dedupe set is made, and
+    a resumed job's recorded hashes read into it, where this runs (the reading child), so
+    that it is held in one process only. numpy, too, is imported there only: it starts
+    threads, and a process with threads must not fork (see readahead)."""
+    seen: SeenSet | None = None
+    if dedupe:
+        from reanalyzer.read.dedupe import SeenSet
+
+        seen = SeenSet(memory)
+    if seen is not None and seen_from is not None:
+        for hashes in seen_from():
+            seen.repeats({0: hashes})
+        seen.unremembered = 0  # only this run's input counts: those hashes went out before
+    for block in blocks:
+        if seen is not None and input_bytes and block.lines:
+            # The set's bit array, sized once for the lines the whole input holds at the
+            # first block's bytes a line, rather than grown (and rebuilt) as it fills.
+            size = sum(map(len, block.lines)) + len(block.lines)
+            seen.expect(max(len(seen), input_bytes * len(block.lines) // size))
+            input_bytes = None
+        yield _prepare(block, seen, shard)
 
 
 async def run_front(
@@ -131,25 +165,30 @@ async def run_front(
     dedupe: bool = True,
     idle_flush: float = 0.5,
     stats: FrontStats | None = None,
-    seen: SeenSet | None = None,
+    seen_from: Callable[[], Iterator[list[str]]] | None = None,
+    dedupe_memory: int | None = None,
     watermark: Watermark | None = None,
     skip_below: int = 0,
     shard: Shard | None = None,
     batch_size_now: Callable[[], int] | None = None,
+    input_bytes: int | None = None,
 ) -> FrontStats:
     """Stream every block through the front into the sink; return what was seen.
 
-    A resumed job passes the ``seen`` hashes of its recorded part, the ``watermark`` to keep
-    up to date, and ``skip_below``: lines before that position are read again (to rebuild
-    dedupe) but are already recorded, so they go nowhere. With a ``shard``, only its records
-    go on (see core/shards.py); the others are counted in ``other_shards``. ``batch_size_now``,
+    A resumed job passes ``seen_from``, a reader of the hashes of its recorded part (called
+    where the dedupe set is held: in the reading child), the ``watermark`` to keep up to date,
+    and ``skip_below``: lines before that position are read again but are already recorded,
+    so they go nowhere. With a ``shard``, only its records
+    go on (see core/shards.py); the others are counted in ``other_shards``. The dedupe set
+    holds at most ``dedupe_memory`` bytes (None: no bound); past it, new hashes go on
+    unremembered (counted in ``unremembered``, warned about once). ``batch_size_now``,
     read before each block, is the batch size the sending side takes now (smaller after a 413).
+    ``input_bytes``, the inputs' size if known, sizes the dedupe set ahead.
     """
-    dedupe_set = (seen if seen is not None else SeenSet()) if dedupe else None
     front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
-                   watermark, skip_below, batch_size_now)
-    # The SeenSet is touched by the reader only, block after block, in input order.
-    reader = readahead.start(_prepare(block, dedupe_set, shard) for block in blocks)
+                   watermark, skip_below, batch_size_now, dedupe_memory)
+    reader = readahead.start(_prepared(blocks, dedupe, dedupe_memory, seen_from, shard,
+                                       input_bytes))
     getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
     try:
         while True:
@@ -187,6 +226,7 @@ class _Front:
     watermark: Watermark | None
     skip_below: int
     batch_size_now: Callable[[], int] | None = None
+    dedupe_memory: int | None = None
 
     async def process(self, prepared: _Prepared) -> None:
         block, sorted_block = prepared.block, prepared.sorted_block
@@ -197,6 +237,13 @@ class _Front:
         stats.source_index, stats.offset = block.source_index, block.end_offset
         stats.skipped += sorted_block.skipped
         stats.other_shards += prepared.other_shards
+        if prepared.unremembered:
+            if not stats.unremembered:
+                log.warning("front.dedupe_full", dedupe_memory=self.dedupe_memory,
+                            message="the dedupe set has reached --dedupe-memory: new hashes "
+                            "are no longer remembered; a later repeat of one is sent again "
+                            "(the appliance answers already_queued)")
+            stats.unremembered += prepared.unremembered
         invalid, duplicates = sorted_block.invalid, prepared.duplicates
         # A resumed job rereads lines it already recorded only where it had no byte offset.
         first_line = block.line_numbers[0] if block.line_numbers else block.first_line

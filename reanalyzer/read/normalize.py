@@ -30,6 +30,9 @@ class SortedBlock:
     positions: dict[HashType, list[int]] = field(default_factory=dict)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
     skipped: int = 0  # blank lines and comments: not records, so no outcome
+    # Per type, its hashes as one lowercase ASCII text, a newline after each but the last, as
+    # sorted: dedupe reads its keys from it in place. Not pickled; dropped where hashes are.
+    joined: dict[HashType, bytes] = field(default_factory=dict)
 
     @property
     def hash_count(self) -> int:
@@ -50,6 +53,7 @@ class SortedBlock:
         hashes, positions, self.invalid, self.skipped = state
         self.hashes = {t: joined.split("\n") if joined else [] for t, joined in hashes.items()}
         self.positions = {t: _int64s(raw) for t, raw in positions.items()}
+        self.joined = {}
 
 
 def _int64s(raw: bytes) -> list[int]:
@@ -117,7 +121,8 @@ def sort_block(block: Block) -> SortedBlock:
         if raw_hashes:
             hash_type = TYPE_BY_LENGTH[length]
             # One join, lower and decode per type instead of one per line.
-            result.hashes[hash_type] = b"\n".join(raw_hashes).lower().decode("ascii").split("\n")
+            joined = result.joined[hash_type] = b"\n".join(raw_hashes).lower()
+            result.hashes[hash_type] = joined.decode("ascii").split("\n")
             lines = lines_by[length]
             result.positions[hash_type] = [base + n for n in lines] if base else lines
     return result

@@ -50,6 +50,7 @@ def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float,
         "requests": {t.value: sink.chunks[t] for t in HashType if sink.chunks[t]},
         "requests_total": stats.chunks,
         "duplicates": stats.duplicates,
+        "unremembered": stats.unremembered,
         "invalid": stats.invalid,
         "invalid_reasons": dict(sink.reasons.most_common()),
         "invalid_examples": [
@@ -78,6 +79,8 @@ def format_report(report: dict[str, Any], as_json: bool) -> str:
         f"  records           {report['records']:>12,}",
         f"    to send         {report['to_send_total']:>12,}" + _by_type(report["to_send"]),
         f"    duplicates      {report['duplicates']:>12,}",
+        *([f"    (unremembered)  {report['unremembered']:>12,}  sent past --dedupe-memory"]
+          if report["unremembered"] else []),
         f"    invalid         {report['invalid']:>12,}",
         f"  requests          {report['requests_total']:>12,}" + _by_type(report["requests"]),
     ]

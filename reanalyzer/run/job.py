@@ -22,6 +22,7 @@ from reanalyzer.core.positions import STDIN, source_name
 from reanalyzer.core.private import PRIVATE_DIR
 from reanalyzer.errors import ExitCode, JobError, ReanalyzerError, UsageError
 from reanalyzer.read.front import run_front
+from reanalyzer.read.sizes import input_sizes
 from reanalyzer.read.sources import spool_complete_marker
 from reanalyzer.record import jobdir
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
@@ -43,6 +44,8 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
         sink,
         settings.batch_size,
         dedupe=settings.dedupe,
+        dedupe_memory=settings.dedupe_memory_bytes,
+        input_bytes=sum(sizes) if (sizes := input_sizes(inputs)[0]) else None,
         idle_flush=settings.idle_flush,
         shard=shard,
     )

@@ -14,24 +14,24 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.positions import ResumePoint, position
 from reanalyzer.read.batching import Chunk
-from reanalyzer.read.dedupe import SeenSet
 from reanalyzer.record import segments
 from reanalyzer.record.checkpoint import Checkpoint, read_checkpoint
 from reanalyzer.record.counts import read_counts
 from reanalyzer.record.final import final_lines, scan_log
-from reanalyzer.record.outcome_log import OUTCOMES_FILE
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, numbered_records
 from reanalyzer.run.logs import say
 
 _FAILED = Status.FAILED.value
-_SEEN_BATCH = 50_000
+_SEEN_BATCH = 10_000  # hashes of one length handed to the dedupe set at once: few MB of text
 
 
 @dataclass(slots=True)
@@ -43,7 +43,9 @@ class ResumeState:
     done_above: set[int] = field(default_factory=set)  # positions >= start with a final outcome
     failed_above: set[int] = field(default_factory=set)  # positions >= start recorded failed
     failed_below: dict[int, tuple[HashType, str]] = field(default_factory=dict)  # to send again
-    seen: SeenSet | None = None  # every hash recorded below start, when dedupe is on
+    # Every hash recorded below start, when dedupe is on: a reader of them for the process that
+    # holds the dedupe set (the reading child), so that the set is built in that one only.
+    seen_from: Callable[[], Iterator[list[str]]] | None = None
     records: int = 0  # records in the log, superseded ones included
     done_below: int = 0  # lines below start with a final outcome other than failed
     hashed: int = 0  # lines whose final record is of a hash (not of an invalid line)
@@ -149,8 +151,6 @@ def _scan_log(
     state.complete = bool(checkpoint and checkpoint.complete)
     mark = state.start.position
     index_of = {name: i for i, name in enumerate(sources)}
-    seen = SeenSet() if dedupe else None
-    pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length, for SeenSet
     talker = _Talker(path)
     if talker.total:
         talker.start()
@@ -176,7 +176,6 @@ def _scan_log(
         if source_index is None:
             continue  # job.json guarantees the same inputs; a foreign record changes nothing
         base = position(source_index, 0)
-        dedupe_these = seen is not None and status != Status.DUPLICATE
         for i, (value, number) in enumerate(zip(values, numbers, strict=True)):
             if keep is not None and not keep[i]:
                 continue
@@ -189,17 +188,29 @@ def _scan_log(
                     failed_below[pos] = (HashType(hash_type), value)
             else:
                 state.done_below += 1
-            # A superseded record holds the same line, so the same hash: finals alone suffice.
-            if dedupe_these and value is not None:
-                bucket = pending[len(value)]
-                bucket.append(value)
-                if len(bucket) >= _SEEN_BATCH:
-                    assert seen is not None
-                    seen.mark_repeats(bucket)
-                    bucket.clear()
-    if seen is not None:
-        for bucket in pending.values():
-            seen.mark_repeats(bucket)
-    state.seen = seen
+    if dedupe:  # built by the reading child (read/front.py), not here: held once
+        state.seen_from = partial(recorded_hashes, path, sources, mark, scan.records)
     state.by_status, state.by_type, state.last_record_at = by_status, by_type, last_ts
     return state
+
+
+def recorded_hashes(path: Path, sources: Sequence[str], mark: int,
+                    records: int) -> Iterator[list[str]]:
+    """The hashes the log's first `records` records hold below the mark (those a resumed run
+    does not read again), a list of one length at a time, for the dedupe set. A superseded
+    record holds the same line, so the same hash; a duplicate's hash is another line's."""
+    index_of = {name: i for i, name in enumerate(sources)}
+    pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length
+    for _, record in numbered_records(path, stop=records, details=False):
+        value = record["hash"]
+        if value is None or record["status"] == Status.DUPLICATE:
+            continue
+        source_index = index_of.get(record["source"])
+        if source_index is None or position(source_index, record["line"]) >= mark:
+            continue
+        bucket = pending[len(value)]
+        bucket.append(value)
+        if len(bucket) >= _SEEN_BATCH:
+            yield bucket
+            pending[len(value)] = []
+    yield from (bucket for bucket in pending.values() if bucket)

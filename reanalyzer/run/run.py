@@ -304,9 +304,11 @@ class Run:
         try:
             await run_front(
                 blocks, sink, self.settings.batch_size, dedupe=self.settings.dedupe,
-                idle_flush=self.settings.idle_flush, stats=self.stats, seen=self.state.seen,
+                idle_flush=self.settings.idle_flush, stats=self.stats,
+                seen_from=self.state.seen_from, dedupe_memory=self.settings.dedupe_memory_bytes,
                 watermark=watermark, skip_below=start.position if start.offset is None else 0,
-                shard=self.settings.resolved_shard, batch_size_now=self._batch_size_now)
+                shard=self.settings.resolved_shard, batch_size_now=self._batch_size_now,
+                input_bytes=sum(self._sizes) if self._sizes else None)
             await retries
         finally:
             if not retries.done():
@@ -354,7 +356,8 @@ class Run:
             # a failed record another one superseded is not counted).
             already_recorded=self.state.done_below + sink.skipped_done,
             requests=sender_stats.requests, retries=sender_stats.retries,
-            throttled=sender_stats.throttled, status_requests=sender_stats.status_requests)
+            throttled=sender_stats.throttled, status_requests=sender_stats.status_requests,
+            unremembered=self.stats.unremembered)
         try:
             jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:

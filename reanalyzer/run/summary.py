@@ -43,10 +43,13 @@ class Ending:
 def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
                   counts: Mapping[Status, int], by_type: Mapping[str, int],
                   already_recorded: int, requests: int, retries: int,
-                  throttled: int, status_requests: int = 0) -> dict[str, Any]:
+                  throttled: int, status_requests: int = 0,
+                  unremembered: int = 0) -> dict[str, Any]:
     """The summary's fields; ``already_recorded`` counts lines an earlier run gave a final
-    outcome, which this one did not send again. ``requests`` counts every request sent, of
-    which ``status_requests`` asked the status endpoint (--precheck): they are shown apart."""
+    outcome, which this one did not send again; ``unremembered``, hashes sent while the dedupe
+    set was full (--dedupe-memory): a repeat of one was sent again. ``requests`` counts every
+    request sent, of which ``status_requests`` asked the status endpoint (--precheck): they are
+    shown apart."""
     recorded = sum(counts.values())
     error = ending.error
     return {
@@ -59,6 +62,7 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
         "recorded_by_type": {t: n for t, n in sorted(by_type.items()) if n},  # hash types only
         "recorded_total": recorded,
         "already_recorded": already_recorded,
+        "unremembered": unremembered,
         "requests": requests - status_requests, "status_requests": status_requests,
         "retries": retries, "throttled": throttled,
         "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
@@ -123,6 +127,9 @@ def summary_text(summary: Mapping[str, Any]) -> str:
         lines.append(f"  {status:<15} {count:>12,}")
     if summary["already_recorded"]:
         lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
+    if summary.get("unremembered"):  # (absent from a summary.json of an earlier version)
+        lines.append(f"  unremembered {summary['unremembered']:>15,} (sent with the dedupe set "
+                     "full, past --dedupe-memory: a later repeat went again)")
     if summary["recorded_by_type"]:
         lines.append("  by type: " + ", ".join(
             f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
