@@ -35,8 +35,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
         if not logs.json_logs():
             super().error(message)  # on a terminal: argparse's usage and message
-        say(f"{self.prog}: error: {message} (see {self.prog} --help)", "reanalyzer.error",
-            "error", exit_code=int(ExitCode.USAGE))
+        say(
+            f"{self.prog}: error: {message} (see {self.prog} --help)",
+            "reanalyzer.error",
+            "error",
+            exit_code=int(ExitCode.USAGE),
+        )
         sys.exit(int(ExitCode.USAGE))
 
 
@@ -68,7 +72,8 @@ def build_parser(only: str | None = None) -> _Parser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS.values():
         formatter: type[argparse.HelpFormatter] = (
-            argparse.ArgumentDefaultsHelpFormatter if command.show_defaults
+            argparse.ArgumentDefaultsHelpFormatter
+            if command.show_defaults
             else argparse.RawDescriptionHelpFormatter
         )
         sub = subparsers.add_parser(
@@ -94,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(_negative_shard_joined(args_list))
     if unknown:  # said by the command's own parser: its --help lists the options meant
         parser.subcommands.get(args.command, parser).error(
-            f"unrecognized arguments: {' '.join(unknown)}")
+            f"unrecognized arguments: {' '.join(unknown)}"
+        )
     module = importlib.import_module(COMMANDS[args.command].module)
     if argv is None:  # the process's own command line: its signals are ours to handle
         _interrupt_on_sigterm()
@@ -103,8 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ReanalyzerError as exc:
         named = {"job_id": exc.job_id} if exc.job_id else {}
-        say(f"reanalyzer: error: {exc}", "reanalyzer.error", "error",
-            exit_code=int(exc.exit_code), **named)
+        say(
+            f"reanalyzer: error: {exc}",
+            "reanalyzer.error",
+            "error",
+            exit_code=int(exc.exit_code),
+            **named,
+        )
         return int(exc.exit_code)
     except BrokenPipeError:
         # stdout went away (| head): not an error of ours; keep Python from complaining at exit.

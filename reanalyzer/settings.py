@@ -92,126 +92,208 @@ class Settings(BaseSettings):
 
     # The table: one entry per setting (see _setting); --help shows its text and default.
     # The appliance
-    url: str = _setting("", "appliance base URL, e.g. https://a1000.example.com",
-                        "appliance", RUN_RETRY)
+    url: str = _setting(
+        "", "appliance base URL, e.g. https://a1000.example.com", "appliance", RUN_RETRY
+    )
     token: SecretStr | None = _setting(
-        None, "API token: only from REANALYZER_TOKEN, .env or the config file, never a command "
-        "line", "appliance", ())
+        None,
+        "API token: only from REANALYZER_TOKEN, .env or the config file, never a command line",
+        "appliance",
+        (),
+    )
     token_file: Path | None = _setting(
-        None, "file holding the API token; or set REANALYZER_TOKEN (never pass the token itself "
-        "on a command line)", "appliance", RUN_RETRY)
+        None,
+        "file holding the API token; or set REANALYZER_TOKEN (never pass the token itself "
+        "on a command line)",
+        "appliance",
+        RUN_RETRY,
+    )
     analysis: str = _setting(
-        "core", f"comma list, in any order: {', '.join(V1_ANALYSES)}; with --api v2 also "
-        f"{', '.join(V2_ONLY)}; another name is sent with a warning", "appliance")
+        "core",
+        f"comma list, in any order: {', '.join(V1_ANALYSES)}; with --api v2 also "
+        f"{', '.join(V2_ONLY)}; another name is sent with a warning",
+        "appliance",
+    )
     api: Literal["v1", "v2"] = _setting("v1", "bulk API version", "appliance")
     endpoint: Literal["bulk", "single"] = _setting(
-        "bulk", "bulk requests, or one sample per request (v1 only)", "appliance")
+        "bulk", "bulk requests, or one sample per request (v1 only)", "appliance"
+    )
     sandbox_platform: str | None = _setting(
-        None, f"platform for rl_cloud_sandbox: {', '.join(SANDBOX_PLATFORMS)}", "appliance")
+        None, f"platform for rl_cloud_sandbox: {', '.join(SANDBOX_PLATFORMS)}", "appliance"
+    )
     ca_bundle: Path | None = _setting(
-        None, "CA bundle that signs the appliance's certificate", "appliance", RUN_RETRY)
-    insecure: bool = _setting(False, "do not verify TLS certificates (warns)", "appliance",
-                              RUN_RETRY)
-    trust_env: bool = _setting(False, "use HTTP(S)_PROXY from the environment", "appliance",
-                               RUN_RETRY)
+        None, "CA bundle that signs the appliance's certificate", "appliance", RUN_RETRY
+    )
+    insecure: bool = _setting(
+        False, "do not verify TLS certificates (warns)", "appliance", RUN_RETRY
+    )
+    trust_env: bool = _setting(
+        False, "use HTTP(S)_PROXY from the environment", "appliance", RUN_RETRY
+    )
     connect_timeout: float = _setting(10.0, "seconds to connect", "appliance", gt=0)
     read_timeout: float = _setting(60.0, "seconds to wait for an answer", "appliance", gt=0)
     total_timeout: float = _setting(120.0, "seconds for a whole request", "appliance", gt=0)
     max_answer_kib_per_hash: int = _setting(
-        4, "an answer is read up to 64 KiB plus this many KiB per hash sent; a larger one is "
-        "cut off and retried", "appliance", RUN_RETRY, ge=1, le=1024)
+        4,
+        "an answer is read up to 64 KiB plus this many KiB per hash sent; a larger one is "
+        "cut off and retried",
+        "appliance",
+        RUN_RETRY,
+        ge=1,
+        le=1024,
+    )
 
     # Pace
-    batch_size: int = _setting(100, "hashes per bulk request", "pace", RUN_RETRY,
-                               ge=1, le=10_000)
-    concurrency: int = _setting(4, "requests in flight at most", "pace", RUN_RETRY,
-                                ge=1, le=512)
+    batch_size: int = _setting(100, "hashes per bulk request", "pace", RUN_RETRY, ge=1, le=10_000)
+    concurrency: int = _setting(4, "requests in flight at most", "pace", RUN_RETRY, ge=1, le=512)
     rate_limit: float | str | None = _setting(
-        None, "requests per second at most (none: adapt to the appliance's 429 answers); or "
+        None,
+        "requests per second at most (none: adapt to the appliance's 429 answers); or "
         "a timetable of local times, e.g. 07:00=5,19:00=50 (see --timezone)",
-        "pace", RUN_RETRY)
+        "pace",
+        RUN_RETRY,
+    )
     max_retries: int = _setting(
-        5, "retries of a transient failure before a hash is recorded failed (retries during "
-        "an outage do not count: unreachable_timeout bounds them)", "pace",
-        RUN_RETRY, ge=0, le=100)
+        5,
+        "retries of a transient failure before a hash is recorded failed (retries during "
+        "an outage do not count: unreachable_timeout bounds them)",
+        "pace",
+        RUN_RETRY,
+        ge=0,
+        le=100,
+    )
     unreachable_timeout: float = _setting(
-        60.0, "seconds with no answer at all before the job stops, resumable (exit 5); at most "
-        "15 while the appliance has never answered", "pace", gt=0)
+        60.0,
+        "seconds with no answer at all before the job stops, resumable (exit 5); at most "
+        "15 while the appliance has never answered",
+        "pace",
+        gt=0,
+    )
 
     # Budgets and guards
     max_duration: float | None = _setting(
-        None, "stop after this long: seconds, or e.g. 90m, 8h", "budgets", gt=0)
+        None, "stop after this long: seconds, or e.g. 90m, 8h", "budgets", gt=0
+    )
     max_requests: int | None = _setting(None, "stop after this many requests", "budgets", ge=1)
     max_failure_rate: float | None = _setting(
-        None, "stop when more than this percentage of the first --failure-sample hashes "
-        "failed", "budgets", gt=0, le=100)
+        None,
+        "stop when more than this percentage of the first --failure-sample hashes failed",
+        "budgets",
+        gt=0,
+        le=100,
+    )
     failure_sample: int = _setting(
-        1000, "how many first hashes --max-failure-rate looks at", "budgets", ge=1)
+        1000, "how many first hashes --max-failure-rate looks at", "budgets", ge=1
+    )
 
     # The job and its input
     job_dir: Path | None = _setting(
-        None, "job directory for outcomes and checkpoint (none: jobs/<first input>-<id of the "
-        "inputs and settings>, so the same command finds its job again)", "job")
+        None,
+        "job directory for outcomes and checkpoint (none: jobs/<first input>-<id of the "
+        "inputs and settings>, so the same command finds its job again)",
+        "job",
+    )
     input_format: Literal["auto", "text", "csv", "jsonl"] = _setting(
-        "auto", "input format (auto: text, unless --csv-column or --json-field is given)", "job")
+        "auto", "input format (auto: text, unless --csv-column or --json-field is given)", "job"
+    )
     csv_column: str | None = _setting(None, "read CSV input, the hash in this column", "job")
-    json_field: str | None = _setting(
-        None, "read JSON-lines input, the hash in this field", "job")
+    json_field: str | None = _setting(None, "read JSON-lines input, the hash in this field", "job")
     dedupe: bool = _setting(True, "send a repeated hash once, record the rest duplicate", "job")
     dedupe_memory: str = _setting(
-        "256M", "memory the dedupe set may take (about 9 bytes a distinct hash): bytes, or with "
+        "256M",
+        "memory the dedupe set may take (about 9 bytes a distinct hash): bytes, or with "
         "K, M or G (binary), e.g. 64M, 1G; past it new hashes are not remembered, and a later "
-        "repeat of one is sent again (the appliance answers already_queued)", "job")
+        "repeat of one is sent again (the appliance answers already_queued)",
+        "job",
+    )
     idle_flush: float = _setting(
-        0.5, "seconds of quiet input before a partial batch is sent", "job", gt=0, le=60)
+        0.5, "seconds of quiet input before a partial batch is sent", "job", gt=0, le=60
+    )
     dry_run: bool = _setting(
-        False, "read, validate and report what would be sent; send nothing", "job")
+        False, "read, validate and report what would be sent; send nothing", "job"
+    )
     precheck: bool = _setting(
-        False, "ask the appliance's status endpoint which hashes it holds first; queue only "
-        "those and record the rest not_found (one more request per batch)", "job")
+        False,
+        "ask the appliance's status endpoint which hashes it holds first; queue only "
+        "those and record the rest not_found (one more request per batch)",
+        "job",
+    )
     fresh: bool = _setting(
-        False, "start the job over: discard the job directory's earlier outcomes instead of "
-        "resuming", "job")
+        False,
+        "start the job over: discard the job directory's earlier outcomes instead of resuming",
+        "job",
+    )
 
     # Logs and progress
     log_format: Literal["auto", "console", "json"] = _setting(
-        "auto", "log format on stderr (auto: console on a terminal, else JSON)", "logs",
-        RUN_RETRY)
+        "auto", "log format on stderr (auto: console on a terminal, else JSON)", "logs", RUN_RETRY
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting(
-        "info", "log level", "logs", RUN_RETRY)
+        "info", "log level", "logs", RUN_RETRY
+    )
     progress: Literal["auto", "bar", "log", "off"] = _setting(
-        "auto", "progress display (auto: a live line on a terminal, else a job.progress log "
-        "event every --progress-interval)", "logs")
+        "auto",
+        "progress display (auto: a live line on a terminal, else a job.progress log "
+        "event every --progress-interval)",
+        "logs",
+    )
     progress_interval: float = _setting(
-        30.0, "seconds between job.progress log events", "logs", gt=0)
+        30.0, "seconds between job.progress log events", "logs", gt=0
+    )
 
     # Shards
     shard: str | None = _setting(
-        None, "record only shard K of N of the input, K/N (0 <= K < N), or auto: from "
-        "JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX", "shards")
+        None,
+        "record only shard K of N of the input, K/N (0 <= K < N), or auto: from "
+        "JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX",
+        "shards",
+    )
     shard_count: int | None = _setting(
-        None, "N for --shard auto (none: SLURM_ARRAY_TASK_COUNT or AWS_BATCH_JOB_ARRAY_SIZE)",
-        "shards", ge=1)
+        None,
+        "N for --shard auto (none: SLURM_ARRAY_TASK_COUNT or AWS_BATCH_JOB_ARRAY_SIZE)",
+        "shards",
+        ge=1,
+    )
     # Metrics, notifications and pings (and the timetable's zone)
     timezone: str | None = _setting(
-        None, "IANA time zone of a --rate-limit timetable, e.g. Europe/Berlin (none: the "
-        "machine's)", "pace", RUN_RETRY)
+        None,
+        "IANA time zone of a --rate-limit timetable, e.g. Europe/Berlin (none: the machine's)",
+        "pace",
+        RUN_RETRY,
+    )
     metrics_file: Path | None = _setting(
-        None, "write Prometheus metrics to this file (text format, replaced whole) every "
+        None,
+        "write Prometheus metrics to this file (text format, replaced whole) every "
         "--progress-interval and at the end: for node_exporter's textfile collector",
-        "watch", RUN_RETRY)
+        "watch",
+        RUN_RETRY,
+    )
     pushgateway: str | None = _setting(
-        None, "push the same metrics to this Prometheus Pushgateway URL; basic auth from "
-        "REANALYZER_PUSHGATEWAY_USER and REANALYZER_PUSHGATEWAY_PASSWORD", "watch", RUN_RETRY)
+        None,
+        "push the same metrics to this Prometheus Pushgateway URL; basic auth from "
+        "REANALYZER_PUSHGATEWAY_USER and REANALYZER_PUSHGATEWAY_PASSWORD",
+        "watch",
+        RUN_RETRY,
+    )
     ping_url: str | None = _setting(
-        None, "healthchecks-style ping URL: URL/start at the start, URL on success, "
-        "URL/<exit code> otherwise", "watch", RUN_RETRY)
+        None,
+        "healthchecks-style ping URL: URL/start at the start, URL on success, "
+        "URL/<exit code> otherwise",
+        "watch",
+        RUN_RETRY,
+    )
     notify_url: str | None = _setting(
-        None, "POST the run's summary as JSON to this URL at the end (see --notify-on)",
-        "watch", RUN_RETRY)
+        None,
+        "POST the run's summary as JSON to this URL at the end (see --notify-on)",
+        "watch",
+        RUN_RETRY,
+    )
     notify_on: Literal["failure", "always"] = _setting(
-        "failure", "when to POST to --notify-url: failure (an exit code other than 0), or "
-        "always", "watch", RUN_RETRY)
+        "failure",
+        "when to POST to --notify-url: failure (an exit code other than 0), or always",
+        "watch",
+        RUN_RETRY,
+    )
 
     @field_validator("analysis")
     @classmethod
@@ -277,8 +359,10 @@ class Settings(BaseSettings):
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
         if "@" in parts.netloc:
-            raise ValueError("must not hold credentials (user:password@); the Pushgateway's "
-                             "come from REANALYZER_PUSHGATEWAY_USER and _PASSWORD")
+            raise ValueError(
+                "must not hold credentials (user:password@); the Pushgateway's "
+                "come from REANALYZER_PUSHGATEWAY_USER and _PASSWORD"
+            )
         return value
 
     @field_validator("sandbox_platform")
@@ -325,7 +409,8 @@ class Settings(BaseSettings):
         if "@" in parts.netloc:
             raise ValueError(
                 "must not hold credentials (user:password@): the appliance takes an API token; "
-                "give it by REANALYZER_TOKEN or --token-file")
+                "give it by REANALYZER_TOKEN or --token-file"
+            )
         if not parts.hostname:
             raise ValueError("names no host; e.g. https://a1000.example.com")
         try:
@@ -334,8 +419,9 @@ class Settings(BaseSettings):
             raise ValueError("has a port that is not a number from 0 to 65535") from None
         # Scheme and host are case-blind (HTTP://A1000 is http://a1000): one spelling, so that
         # the job's identity does not depend on it.
-        return urllib.parse.urlunsplit(parts._replace(
-            scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
+        return urllib.parse.urlunsplit(
+            parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
+        )
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -352,23 +438,35 @@ class Settings(BaseSettings):
             raise ValueError("endpoint single has no v2 form; use --api v1 or --endpoint bulk")
         if self.csv_column and self.json_field:
             raise ValueError("give --csv-column or --json-field, not both")
-        given = "csv_column (--csv-column)" if self.csv_column else (
-            "json_field (--json-field)" if self.json_field else None)
+        given = (
+            "csv_column (--csv-column)"
+            if self.csv_column
+            else ("json_field (--json-field)" if self.json_field else None)
+        )
         if given and self.input_format not in ("auto", "csv" if self.csv_column else "jsonl"):
-            raise ValueError(f"input_format {self.input_format} does not read {given}: "
-                             "give one or the other (auto reads the format the column or "
-                             "field names)")
+            raise ValueError(
+                f"input_format {self.input_format} does not read {given}: "
+                "give one or the other (auto reads the format the column or "
+                "field names)"
+            )
         if self.input_format == "csv" and not self.csv_column:
-            raise ValueError("input_format csv needs csv_column (--csv-column): the column "
-                             "holding the hash")
+            raise ValueError(
+                "input_format csv needs csv_column (--csv-column): the column holding the hash"
+            )
         if self.input_format == "jsonl" and not self.json_field:
-            raise ValueError("input_format jsonl needs json_field (--json-field): the field "
-                             "holding the hash")
+            raise ValueError(
+                "input_format jsonl needs json_field (--json-field): the field holding the hash"
+            )
         # (A shard_count alone is no error: a site may set it for every worker of an array.)
-        if (self.shard_count is not None and self.shard not in (None, "auto")
-                and parse_shard(self.shard).count != self.shard_count):
-            raise ValueError(f"--shard {self.shard} and --shard-count {self.shard_count} "
-                             "disagree; give one of them")
+        if (
+            self.shard_count is not None
+            and self.shard not in (None, "auto")
+            and parse_shard(self.shard).count != self.shard_count
+        ):
+            raise ValueError(
+                f"--shard {self.shard} and --shard-count {self.shard_count} "
+                "disagree; give one of them"
+            )
         self.resolved_shard  # noqa: B018  (--shard auto is checked here, before any work)
         return self
 
@@ -496,16 +594,21 @@ def load_settings(cli_values: dict[str, Any], config_file: Path | None = None) -
         from_file = in_file - set(given) - _set_in_environment()
         from_dotenv = _set_in_dotenv() - set(given) - _set_in_environment(dotenv=False)
         raise UsageError(  # from None: the cause may echo a token
-            describe_validation_error(exc, config_file, from_file, from_dotenv)) from None
+            describe_validation_error(exc, config_file, from_file, from_dotenv)
+        ) from None
     except ValueError as exc:  # a malformed TOML file or .env line
         raise UsageError(f"cannot read the configuration: {exc}") from None
     finally:
         _config_file.reset(token)
 
 
-_OTHER_VARIABLES = {"REANALYZER_CONFIG", "REANALYZER_FAILPOINT",
-                    # The Pushgateway's basic auth: from the environment only (run/metrics.py).
-                    "REANALYZER_PUSHGATEWAY_USER", "REANALYZER_PUSHGATEWAY_PASSWORD"}
+_OTHER_VARIABLES = {
+    "REANALYZER_CONFIG",
+    "REANALYZER_FAILPOINT",
+    # The Pushgateway's basic auth: from the environment only (run/metrics.py).
+    "REANALYZER_PUSHGATEWAY_USER",
+    "REANALYZER_PUSHGATEWAY_PASSWORD",
+}
 
 
 def _check_environment_names() -> None:
@@ -539,7 +642,8 @@ def _check_dotenv() -> None:
         lines = ", ".join(str(n) for n in bad)
         raise UsageError(
             f".env (in the working directory): {'line' if len(bad) == 1 else 'lines'} "
-            f"{lines} cannot be read: each line is NAME=value, a # comment or blank")
+            f"{lines} cannot be read: each line is NAME=value, a # comment or blank"
+        )
 
 
 def _dotenv_names() -> list[str]:
@@ -594,9 +698,12 @@ def _check_config_keys(config_file: Path) -> set[str]:
     return set(data)
 
 
-def describe_validation_error(exc: ValidationError, config_file: Path | None = None,
-                              from_file: set[str] | None = None,
-                              from_dotenv: set[str] | None = None) -> str:
+def describe_validation_error(
+    exc: ValidationError,
+    config_file: Path | None = None,
+    from_file: set[str] | None = None,
+    from_dotenv: set[str] | None = None,
+) -> str:
     """One line per wrong setting, naming it and what it allows (and the config file, for a
     setting in `from_file`, the ones whose value came from it), never echoing a secret."""
     lines = []
@@ -609,7 +716,12 @@ def describe_validation_error(exc: ValidationError, config_file: Path | None = N
             lines.append(message)
             continue
         flag = "--" + name.replace("_", "-")
-        where = (f"config file {config_file}: " if name in (from_file or ())
-                 else "in .env: " if name in (from_dotenv or ()) else "")
+        where = (
+            f"config file {config_file}: "
+            if name in (from_file or ())
+            else "in .env: "
+            if name in (from_dotenv or ())
+            else ""
+        )
         lines.append(f"{where}setting {name} ({flag}, REANALYZER_{name.upper()}): {message}")
     return "; ".join(lines)

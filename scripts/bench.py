@@ -194,17 +194,21 @@ def bench_front(line_counts: list[int], resume_lines: int = 1_000_000) -> None:
         ratio = speed / results[(lines, False)][2]
         # PSS is what both hold together; VmHWM counts the pages they share since the fork
         # in each (the interpreter, the modules), so it is shown beside, not judged.
-        print(f"{lines:,} lines: with dedupe {ratio:.2f} of the speed without (target >= 0.80); "
-              f"peak {rss} MiB PSS (VmHWM sum {hwm} MiB) against 100 MB + 9 B x {distinct:,} = "
-              f"{limit:.0f} MiB: {'within' if rss <= limit else 'OVER'}")
+        print(
+            f"{lines:,} lines: with dedupe {ratio:.2f} of the speed without (target >= 0.80); "
+            f"peak {rss} MiB PSS (VmHWM sum {hwm} MiB) against 100 MB + 9 B x {distinct:,} = "
+            f"{limit:.0f} MiB: {'within' if rss <= limit else 'OVER'}"
+        )
     if len(line_counts) >= 2:
         low, high = min(line_counts), max(line_counts)
         growth = results[(high, True)][0] - results[(low, True)][0]
         print(f"peak PSS growth from {low:,} to {high:,} lines, dedupe on: {growth} MiB")
     if resume_lines:
         front_resume(resume_lines)
-    print(f"machine speed now: a reference Python loop takes {reference_speed():.0f} ns per "
-          "iteration (lower is faster; compare runs by it)")
+    print(
+        f"machine speed now: a reference Python loop takes {reference_speed():.0f} ns per "
+        "iteration (lower is faster; compare runs by it)"
+    )
 
 
 def front_resume(lines: int) -> None:
@@ -220,27 +224,48 @@ def front_resume(lines: int) -> None:
             env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
 
             def argv(job: str) -> list[str]:
-                return [sys.executable, "-m", "reanalyzer", "run", "--url", sim.url,
-                        "--job-dir", f"{tmp}/{job}", "--concurrency", "8", "--log-level",
-                        "warning", "--progress", "off", str(path)]
+                return [
+                    sys.executable,
+                    "-m",
+                    "reanalyzer",
+                    "run",
+                    "--url",
+                    sim.url,
+                    "--job-dir",
+                    f"{tmp}/{job}",
+                    "--concurrency",
+                    "8",
+                    "--log-level",
+                    "warning",
+                    "--progress",
+                    "off",
+                    str(path),
+                ]
 
             fresh, fresh_wall, fresh_rss = run_measured(argv("fresh"), env, json_out=False)
             stop_at = str(int(lines * 0.9 / 100))  # requests of 100 hashes
-            stopped, _, _ = run_measured([*argv("job"), "--max-requests", stop_at], env,
-                                         json_out=False)
+            stopped, _, _ = run_measured(
+                [*argv("job"), "--max-requests", stop_at], env, json_out=False
+            )
             again, again_wall, again_rss = run_measured(argv("job"), env, json_out=False)
             summary = json.loads((Path(tmp) / "job" / "summary.json").read_text())
         finally:
             sim.close()
-    print(f"resume: a {lines:,}-line job run whole, and stopped after ~90% (exit "
-          f"{stopped['exit']}) then resumed (exit {again['exit']}, {summary['state']}, "
-          f"{summary['already_recorded']:,} lines from the first run), its dedupe set read from "
-          "the log in the reading child:")
-    print(f"  fresh run:   peak {fresh_rss:>4} MiB PSS, {fresh['hwm_mib']:>4} MiB VmHWM sum, "
-          f"{fresh_wall:.1f} s")
-    print(f"  resumed run: peak {again_rss:>4} MiB PSS, {again['hwm_mib']:>4} MiB VmHWM sum, "
-          f"{again_wall:.1f} s: {'not above' if again_rss <= fresh_rss else 'ABOVE'} the fresh "
-          "run's (PSS)")
+    print(
+        f"resume: a {lines:,}-line job run whole, and stopped after ~90% (exit "
+        f"{stopped['exit']}) then resumed (exit {again['exit']}, {summary['state']}, "
+        f"{summary['already_recorded']:,} lines from the first run), its dedupe set read from "
+        "the log in the reading child:"
+    )
+    print(
+        f"  fresh run:   peak {fresh_rss:>4} MiB PSS, {fresh['hwm_mib']:>4} MiB VmHWM sum, "
+        f"{fresh_wall:.1f} s"
+    )
+    print(
+        f"  resumed run: peak {again_rss:>4} MiB PSS, {again['hwm_mib']:>4} MiB VmHWM sum, "
+        f"{again_wall:.1f} s: {'not above' if again_rss <= fresh_rss else 'ABOVE'} the fresh "
+        "run's (PSS)"
+    )
 
 
 def bench_simulator() -> None:
@@ -387,8 +412,12 @@ async def bare_loop(
     return len(hashes) / elapsed, sorted(rtts)[len(rtts) // 2]
 
 
-def bench_send(latency_ms: float = 20.0, batch: int = 100,
-               concurrencies: tuple[int, ...] = (8, 32), per_worker: int = 150) -> None:
+def bench_send(
+    latency_ms: float = 20.0,
+    batch: int = 100,
+    concurrencies: tuple[int, ...] = (8, 32),
+    per_worker: int = 150,
+) -> None:
     """Latency-bound: the runner beside a bare aiohttp loop at the same concurrency, in the
     same run, each on hashes not sent yet (so both are answered 201 alike), `per_worker`
     requests per slot. The runner's rate is its steady one (first answer to last, as the bare
@@ -396,16 +425,20 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100,
     while it runs (it shares nothing else then)."""
     import resource
 
-    print(f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; reanalyzer run "
-          "(subprocess) beside a bare aiohttp loop at the same concurrency")
+    print(
+        f"send: {latency_ms:.0f} ms appliance latency, batch {batch}; reanalyzer run "
+        "(subprocess) beside a bare aiohttp loop at the same concurrency"
+    )
     print(f"  machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
     sizes = {c: c * batch * per_worker for c in concurrencies}
     sim = Simulator(3 * sum(sizes.values()) + batch * 40, "--latency-ms", str(latency_ms))
     try:
         hashes = sim.hashes()
         _, rtt = asyncio.run(bare_loop(sim.url, hashes[-batch * 20 :], batch, 1))
-        print(f"  measured RTT of one bulk request of {batch}: {rtt * 1000:.1f} ms "
-              f"(latency {latency_ms:.0f} ms)")
+        print(
+            f"  measured RTT of one bulk request of {batch}: {rtt * 1000:.1f} ms "
+            f"(latency {latency_ms:.0f} ms)"
+        )
 
         def runner_cpu(some: list[str], c: int) -> tuple[dict, float]:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -415,11 +448,15 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100,
 
         # The runner's CPU to start, read its input and stop, whatever the job: one batch.
         _, start_up = runner_cpu(hashes[-batch * 40 : -batch * 39], 1)
-        print(f"  the runner's start-up and teardown (a job of one batch): {start_up:.2f} CPU-s, "
-              "left out of its CPU per hash below")
-        print(f"  {'concurrency':>11} {'hashes':>8} {'bare/s':>9} {'runner/s':>9} "
-              f"{'(whole)':>8} {'ratio':>6} {'bare CPU/hash':>14} {'runner CPU/hash':>16} "
-              f"{'CPU x':>6} {'Little':>8}")
+        print(
+            f"  the runner's start-up and teardown (a job of one batch): {start_up:.2f} CPU-s, "
+            "left out of its CPU per hash below"
+        )
+        print(
+            f"  {'concurrency':>11} {'hashes':>8} {'bare/s':>9} {'runner/s':>9} "
+            f"{'(whole)':>8} {'ratio':>6} {'bare CPU/hash':>14} {'runner CPU/hash':>16} "
+            f"{'CPU x':>6} {'Little':>8}"
+        )
         at = 0
         for c in concurrencies:
             n = sizes[c]
@@ -429,7 +466,8 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100,
             for part in (0, 2):
                 cpu_before = time.process_time()
                 rate, _ = asyncio.run(
-                    bare_loop(sim.url, hashes[at + part * n : at + (part + 1) * n], batch, c))
+                    bare_loop(sim.url, hashes[at + part * n : at + (part + 1) * n], batch, c)
+                )
                 cpus.append(time.process_time() - cpu_before)
                 rates.append(rate)
                 if part == 0:
@@ -439,14 +477,19 @@ def bench_send(latency_ms: float = 20.0, batch: int = 100,
             cpu -= start_up
             steady = float(summary["steady_hashes_per_s"])
             whole = float(summary["hashes_per_s"])
-            print(f"  {c:>11} {n:>8,} {bare:>9,.0f} {steady:>9,.0f} {whole:>8,.0f} "
-                  f"{steady / bare:>6.2f} {bare_cpu / n * 1e6:>11.1f} us "
-                  f"{cpu / n * 1e6:>13.1f} us {cpu / bare_cpu:>6.2f} "
-                  f"{c * batch / rtt:>8,.0f}", flush=True)
-        print("  (ratio: the runner's steady rate, first answer to last, over the bare loop's, "
-              "the mean of one run before and one after it; target >= 0.95. CPU x: runner "
-              "(both processes, start-up left out) over bare, per hash; aim <= 2. Little: "
-              "concurrency x batch / RTT)")
+            print(
+                f"  {c:>11} {n:>8,} {bare:>9,.0f} {steady:>9,.0f} {whole:>8,.0f} "
+                f"{steady / bare:>6.2f} {bare_cpu / n * 1e6:>11.1f} us "
+                f"{cpu / n * 1e6:>13.1f} us {cpu / bare_cpu:>6.2f} "
+                f"{c * batch / rtt:>8,.0f}",
+                flush=True,
+            )
+        print(
+            "  (ratio: the runner's steady rate, first answer to last, over the bare loop's, "
+            "the mean of one run before and one after it; target >= 0.95. CPU x: runner "
+            "(both processes, start-up left out) over bare, per hash; aim <= 2. Little: "
+            "concurrency x batch / RTT)"
+        )
     finally:
         sim.close()
 
@@ -483,8 +526,10 @@ def bench_overhead(
         # the runner's too, get the same answers from a simulator in the same state.
         cold, _ = asyncio.run(bare_loop(sim.url, hashes, batch, concurrency))
         print(f"  bare aiohttp loop, cold simulator: {cold:>9,.0f} hashes/s (warm-up only)")
-        print(f"  {'round':>5} {'bare loop/s':>12} {'runner/s':>9} {'ratio':>6} "
-              f"{'runner CPU/hash':>16} {'simulator CPU/hash, bare/runner':>32}")
+        print(
+            f"  {'round':>5} {'bare loop/s':>12} {'runner/s':>9} {'ratio':>6} "
+            f"{'runner CPU/hash':>16} {'simulator CPU/hash, bare/runner':>32}"
+        )
         ratios, bares, runners = [], [], []
         for r in range(1, rounds + 1):
             sim_before = _cpu_seconds(sim.proc.pid)
@@ -500,13 +545,17 @@ def bench_overhead(
             ratios.append(runner / bare)
             bares.append(bare)
             runners.append(runner)
-            print(f"  {r:>5} {bare:>12,.0f} {runner:>9,.0f} {runner / bare:>6.2f} "
-                  f"{cpu / hashes_n * 1e6:>13.1f} us "
-                  f"{sim_bare / hashes_n * 1e6:>23.1f} / {sim_runner / hashes_n * 1e6:.1f} us",
-                  flush=True)
-        print(f"  median ratio runner / bare loop: {statistics.median(ratios):.2f} "
-              f"(target >= 0.70); medians {statistics.median(runners):,.0f} / "
-              f"{statistics.median(bares):,.0f} hashes/s")
+            print(
+                f"  {r:>5} {bare:>12,.0f} {runner:>9,.0f} {runner / bare:>6.2f} "
+                f"{cpu / hashes_n * 1e6:>13.1f} us "
+                f"{sim_bare / hashes_n * 1e6:>23.1f} / {sim_runner / hashes_n * 1e6:.1f} us",
+                flush=True,
+            )
+        print(
+            f"  median ratio runner / bare loop: {statistics.median(ratios):.2f} "
+            f"(target >= 0.70); medians {statistics.median(runners):,.0f} / "
+            f"{statistics.median(bares):,.0f} hashes/s"
+        )
         print(f"  machine speed at end: reference loop {reference_speed():.0f} ns per iteration")
     finally:
         sim.close()
@@ -538,8 +587,10 @@ def bench_rate(rate: float = 50.0, seconds: float = 10.0) -> None:
     worst = counts.index(peak)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     print("  first gaps (ms):", " ".join(f"{g * 1000:.0f}" for g in gaps[:12]))
-    print(f"  worst window starts at request {worst} ({times[worst] - times[0]:.3f} s in); "
-          f"gaps between arrivals: min {min(gaps) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms")
+    print(
+        f"  worst window starts at request {worst} ({times[worst] - times[0]:.3f} s in); "
+        f"gaps between arrivals: min {min(gaps) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms"
+    )
     achieved = (len(times) - 1) / (times[-1] - times[0])
     print(
         f"  requests {len(times)}, span {times[-1] - times[0]:.2f} s, "
@@ -556,12 +607,23 @@ def run_for(url: str, hashes: list[str], seconds: float, *args: str) -> float:
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         path = Path(tmp) / "hashes.txt"
         path.write_text("\n".join(hashes) + "\n")
-        argv = [sys.executable, "-m", "reanalyzer", "run", "--url", url, "--job-dir",
-                f"{tmp}/job", "--log-level", "warning", *args, str(path)]
+        argv = [
+            sys.executable,
+            "-m",
+            "reanalyzer",
+            "run",
+            "--url",
+            url,
+            "--job-dir",
+            f"{tmp}/job",
+            "--log-level",
+            "warning",
+            *args,
+            str(path),
+        ]
         env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
         started = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             proc.wait(seconds)
         except subprocess.TimeoutExpired:
@@ -581,8 +643,9 @@ def competitor(url: str, rate: float, until: float) -> None:
             next_at = time.monotonic()
             while next_at < until:
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-                async with session.post(f"{url}/api/samples/status/",
-                                        data={"hash_values": "0" * 40}) as response:
+                async with session.post(
+                    f"{url}/api/samples/status/", data={"hash_values": "0" * 40}
+                ) as response:
                     await response.read()
                 next_at += 1 / rate
 
@@ -609,24 +672,31 @@ def bench_pace(latency_ms: float = 5.0) -> None:
 
     from reanalyzer.simulator.requestlog import Endpoint, Fault, read_log
 
-    print(f"pace: reanalyzer run with no --rate-limit (defaults, batch 10), {latency_ms:g} ms "
-          "latency; measured in the simulator's request log, times from the run's first request")
+    print(
+        f"pace: reanalyzer run with no --rate-limit (defaults, batch 10), {latency_ms:g} ms "
+        "latency; measured in the simulator's request log, times from the run's first request"
+    )
     batch = 10
 
-    def case(seconds: float, most: float, *sim_args: str, rival: float = 0.0,
-             rival_until: float = 0.0) -> tuple[list[float], list[float], float, float]:
+    def case(
+        seconds: float, most: float, *sim_args: str, rival: float = 0.0, rival_until: float = 0.0
+    ) -> tuple[list[float], list[float], float, float]:
         """Accepted and refused times of the runner's requests (run-relative), the simulator's
         start and the run's first request (monotonic)."""
         with tempfile.TemporaryDirectory(dir=OUT) as tmp:
             log_path = Path(tmp) / "requests.jsonl"
             n = int(most * seconds * batch * 1.3)
-            sim = Simulator(n, "--latency-ms", str(latency_ms), "--request-log", str(log_path),
-                            *sim_args)
+            sim = Simulator(
+                n, "--latency-ms", str(latency_ms), "--request-log", str(log_path), *sim_args
+            )
             sim_start = time.monotonic()
             try:
                 if rival:
-                    threading.Thread(target=competitor, daemon=True,
-                                     args=(sim.url, rival, sim_start + rival_until)).start()
+                    threading.Thread(
+                        target=competitor,
+                        daemon=True,
+                        args=(sim.url, rival, sim_start + rival_until),
+                    ).start()
                 run_for(sim.url, sim.hashes(), seconds, "--batch-size", str(batch))
             finally:
                 sim.close()
@@ -643,35 +713,55 @@ def bench_pace(latency_ms: float = 5.0) -> None:
         settled = sum(1 for t in accepted if t >= 10.0) / (end - 10.0)
         late_refused = sum(1 for t in refused if t >= 10.0)
         share = late_refused / (late_refused + sum(1 for t in accepted if t >= 10.0))
-        print(f"  {limit:>8} {settled:>10.2f} {settled / limit:>6.3f} "
-              f"{share:>10.2%} ({late_refused})  (targets >= 0.95, <= 2%)", flush=True)
+        print(
+            f"  {limit:>8} {settled:>10.2f} {settled / limit:>6.3f} "
+            f"{share:>10.2%} ({late_refused})  (targets >= 0.95, <= 2%)",
+            flush=True,
+        )
 
     # The limit rises from 20 to 40 at about 10 s into the run.
     offset = 0.7  # about when the run's first request comes, after the simulator's start
-    accepted, _, sim_start, first = case(40.0, 40, "--rate-limit-schedule",
-                                         f"0:20,{10 + offset:.1f}:40")
+    accepted, _, sim_start, first = case(
+        40.0, 40, "--rate-limit-schedule", f"0:20,{10 + offset:.1f}:40"
+    )
     freed = sim_start + 10 + offset - first
-    print(f"  limit 20 -> 40 at {freed:.1f} s: 36/s (0.9) reached "
-          f"{first_full_second(accepted, 36, freed):.1f} s later (target <= 30 s)", flush=True)
+    print(
+        f"  limit 20 -> 40 at {freed:.1f} s: 36/s (0.9) reached "
+        f"{first_full_second(accepted, 36, freed):.1f} s later (target <= 30 s)",
+        flush=True,
+    )
     # 429s in the first second: a limit of 1/s until 2 s after the simulator's start, then 50.
     accepted, refused, sim_start, first = case(30.0, 50, "--rate-limit-schedule", "0:1,2:50")
     freed = sim_start + 2 - first
     early = sum(1 for t in refused if t < 1.0)
-    print(f"  limit 1 -> 50 at {freed:.1f} s ({early} 429s in the first second): 45/s (0.9) "
-          f"reached {first_full_second(accepted, 45, freed):.1f} s later (target <= 30 s)",
-          flush=True)
+    print(
+        f"  limit 1 -> 50 at {freed:.1f} s ({early} 429s in the first second): 45/s (0.9) "
+        f"reached {first_full_second(accepted, 45, freed):.1f} s later (target <= 30 s)",
+        flush=True,
+    )
     # A competitor takes 30 of a limit of 40 until about 10 s into the run.
-    accepted, _, sim_start, first = case(40.0, 40, "--rate-limit", "40", rival=30.0,
-                                         rival_until=10 + offset)
+    accepted, _, sim_start, first = case(
+        40.0, 40, "--rate-limit", "40", rival=30.0, rival_until=10 + offset
+    )
     freed = sim_start + 10 + offset - first
-    print(f"  limit 40, competitor at 30/s stops at {freed:.1f} s: 36/s (0.9) reached "
-          f"{first_full_second(accepted, 36, freed):.1f} s later (target <= 30 s)", flush=True)
+    print(
+        f"  limit 40, competitor at 30/s stops at {freed:.1f} s: 36/s (0.9) reached "
+        f"{first_full_second(accepted, 36, freed):.1f} s later (target <= 30 s)",
+        flush=True,
+    )
 
     # 413 above 64 hashes, batches of 100 asked for.
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         log_path = Path(tmp) / "requests.jsonl"
-        sim = Simulator(20_000, "--latency-ms", str(latency_ms), "--request-log", str(log_path),
-                        "--max-bulk", "64")
+        sim = Simulator(
+            20_000,
+            "--latency-ms",
+            str(latency_ms),
+            "--request-log",
+            str(log_path),
+            "--max-bulk",
+            "64",
+        )
         try:
             run_for(sim.url, sim.hashes(), 60.0, "--batch-size", "100")
         finally:
@@ -681,11 +771,14 @@ def bench_pace(latency_ms: float = 5.0) -> None:
     sizes = collections.Counter(accepted)
     tail = collections.Counter(accepted[-100:-1])  # the very last is the input's remainder
     refused = sum(1 for r in records if len(r.hashes) > 64)
-    print(f"  bulk limit 64, --batch-size 100: {len(records)} requests, {refused} answered 413; "
-          f"accepted sizes (most common): "
-          + ", ".join(f"{size} x{count}" for size, count in sizes.most_common(4))
-          + "; the last 100 but one: "
-          + ", ".join(f"{size} x{count}" for size, count in tail.most_common(3)), flush=True)
+    print(
+        f"  bulk limit 64, --batch-size 100: {len(records)} requests, {refused} answered 413; "
+        f"accepted sizes (most common): "
+        + ", ".join(f"{size} x{count}" for size, count in sizes.most_common(4))
+        + "; the last 100 but one: "
+        + ", ".join(f"{size} x{count}" for size, count in tail.most_common(3)),
+        flush=True,
+    )
 
 
 def sdk_loop(url: str, hashes: list[str], batch: int = 100) -> float:
@@ -696,16 +789,19 @@ def sdk_loop(url: str, hashes: list[str], batch: int = 100) -> float:
     client = A1000(host=url, token=SEND_TOKEN, verify=False)
     started = time.perf_counter()
     for i in range(0, len(hashes), batch):
-        response = client.reanalyze_samples_v2(hashes[i : i + batch], titanium_cloud=True,
-                                               titanium_core=True)
+        response = client.reanalyze_samples_v2(
+            hashes[i : i + batch], titanium_cloud=True, titanium_core=True
+        )
         assert response.status_code in (200, 201), response.status_code
     return len(hashes) / (time.perf_counter() - started)
 
 
 def bench_sdk(latency_ms: float = 20.0) -> None:
     """The SDK's sequential loop and the runner (defaults; --concurrency 16), one simulator."""
-    print(f"sdk: {latency_ms:g} ms appliance latency; the official SDK's sequential loop "
-          "(reanalyze_samples_v2, 100 a call) vs reanalyzer run (cloud,core both)")
+    print(
+        f"sdk: {latency_ms:g} ms appliance latency; the official SDK's sequential loop "
+        "(reanalyze_samples_v2, 100 a call) vs reanalyzer run (cloud,core both)"
+    )
     print(f"  machine speed at start: reference loop {reference_speed():.0f} ns per iteration")
     counts = {"sdk": 30_000, "defaults": 100_000, "c16": 300_000}
     sim = Simulator(sum(counts.values()), "--latency-ms", str(latency_ms))
@@ -718,12 +814,13 @@ def bench_sdk(latency_ms: float = 20.0) -> None:
         sdk = sdk_loop(sim.url, parts["sdk"])
         print(f"  {'client':<36} {'hashes':>8} {'hashes/s':>9} {'x SDK':>6}")
         print(f"  {'SDK loop':<36} {counts['sdk']:>8,} {sdk:>9,.0f} {1:>6.1f}", flush=True)
-        for name, label, concurrency in (("defaults", "reanalyzer run (defaults)", 4),
-                                         ("c16", "reanalyzer run --concurrency 16", 16)):
+        for name, label, concurrency in (
+            ("defaults", "reanalyzer run (defaults)", 4),
+            ("c16", "reanalyzer run --concurrency 16", 16),
+        ):
             summary = run_job(sim.url, parts[name], 100, concurrency)
             rate = float(summary["hashes_per_s"])
-            print(f"  {label:<36} {counts[name]:>8,} {rate:>9,.0f} {rate / sdk:>6.1f}",
-                  flush=True)
+            print(f"  {label:<36} {counts[name]:>8,} {rate:>9,.0f} {rate / sdk:>6.1f}", flush=True)
         print("  (runner: its summary's hashes/s, from the run's start to its summary)")
     finally:
         sim.close()
@@ -745,16 +842,39 @@ def bench_resume(lines: int = 1_000_000) -> None:
         try:
             job_dir = Path(tmp) / "job"
             env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
-            argv = [sys.executable, "-m", "reanalyzer", "run", "--url", sim.url, "--job-dir",
-                    str(job_dir), "--concurrency", "8", "--log-level", "warning", str(path)]
+            argv = [
+                sys.executable,
+                "-m",
+                "reanalyzer",
+                "run",
+                "--url",
+                sim.url,
+                "--job-dir",
+                str(job_dir),
+                "--concurrency",
+                "8",
+                "--log-level",
+                "warning",
+                str(path),
+            ]
             started = time.perf_counter()
             first = subprocess.run(argv, env=env, capture_output=True, text=True)
             took = time.perf_counter() - started
             print(f"  the job itself: exit {first.returncode} in {took:.1f} s")
             requests_before = sum(1 for _ in request_log.open())
 
-            dry, dry_wall, _ = run_measured([sys.executable, "-m", "reanalyzer", "run",
-                                             "--dry-run", "--report-format", "json", str(path)])
+            dry, dry_wall, _ = run_measured(
+                [
+                    sys.executable,
+                    "-m",
+                    "reanalyzer",
+                    "run",
+                    "--dry-run",
+                    "--report-format",
+                    "json",
+                    str(path),
+                ]
+            )
             started = time.perf_counter()
             again = subprocess.run(argv, env=env, capture_output=True, text=True)
             resume_wall = time.perf_counter() - started
@@ -768,10 +888,14 @@ def bench_resume(lines: int = 1_000_000) -> None:
             sim.close()
     front_s = float(dry["elapsed_s"])  # type: ignore[arg-type]
     print(f"  front (--dry-run):     {front_s:6.2f} s in the process, {dry_wall:5.2f} s wall")
-    print(f"  resume (run again):    {resume_in_process:6.3f} s in the process, "
-          f"{resume_wall:5.2f} s wall; exit {again.returncode} and {code}")
-    print(f"  ratio resume / front:  {resume_in_process / front_s:6.3f} in the process, "
-          f"{resume_wall / dry_wall:5.2f} wall (target < 0.10)")
+    print(
+        f"  resume (run again):    {resume_in_process:6.3f} s in the process, "
+        f"{resume_wall:5.2f} s wall; exit {again.returncode} and {code}"
+    )
+    print(
+        f"  ratio resume / front:  {resume_in_process / front_s:6.3f} in the process, "
+        f"{resume_wall / dry_wall:5.2f} wall (target < 0.10)"
+    )
     print(f"  requests during the resumes: {requests_after - requests_before}")
 
 
@@ -806,14 +930,19 @@ def _measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, fl
     sampler.join()
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} failed ({code}): {b''.join(err)[-2000:].decode()}")
-    return {"wall": wall, "first_line": first[0] if first else float("nan"),
-            "peak_mib": peak[0] / 1024, "code": code,
-            "cpu": usage.ru_utime + usage.ru_stime}
+    return {
+        "wall": wall,
+        "first_line": first[0] if first else float("nan"),
+        "peak_mib": peak[0] / 1024,
+        "code": code,
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
 
 
 def _log_bytes(job_dir: Path) -> int:
-    return sum(p.stat().st_size for p in job_dir.iterdir()
-               if p.name.startswith(("outcomes", "details")))
+    return sum(
+        p.stat().st_size for p in job_dir.iterdir() if p.name.startswith(("outcomes", "details"))
+    )
 
 
 def _write_archive_job(job_dir: Path, input_path: Path, lines: int, done: int, url: str) -> None:
@@ -847,13 +976,15 @@ def _write_archive_job(job_dir: Path, input_path: Path, lines: int, done: int, u
     offsets.append(at)
     settings = load_settings({"url": url, "token": SEND_TOKEN, "job_dir": job_dir})
     job_dir.mkdir(parents=True, exist_ok=True)
-    jobdir.prepare(job_dir, _identity(settings, [str(input_path)]), True,
-                   recorded_settings(settings))
+    jobdir.prepare(
+        job_dir, _identity(settings, [str(input_path)]), True, recorded_settings(settings)
+    )
     source = str(input_path)
     core = (AnalysisResult("core", 201, "Sample is sent to core analysis."),)
     queued = Verdict(Status.QUEUED, http_status=201, attempts=1, analyses=core)
-    absent = Verdict(Status.NOT_FOUND, http_status=201, attempts=1,
-                     reason="absent from the bulk answer")
+    absent = Verdict(
+        Status.NOT_FOUND, http_status=201, attempts=1, reason="absent from the bulk answer"
+    )
     hashes_of = input_path.read_text().splitlines()
     journal = OutcomeLog(job_dir / "outcomes.jsonl", fsync_interval=5.0)
     # Requests of one type each, 100 hashes, answered a few out of order (8 in flight).
@@ -875,12 +1006,22 @@ def _write_archive_job(job_dir: Path, input_path: Path, lines: int, done: int, u
                     for j, value in enumerate(hashes):
                         four = {k: extra[j * 264 : j * 264 + w] for k, w in kinds}
                         four[name] = value
-                        details.append("{}" if verdict is absent else
-                                       ",".join(f'"{k}":"{v}"' for k, v in four.items())
-                                       .join("{}"))
-                    pending.extend(encode_verdicts(name, hashes, [source] * len(hashes),
-                                                   numbers, [verdict] * len(hashes),
-                                                   utc_now(), details))
+                        details.append(
+                            "{}"
+                            if verdict is absent
+                            else ",".join(f'"{k}":"{v}"' for k, v in four.items()).join("{}")
+                        )
+                    pending.extend(
+                        encode_verdicts(
+                            name,
+                            hashes,
+                            [source] * len(hashes),
+                            numbers,
+                            [verdict] * len(hashes),
+                            utc_now(),
+                            details,
+                        )
+                    )
                     if len(pending) >= 8:
                         rng.shuffle(pending)
                         journal.write_lines(pending)
@@ -900,18 +1041,37 @@ def bench_archive(lines: int = 2_000_000, real_lines: int = 200_000) -> None:
 
     env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
     cli = [sys.executable, "-m", "reanalyzer"]
-    print(f"archive: a {lines:,}-line job; machine speed: reference loop "
-          f"{reference_speed():.0f} ns per iteration; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"archive: a {lines:,}-line job; machine speed: reference loop "
+        f"{reference_speed():.0f} ns per iteration; load {os.getloadavg()[0]:.2f}"
+    )
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         root = Path(tmp)
         # 1. a real run: the simulator's world, its own input (repeats, junk, absent samples)
         request_log = root / "requests.jsonl"
         proc = subprocess.Popen(
-            [*cli, "simulate", "--port", "0", "--seed", "11", "--samples", str(real_lines),
-             "--write-input", str(root / "real.txt"), "--lines", str(real_lines),
-             "--request-log", str(request_log)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+            [
+                *cli,
+                "simulate",
+                "--port",
+                "0",
+                "--seed",
+                "11",
+                "--samples",
+                str(real_lines),
+                "--write-input",
+                str(root / "real.txt"),
+                "--lines",
+                str(real_lines),
+                "--request-log",
+                str(request_log),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
         assert proc.stdout is not None
         line = proc.stdout.readline()
         while "listening on" not in line:
@@ -921,61 +1081,100 @@ def bench_archive(lines: int = 2_000_000, real_lines: int = 200_000) -> None:
         url = line.split("listening on ")[1].split()[0]
         try:
             real = root / "real-job"
-            done = subprocess.run([*cli, "run", "--url", url, "--job-dir", str(real),
-                                   "--progress", "off", "--log-level", "warning",
-                                   str(root / "real.txt")], env=env, capture_output=True)
+            done = subprocess.run(
+                [
+                    *cli,
+                    "run",
+                    "--url",
+                    url,
+                    "--job-dir",
+                    str(real),
+                    "--progress",
+                    "off",
+                    "--log-level",
+                    "warning",
+                    str(root / "real.txt"),
+                ],
+                env=env,
+                capture_output=True,
+            )
             assert done.returncode == 0, done.stderr[-2000:]
             counts = json.loads((real / "counts.json").read_text())
             size = _log_bytes(real)
-            print(f"  real run, {counts['records']:,} records through the simulator: "
-                  f"{size / counts['records']:.1f} bytes per record on disk "
-                  f"(the log before: ~570)")
+            print(
+                f"  real run, {counts['records']:,} records through the simulator: "
+                f"{size / counts['records']:.1f} bytes per record on disk "
+                f"(the log before: ~570)"
+            )
 
             # 2. a generated job of `lines`, 90% recorded
             job = root / "job"
             started = time.perf_counter()
             recorded = lines * 9 // 10
             _write_archive_job(job, root / "archive.txt", lines, recorded, url)
-            print(f"  generated {lines:,} lines, {recorded:,} recorded, in "
-                  f"{time.perf_counter() - started:.1f} s")
+            print(
+                f"  generated {lines:,} lines, {recorded:,} recorded, in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
 
             # 3. the resume: its first line, its first request, the whole run
             requests_before = len(read_log(request_log))
             t0 = time.monotonic()
-            resume = _measure([*cli, "run", "--url", url, "--job-dir", str(job), "--progress",
-                               "log", str(root / "archive.txt")], env)
+            resume = _measure(
+                [
+                    *cli,
+                    "run",
+                    "--url",
+                    url,
+                    "--job-dir",
+                    str(job),
+                    "--progress",
+                    "log",
+                    str(root / "archive.txt"),
+                ],
+                env,
+            )
             firsts = read_log(request_log)[requests_before:]
             first_request = (min(r.monotonic for r in firsts) - t0) if firsts else float("nan")
             size = _log_bytes(job)
-            print(f"  log on disk: {size / lines:.1f} bytes per record "
-                  f"({size / 1e6:,.0f} MB for {lines:,} records)")
-            print(f"  resume: first line after {resume['first_line']:.2f} s, first request "
-                  f"after {first_request:.2f} s, the rest ({lines - recorded:,} lines) done in "
-                  f"{resume['wall']:.1f} s; peak {resume['peak_mib']:.0f} MiB")
+            print(
+                f"  log on disk: {size / lines:.1f} bytes per record "
+                f"({size / 1e6:,.0f} MB for {lines:,} records)"
+            )
+            print(
+                f"  resume: first line after {resume['first_line']:.2f} s, first request "
+                f"after {first_request:.2f} s, the rest ({lines - recorded:,} lines) done in "
+                f"{resume['wall']:.1f} s; peak {resume['peak_mib']:.0f} MiB"
+            )
         finally:
             proc.terminate()
             proc.wait(10)
 
         # 4. status, report, retry on the finished job
         st = _measure([*cli, "status", str(job)], env)
-        print(f"  status: {st['wall']:.2f} s ({st['cpu']:.2f} CPU-s), peak {st['peak_mib']:.0f} "
-              "MiB")
+        print(
+            f"  status: {st['wall']:.2f} s ({st['cpu']:.2f} CPU-s), peak {st['peak_mib']:.0f} MiB"
+        )
         counts_file = job / "counts.json"
         saved = counts_file.read_bytes()
         counts_file.unlink()  # as a job directory from before counts.json
         st_old = _measure([*cli, "status", str(job)], env)
         counts_file.write_bytes(saved)
-        print(f"  status without counts.json (reading the log): {st_old['wall']:.2f} s, "
-              f"peak {st_old['peak_mib']:.0f} MiB")
+        print(
+            f"  status without counts.json (reading the log): {st_old['wall']:.2f} s, "
+            f"peak {st_old['peak_mib']:.0f} MiB"
+        )
         retry = _measure([*cli, "retry", str(job)], env)
         print(f"  retry with nothing to do: {retry['wall']:.2f} s")
         # Above 5M lines json (and jq on it) would take minutes: list, csv and table only.
         for fmt in ("list", "csv", "table", "json")[: 3 if lines > 5_000_000 else 4]:
             rep = _measure([*cli, "report", str(job), "--format", fmt], env)
-            print(f"  report --format {fmt:<5}: {rep['wall']:6.2f} s = "
-                  f"{lines / rep['wall']:>10,.0f} records/s ({rep['cpu']:.2f} CPU-s = "
-                  f"{lines / rep['cpu']:,.0f} records per CPU-s), peak {rep['peak_mib']:.0f} MiB",
-                  flush=True)
+            print(
+                f"  report --format {fmt:<5}: {rep['wall']:6.2f} s = "
+                f"{lines / rep['wall']:>10,.0f} records/s ({rep['cpu']:.2f} CPU-s = "
+                f"{lines / rep['cpu']:,.0f} records per CPU-s), peak {rep['peak_mib']:.0f} MiB",
+                flush=True,
+            )
         # The README's recipe for the final outcome per line, with jq on its output.
         if lines > 5_000_000:
             print(f"  load at end: {os.getloadavg()[0]:.2f}")
@@ -983,9 +1182,16 @@ def bench_archive(lines: int = 2_000_000, real_lines: int = 200_000) -> None:
         started = time.perf_counter()
         pipe = subprocess.run(
             f"{' '.join(cli)} report {job} --format json | jq -c 'select(.status == \"failed\")'"
-            " | wc -l", shell=True, env=env, capture_output=True, text=True)
-        print(f"  report --format json | jq -c 'select(...)': "
-              f"{time.perf_counter() - started:.2f} s ({pipe.stdout.strip()} failed)")
+            " | wc -l",
+            shell=True,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        print(
+            f"  report --format json | jq -c 'select(...)': "
+            f"{time.perf_counter() - started:.2f} s ({pipe.stdout.strip()} failed)"
+        )
     print(f"  load at end: {os.getloadavg()[0]:.2f}")
 
 
@@ -1000,8 +1206,17 @@ def main() -> None:
         "what",
         nargs="*",
         default=["front"],
-        choices=["front", "simulator", "send", "overhead", "rate", "resume", "pace", "sdk",
-                 "archive"],
+        choices=[
+            "front",
+            "simulator",
+            "send",
+            "overhead",
+            "rate",
+            "resume",
+            "pace",
+            "sdk",
+            "archive",
+        ],
     )
     parser.add_argument(
         "--resume-lines",

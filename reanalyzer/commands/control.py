@@ -31,14 +31,19 @@ from reanalyzer.run.logs import configure_logging, say
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_dir", type=Path, metavar="JOB_DIR", help="the job's directory")
     parser.add_argument(
-        "--rate-limit", metavar="RATE",
+        "--rate-limit",
+        metavar="RATE",
         help="requests per second at most, or a timetable such as 07:00=5,19:00=50 "
-        "(in the job's --timezone); 'job': the job's own setting again")
+        "(in the job's --timezone); 'job': the job's own setting again",
+    )
     parser.add_argument(
-        "--concurrency", metavar="N",
-        help="requests in flight at most (1 to 512); 'job': the job's own setting again")
-    parser.add_argument("--clear", action="store_true",
-                        help="remove the control file: the job's own settings again")
+        "--concurrency",
+        metavar="N",
+        help="requests in flight at most (1 to 512); 'job': the job's own setting again",
+    )
+    parser.add_argument(
+        "--clear", action="store_true", help="remove the control file: the job's own settings again"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_limit is not None or args.concurrency is not None:
             raise UsageError("--clear takes no --rate-limit or --concurrency")
         path.unlink(missing_ok=True)
-        say(f"reanalyzer: {path} removed: the job's own settings apply again",
-            "control.cleared", file=str(path))
+        say(
+            f"reanalyzer: {path} removed: the job's own settings apply again",
+            "control.cleared",
+            file=str(path),
+        )
         return int(ExitCode.OK)
     if args.rate_limit is None and args.concurrency is None:
         raise UsageError("give --rate-limit, --concurrency or --clear")
@@ -62,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_limit is not None:
             rate = None if args.rate_limit == "job" else check_rate(args.rate_limit)
         if args.concurrency is not None:
-            concurrency = (None if args.concurrency == "job"
-                           else check_concurrency(args.concurrency))
+            concurrency = None if args.concurrency == "job" else check_concurrency(args.concurrency)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     wanted = Control(rate_limit=rate, concurrency=concurrency)
@@ -72,11 +79,19 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise JobError(f"cannot write {path}: {exc.strerror}") from exc
     holder = probe_lock(job_dir)
-    when = (f"the running job (pid {holder.pid}) applies it within {CONTROL_INTERVAL:g} s"
-            if holder.running else "no run holds the job now: its next run starts with it")
+    when = (
+        f"the running job (pid {holder.pid}) applies it within {CONTROL_INTERVAL:g} s"
+        if holder.running
+        else "no run holds the job now: its next run starts with it"
+    )
     print(json.dumps(wanted.to_json()), flush=True)
-    say(f"reanalyzer: {path} written; {when}", "control.written", file=str(path),
-        running=holder.running, **wanted.to_json())
+    say(
+        f"reanalyzer: {path} written; {when}",
+        "control.written",
+        file=str(path),
+        running=holder.running,
+        **wanted.to_json(),
+    )
     return int(ExitCode.OK)
 
 

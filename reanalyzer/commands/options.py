@@ -62,10 +62,16 @@ def add_setting_options(parser: argparse.ArgumentParser, command: str) -> None:
         if key not in groups:
             groups[key] = parser.add_argument_group(GROUPS[key])
         field = Settings.model_fields[name]
-        text = (f"{field.description} (env REANALYZER_{name.upper()}; "
-                f"default {setting_default(name)})").replace("%", "%%")
-        groups[key].add_argument(setting_flag(name), dest=name, default=None, help=text,
-                                 **_kind(field.annotation, field.default))
+        text = (
+            f"{field.description} (env REANALYZER_{name.upper()}; default {setting_default(name)})"
+        ).replace("%", "%%")
+        groups[key].add_argument(
+            setting_flag(name),
+            dest=name,
+            default=None,
+            help=text,
+            **_kind(field.annotation, field.default),
+        )
 
 
 def _kind(annotation: Any, default: Any) -> dict[str, Any]:
@@ -85,8 +91,9 @@ def setting_values(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in settings_of(command)}
 
 
-def settings_from_args(args: argparse.Namespace, command: str,
-                       config_file: Path | None = None) -> Settings:
+def settings_from_args(
+    args: argparse.Namespace, command: str, config_file: Path | None = None
+) -> Settings:
     """The settings of a command: its command line over every other source."""
     values = setting_values(args, command)
     if values.get("token_file") is not None:

@@ -34,15 +34,30 @@ from reanalyzer.run.logs import say
 
 FORMATS = ("table", "json", "csv", "list")
 _encode = msgspec.json.encode
-CSV_FIELDS = ("hash", "hash_type", "status", "source", "line", "reason", "http_status",
-              "attempts", "analyses", "ts")
+CSV_FIELDS = (
+    "hash",
+    "hash_type",
+    "status",
+    "source",
+    "line",
+    "reason",
+    "http_status",
+    "attempts",
+    "analyses",
+    "ts",
+)
 
 
 def warn_of_damage(path: str, line: int) -> None:
     """Tell of a line of the log that is not a record, which status and report read past."""
-    say(f"reanalyzer: warning: {path} line {line:,} is not a whole record (the file was damaged "
+    say(
+        f"reanalyzer: warning: {path} line {line:,} is not a whole record (the file was damaged "
         "or edited): read past it; that input line may have no outcome shown",
-        "outcome_log.damaged_line", "warning", path=path, line=line)
+        "outcome_log.damaged_line",
+        "warning",
+        path=path,
+        line=line,
+    )
 
 
 def parse_statuses(text: str | None) -> frozenset[Status] | None:
@@ -70,8 +85,9 @@ def outcome_log(job_dir: Path) -> Path:
     return path
 
 
-def filtered(records: Iterable[dict[str, Any]],
-             statuses: frozenset[Status] | None) -> Iterator[dict[str, Any]]:
+def filtered(
+    records: Iterable[dict[str, Any]], statuses: frozenset[Status] | None
+) -> Iterator[dict[str, Any]]:
     if statuses is None:
         yield from records
         return
@@ -108,10 +124,21 @@ def write_json(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def csv_row(rec: dict[str, Any]) -> list[Any]:
-    analyses = ";".join(f"{a['name']}:{'' if a['code'] is None else a['code']}"
-                        for a in rec.get("analyses") or ())
-    return [rec.get("hash"), rec.get("hash_type"), rec["status"], rec["source"], rec["line"],
-            rec.get("reason"), rec.get("http_status"), rec.get("attempts"), analyses, rec.get("ts")]
+    analyses = ";".join(
+        f"{a['name']}:{'' if a['code'] is None else a['code']}" for a in rec.get("analyses") or ()
+    )
+    return [
+        rec.get("hash"),
+        rec.get("hash_type"),
+        rec["status"],
+        rec["source"],
+        rec["line"],
+        rec.get("reason"),
+        rec.get("http_status"),
+        rec.get("attempts"),
+        analyses,
+        rec.get("ts"),
+    ]
 
 
 def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
@@ -125,8 +152,13 @@ def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def _table_cells(rec: dict[str, Any]) -> tuple[str, str, str, str, str]:
-    return (rec.get("hash") or "-", rec.get("hash_type") or "-", rec["status"],
-            f"{rec['source']}:{rec['line']}", (rec.get("reason") or "").replace("\n", " "))
+    return (
+        rec.get("hash") or "-",
+        rec.get("hash_type") or "-",
+        rec["status"],
+        f"{rec['source']}:{rec['line']}",
+        (rec.get("reason") or "").replace("\n", " "),
+    )
 
 
 def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> int:
@@ -144,8 +176,9 @@ def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> 
     out.writelines(map(line, rows))
     total = len(rows)
     by_status = ", ".join(f"{s.value} {counts[s.value]:,}" for s in Status if counts[s.value])
-    print(f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""),
-          file=err)
+    print(
+        f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""), file=err
+    )
     return total
 
 
@@ -177,9 +210,14 @@ def _finals_csv(finals: Finals, out: TextIO) -> int:
     out.write(",".join(CSV_FIELDS) + "\n")
     order = finals.order
     for start in range(0, len(order), 65536):
-        out.write("".join([
-            f"{hashes[r] or ''},{heads[line_of[r]]},{numbers[r]},{tails[line_of[r]]}\n"
-            for r in order[start : start + 65536]]))
+        out.write(
+            "".join(
+                [
+                    f"{hashes[r] or ''},{heads[line_of[r]]},{numbers[r]},{tails[line_of[r]]}\n"
+                    for r in order[start : start + 65536]
+                ]
+            )
+        )
     return len(order)
 
 
@@ -191,31 +229,48 @@ def _finals_table(finals: Finals, out: TextIO, err: TextIO) -> int:
     hash_w = max([len(header[0]), *(len(hashes[r] or "-") for r in order)])
     type_w = max([len(header[1]), *(len(line.hash_type or "-") for line in lines)])
     status_w = max([len(header[2]), *(len(line.status) for line in lines)])
-    where_w = max([len(header[3]), *(len(f"{line.source}:{max(line.line_list())}")
-                                      for line in lines)])
+    where_w = max(
+        [len(header[3]), *(len(f"{line.source}:{max(line.line_list())}") for line in lines)]
+    )
     mids = [f"{(line.hash_type or '-'):<{type_w}}  {line.status:<{status_w}}  " for line in lines]
-    reasons = [(line.reason or "").replace("\n", " ") if isinstance(line.reason, str | None)
-               else str(line.reason) for line in lines]
-    out.write(f"{header[0]:<{hash_w}}  {header[1]:<{type_w}}  {header[2]:<{status_w}}  "
-              f"{header[3]:<{where_w}}  {header[4]}\n")
+    reasons = [
+        (line.reason or "").replace("\n", " ")
+        if isinstance(line.reason, str | None)
+        else str(line.reason)
+        for line in lines
+    ]
+    out.write(
+        f"{header[0]:<{hash_w}}  {header[1]:<{type_w}}  {header[2]:<{status_w}}  "
+        f"{header[3]:<{where_w}}  {header[4]}\n"
+    )
     counts: Counter[str] = Counter()
     for start in range(0, len(order), 65536):
         part = order[start : start + 65536]
-        out.write("".join([
-            (f"{(hashes[r] or '-'):<{hash_w}}  {mids[line_of[r]]}"
-             f"{f'{lines[line_of[r]].source}:{numbers[r]}':<{where_w}}  "
-             f"{reasons[line_of[r]]}").rstrip() + "\n"
-            for r in part]))
+        out.write(
+            "".join(
+                [
+                    (
+                        f"{(hashes[r] or '-'):<{hash_w}}  {mids[line_of[r]]}"
+                        f"{f'{lines[line_of[r]].source}:{numbers[r]}':<{where_w}}  "
+                        f"{reasons[line_of[r]]}"
+                    ).rstrip()
+                    + "\n"
+                    for r in part
+                ]
+            )
+        )
         counts.update(lines[line_of[r]].status for r in part)
     total = len(order)
     by_status = ", ".join(f"{s.value} {counts[s.value]:,}" for s in Status if counts[s.value])
-    print(f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""),
-          file=err)
+    print(
+        f"reanalyzer: {counted(total, 'line')}" + (f" ({by_status})" if by_status else ""), file=err
+    )
     return total
 
 
-def write_report(records: Iterable[dict[str, Any]], fmt: str, out: TextIO,
-                 err: TextIO | None = None) -> int:
+def write_report(
+    records: Iterable[dict[str, Any]], fmt: str, out: TextIO, err: TextIO | None = None
+) -> int:
     """Write records in one of FORMATS; the number of rows written."""
     if fmt == "list":
         return write_list(records, out)
@@ -228,28 +283,43 @@ def write_report(records: Iterable[dict[str, Any]], fmt: str, out: TextIO,
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "job_dirs", metavar="JOB_DIR", type=Path, nargs="+",
+        "job_dirs",
+        metavar="JOB_DIR",
+        type=Path,
+        nargs="+",
         help="the job directory; several (the shards of one job, or one job per appliance) "
-        "are reported as one: every line of each, once")
+        "are reported as one: every line of each, once",
+    )
     parser.add_argument(
-        "--status", default=None, metavar="S[,S...]",
+        "--status",
+        default=None,
+        metavar="S[,S...]",
         help="only lines whose final outcome is one of these: "
         + ", ".join(s.value for s in Status),
     )
     parser.add_argument(
-        "--format", dest="report_format", choices=FORMATS, default="table",
+        "--format",
+        dest="report_format",
+        choices=FORMATS,
+        default="table",
         help="table (aligned columns), json (JSON lines), csv (with a header), or list (bare "
         "hashes, one per line, each once: an input for another run); default table",
     )
-    parser.add_argument("--output", type=Path, default=None, metavar="FILE",
-                        help="write the report to FILE instead of standard output")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
+    )
 
 
 def read_finals(job_dir: Path, statuses: frozenset[Status] | None, fmt: str) -> Finals:
     """The final records of a job's log for a report in `fmt`, in input order."""
     wanted = None if statuses is None else frozenset(s.value for s in statuses)
-    return load_finals(outcome_log(job_dir), damaged=warn_of_damage, details=fmt == "json",
-                       statuses=wanted)
+    return load_finals(
+        outcome_log(job_dir), damaged=warn_of_damage, details=fmt == "json", statuses=wanted
+    )
 
 
 def write_finals(finals: Finals, fmt: str, out: TextIO, err: TextIO | None = None) -> int:
@@ -273,12 +343,15 @@ def run(args: argparse.Namespace) -> int:
         def write(out: TextIO) -> int:
             return write_finals(finals, fmt, out)
     else:
+
         def write(out: TextIO) -> int:
             # Several directories as one job: each one's final records in its input order, one
             # directory after another (a list names each hash once across all of them).
             records = chain.from_iterable(
-                read_finals(job_dir, statuses, fmt).records() for job_dir in args.job_dirs)
+                read_finals(job_dir, statuses, fmt).records() for job_dir in args.job_dirs
+            )
             return write_report(records, fmt, out)
+
     if args.output is not None:
         _write_file(args.output, write)
         return 0
@@ -300,8 +373,11 @@ def _outcome_logs(job_dirs: list[Path]) -> list[Path]:
 
         _, missing = members_of(job_dirs)
         if missing:
-            raise UsageError("cannot report every line: missing "
-                             + "; ".join(map(str, missing)) + "; give it too")
+            raise UsageError(
+                "cannot report every line: missing "
+                + "; ".join(map(str, missing))
+                + "; give it too"
+            )
     return [outcome_log(job_dir) for job_dir in job_dirs]
 
 

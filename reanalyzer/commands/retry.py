@@ -49,9 +49,13 @@ _IDENTITY_SETTINGS = ("url", "analysis", "api", "endpoint", "sandbox_platform", 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_dir", type=Path, metavar="JOB_DIR", help="the job's directory")
     parser.add_argument(
-        "--status", type=_statuses, default=(Status.FAILED,), metavar="S[,S]",
+        "--status",
+        type=_statuses,
+        default=(Status.FAILED,),
+        metavar="S[,S]",
         help="send again the lines whose final outcome is one of these: failed (the default), "
-        "not_configured (refused for the appliance's configuration, once it is set up)")
+        "not_configured (refused for the appliance's configuration, once it is set up)",
+    )
     add_setting_options(parser, "retry")
 
 
@@ -66,7 +70,8 @@ def _statuses(text: str) -> tuple[Status, ...]:
     if wrong or not names:
         raise argparse.ArgumentTypeError(
             f"{', '.join(wrong) or repr(text)}: retry sends again only "
-            f"{' and '.join(allowed)} lines")
+            f"{' and '.join(allowed)} lines"
+        )
     return tuple(dict.fromkeys(allowed[n] for n in names))
 
 
@@ -82,13 +87,15 @@ def job_settings(job: dict[str, Any]) -> dict[str, Any]:
 
 def retry_settings(args: argparse.Namespace, job: dict[str, Any]) -> Settings:
     """The job's recorded settings, under those given to ``retry`` on its command line."""
-    given = {name: value for name, value in setting_values(args, "retry").items()
-             if value is not None}
+    given = {
+        name: value for name, value in setting_values(args, "retry").items() if value is not None
+    }
     if given.get("token_file") is not None:
         # As for `run`: a token file on the command line beats a REANALYZER_TOKEN.
         given["token"] = read_token_file(Path(given["token_file"]))
-    return load_settings({**job_settings(job), **given, "job_dir": args.job_dir},
-                         getattr(args, "config", None))
+    return load_settings(
+        {**job_settings(job), **given, "job_dir": args.job_dir}, getattr(args, "config", None)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,13 +114,17 @@ def run(args: argparse.Namespace) -> int:
     from reanalyzer.run.watch import watched
 
     job_dir = settings.job_dir or args.job_dir
-    return asyncio.run(watched(settings, "retry",
-                               lambda watch: _retry(job_dir, settings, statuses, watch)))
+    return asyncio.run(
+        watched(settings, "retry", lambda watch: _retry(job_dir, settings, statuses, watch))
+    )
 
 
-async def _retry(job_dir: Path, settings: Settings,
-                 statuses: tuple[Status, ...] = (Status.FAILED,),
-                 watch: Watch | None = None) -> int:
+async def _retry(
+    job_dir: Path,
+    settings: Settings,
+    statuses: tuple[Status, ...] = (Status.FAILED,),
+    watch: Watch | None = None,
+) -> int:
     config = send_config(settings)  # every usage error before the job is locked
     if watch is not None:
         watch.job_dir = job_dir
@@ -122,26 +133,40 @@ async def _retry(job_dir: Path, settings: Settings,
     structlog.contextvars.bind_contextvars(job_id=job_dir.name)  # on every event, as in a run
     try:
         counts = read_counts(job_dir)
-        if (counts is not None and counts.final
-                and not any(counts.by_status.get(s, 0) for s in statuses)):
+        if (
+            counts is not None
+            and counts.final
+            and not any(counts.by_status.get(s, 0) for s in statuses)
+        ):
             # What `status` knows, without reading the log: no line ended so.
-            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended "
-                + " or ".join(s.value for s in statuses), "retry.nothing_to_do",
-                job_dir=str(job_dir))
+            say(
+                f"reanalyzer: nothing to retry: no line of {job_dir} ended "
+                + " or ".join(s.value for s in statuses),
+                "retry.nothing_to_do",
+                job_dir=str(job_dir),
+            )
             return int(ExitCode.OK)
         sources, state = _failed_lines(job_dir / OUTCOMES_FILE, statuses)
         if not state.failed_below:
             ended = " or ".join(statuses)
-            say(f"reanalyzer: nothing to retry: no line of {job_dir} ended {ended}",
-                "retry.nothing_to_do", job_dir=str(job_dir))
+            say(
+                f"reanalyzer: nothing to retry: no line of {job_dir} ended {ended}",
+                "retry.nothing_to_do",
+                job_dir=str(job_dir),
+            )
             return int(ExitCode.OK)
-        log.info("retry.started", job_dir=str(job_dir), retrying=len(state.failed_below),
-                 url=settings.url)
+        log.info(
+            "retry.started",
+            job_dir=str(job_dir),
+            retrying=len(state.failed_below),
+            url=settings.url,
+        )
         # The sending stack (aiohttp, the sender) is imported only now, as for `run`.
         from reanalyzer.run.run import Run
 
-        return await Run(settings, config, job_dir, sources, [], state, command="retry",
-                         watch=watch).execute()
+        return await Run(
+            settings, config, job_dir, sources, [], state, command="retry", watch=watch
+        ).execute()
     except ReanalyzerError as exc:
         exc.job_id = job_dir.name
         raise
@@ -150,8 +175,9 @@ async def _retry(job_dir: Path, settings: Settings,
         structlog.contextvars.unbind_contextvars("job_id")
 
 
-def _failed_lines(path: Path, statuses: tuple[Status, ...] = (Status.FAILED,)
-                  ) -> tuple[list[str], ResumeState]:
+def _failed_lines(
+    path: Path, statuses: tuple[Status, ...] = (Status.FAILED,)
+) -> tuple[list[str], ResumeState]:
     """The sources of the lines whose final outcome is one of `statuses` (failed), and a state
     that sends them again (``done_below``: the lines with another final outcome, not sent
     again)."""
@@ -171,8 +197,15 @@ def _failed_lines(path: Path, statuses: tuple[Status, ...] = (Status.FAILED,)
             done += 1
     sources = sorted({r["source"] for r in failed})
     index = {source: i for i, source in enumerate(sources)}
-    state = ResumeState(done_below=done, failed_below={
-        position(index[r["source"]], r["line"]): (HashType(r["hash_type"]), r["hash"])
-        for r in failed}, records=scan.records, by_status=by_status, by_type=by_type,
-        last_record_at=last_ts)
+    state = ResumeState(
+        done_below=done,
+        failed_below={
+            position(index[r["source"]], r["line"]): (HashType(r["hash_type"]), r["hash"])
+            for r in failed
+        },
+        records=scan.records,
+        by_status=by_status,
+        by_type=by_type,
+        last_record_at=last_ts,
+    )
     return sources, state

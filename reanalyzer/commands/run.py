@@ -11,14 +11,18 @@ from reanalyzer.commands.options import add_setting_options, settings_from_args
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT",
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
         help="files of hashes ('-' or none: standard input); .gz is read transparently",
     )
     parser.add_argument(
         "--config", type=Path, help="TOML config file (env REANALYZER_CONFIG)", default=None
     )
     parser.add_argument(
-        "--report-format", choices=["text", "json"], default="text",
+        "--report-format",
+        choices=["text", "json"],
+        default="text",
         help="how --dry-run prints its report on stdout (default text)",
     )
     add_setting_options(parser, "run")

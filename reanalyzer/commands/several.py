@@ -74,19 +74,23 @@ def check_shards(members: Sequence[Member]) -> list[MissingShard]:
         counts = sorted({m.shard.count for m in shards if m.shard is not None})
         if len(counts) > 1:
             raise UsageError(
-                "shards of one job with different shard counts were given: " + ", ".join(
-                    f"{m.job_dir} is shard {m.shard}" for m in shards)
-                + "; give the directories of one count N")
+                "shards of one job with different shard counts were given: "
+                + ", ".join(f"{m.job_dir} is shard {m.shard}" for m in shards)
+                + "; give the directories of one count N"
+            )
         seen: dict[int, Path] = {}
         for m in shards:
             assert m.shard is not None
             if m.shard.index in seen:
-                raise UsageError(f"shard {m.shard} of one job is given twice: "
-                                 f"{seen[m.shard.index]} and {m.job_dir}")
+                raise UsageError(
+                    f"shard {m.shard} of one job is given twice: "
+                    f"{seen[m.shard.index]} and {m.job_dir}"
+                )
             seen[m.shard.index] = m.job_dir
         count = counts[0]
-        missing += [MissingShard(Shard(k, count), shards[0].job_dir)
-                    for k in range(count) if k not in seen]
+        missing += [
+            MissingShard(Shard(k, count), shards[0].job_dir) for k in range(count) if k not in seen
+        ]
     return missing
 
 

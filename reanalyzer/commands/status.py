@@ -131,8 +131,13 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
     progress = None
     if checkpoint is not None:
         index = checkpoint.source_index
-        progress = Progress(index, inputs[index] if index < len(inputs) else None,
-                            checkpoint.line, checkpoint.complete, checkpoint.failed)
+        progress = Progress(
+            index,
+            inputs[index] if index < len(inputs) else None,
+            checkpoint.line,
+            checkpoint.complete,
+            checkpoint.failed,
+        )
 
     counts = read_counts(job_dir)
     if counts is not None:
@@ -165,37 +170,62 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
         notes.append("the running process has not written its pid yet")
     order = [s.value for s in Status]
     return JobStatus(
-        job_dir=str(job_dir), inputs=inputs, settings=dict(job.get("settings", {})),
-        running=holder.running, pid=holder.pid, progress=progress,
-        records_written=scan.records, final_total=sum(by_status.values()),
+        job_dir=str(job_dir),
+        inputs=inputs,
+        settings=dict(job.get("settings", {})),
+        running=holder.running,
+        pid=holder.pid,
+        progress=progress,
+        records_written=scan.records,
+        final_total=sum(by_status.values()),
         by_status={s: by_status[s] for s in order if by_status[s]}
         | {s: n for s, n in by_status.items() if s not in order},
         by_hash_type=dict(sorted(by_type.items())),
-        last_record_at=last_ts, last_run=_read_json(job_dir / SUMMARY_FILE),
-        recent_rate=recent_rate, notes=notes, counted_from="outcome log",
+        last_record_at=last_ts,
+        last_run=_read_json(job_dir / SUMMARY_FILE),
+        recent_rate=recent_rate,
+        notes=notes,
+        counted_from="outcome log",
     )
 
 
-def _from_counts(job_dir: Path, job: dict[str, Any], inputs: list[str], holder: Holder,
-                 progress: Progress | None, counts: Counts) -> JobStatus:
+def _from_counts(
+    job_dir: Path,
+    job: dict[str, Any],
+    inputs: list[str],
+    holder: Holder,
+    progress: Progress | None,
+    counts: Counts,
+) -> JobStatus:
     """A JobStatus from counts.json: no need to read the log."""
     notes = []
     if holder.running and holder.pid is None:
         notes.append("the running process has not written its pid yet")
     if not holder.running and not counts.final:
-        notes.append(f"the last run ended without finishing (killed?): counts as of "
-                     f"{counts.written_at}; its next run recounts them from the log")
+        notes.append(
+            f"the last run ended without finishing (killed?): counts as of "
+            f"{counts.written_at}; its next run recounts them from the log"
+        )
     this_run = dict(counts.run) if counts.run else None
     recent = None
     if holder.running and this_run:
         recent = this_run.get("recent_records_per_s") or this_run.get("records_per_s")
     return JobStatus(
-        job_dir=str(job_dir), inputs=inputs, settings=dict(job.get("settings", {})),
-        running=holder.running, pid=holder.pid, progress=progress,
-        records_written=counts.records, final_total=sum(counts.by_status.values()),
-        by_status=dict(counts.by_status), by_hash_type=dict(counts.by_hash_type),
-        last_record_at=counts.last_record_at, last_run=_read_json(job_dir / SUMMARY_FILE),
-        recent_rate=recent, notes=notes, this_run=this_run,
+        job_dir=str(job_dir),
+        inputs=inputs,
+        settings=dict(job.get("settings", {})),
+        running=holder.running,
+        pid=holder.pid,
+        progress=progress,
+        records_written=counts.records,
+        final_total=sum(counts.by_status.values()),
+        by_status=dict(counts.by_status),
+        by_hash_type=dict(counts.by_hash_type),
+        last_record_at=counts.last_record_at,
+        last_run=_read_json(job_dir / SUMMARY_FILE),
+        recent_rate=recent,
+        notes=notes,
+        this_run=this_run,
     )
 
 
@@ -240,8 +270,7 @@ def _progress_text(st: JobStatus) -> str:
     if p.source is None:
         return f"every input read, recording the last lines{retry}"
     where = f"input {p.source_index + 1} of {len(st.inputs)}" if len(st.inputs) > 1 else ""
-    return (f"recorded up to {p.source} line {p.line:,}" + (f" ({where})" if where else "")
-            + retry)
+    return f"recorded up to {p.source} line {p.line:,}" + (f" ({where})" if where else "") + retry
 
 
 def _this_run_text(run: dict[str, Any]) -> str:
@@ -292,14 +321,20 @@ def _last_run_text(run: dict[str, Any]) -> str:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "job_dirs", metavar="JOB_DIR", type=Path, nargs="+",
+        "job_dirs",
+        metavar="JOB_DIR",
+        type=Path,
+        nargs="+",
         help="the job directory; several (the shards of one job, or one job per appliance) are "
         "shown as one job, and the exit code says whether all are finished: 0 yes, 1 yes but "
-        "some lines failed, 4 not yet (one is running or stopped, or a shard is missing)")
+        "some lines failed, 4 not yet (one is running or stopped, or a shard is missing)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on standard output")
     parser.add_argument(
-        "--check", action="store_true",
-        help="exit 0, 1 or 4 as for several directories, with one too (else 0: a view)")
+        "--check",
+        action="store_true",
+        help="exit 0, 1 or 4 as for several directories, with one too (else 0: a view)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -310,8 +345,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         merged = several_status(args.job_dirs)
         code = merged.exit_code
-        text = (json.dumps(merged.to_json(), indent=2) if args.json
-                else render_several(merged))
+        text = json.dumps(merged.to_json(), indent=2) if args.json else render_several(merged)
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -356,13 +390,18 @@ class SeveralStatus:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "jobs": [{**st.to_json(), "shard": shard, "finished": finished(st)}
-                     for st, shard in self.jobs],
+            "jobs": [
+                {**st.to_json(), "shard": shard, "finished": finished(st)}
+                for st, shard in self.jobs
+            ],
             "finished": [st.job_dir for st, _ in self.jobs if finished(st)],
-            "unfinished": self.unfinished, "missing_shards": self.missing_shards,
+            "unfinished": self.unfinished,
+            "missing_shards": self.missing_shards,
             "all_finished": not self.unfinished and not self.missing_shards,
-            "final_total": self.final_total, "by_status": self.by_status,
-            "by_hash_type": self.by_hash_type, "exit_code": self.exit_code,
+            "final_total": self.final_total,
+            "by_status": self.by_status,
+            "by_hash_type": self.by_hash_type,
+            "exit_code": self.exit_code,
         }
 
 
@@ -371,8 +410,9 @@ def several_status(job_dirs: list[Path], now: datetime | None = None) -> Several
     from reanalyzer.commands.several import members_of
 
     members, missing = members_of(job_dirs)
-    jobs = [(job_status(m.job_dir, now), None if m.shard is None else str(m.shard))
-            for m in members]
+    jobs = [
+        (job_status(m.job_dir, now), None if m.shard is None else str(m.shard)) for m in members
+    ]
     by_status: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     for st, _ in jobs:
@@ -380,11 +420,13 @@ def several_status(job_dirs: list[Path], now: datetime | None = None) -> Several
         by_type.update(st.by_hash_type)
     order = [s.value for s in Status]
     return SeveralStatus(
-        jobs=jobs, missing_shards=[str(m) for m in missing],
+        jobs=jobs,
+        missing_shards=[str(m) for m in missing],
         final_total=sum(by_status.values()),
         by_status={s: by_status[s] for s in order if by_status[s]}
         | {s: n for s, n in by_status.items() if s not in order},
-        by_hash_type=dict(sorted(by_type.items())))
+        by_hash_type=dict(sorted(by_type.items())),
+    )
 
 
 def render_several(merged: SeveralStatus) -> str:
@@ -392,10 +434,14 @@ def render_several(merged: SeveralStatus) -> str:
     lines = [f"jobs       {len(merged.jobs)} directories"]
     width = max(len(st.job_dir) for st, _ in merged.jobs)
     for st, shard in merged.jobs:
-        state = ("finished" if finished(st) else
-                 f"running (pid {st.pid if st.pid is not None else 'unknown'}): "
-                 f"{_progress_text(st)}" if st.running
-                 else f"not finished: {_progress_text(st)}")
+        state = (
+            "finished"
+            if finished(st)
+            else f"running (pid {st.pid if st.pid is not None else 'unknown'}): "
+            f"{_progress_text(st)}"
+            if st.running
+            else f"not finished: {_progress_text(st)}"
+        )
         where = f"shard {shard}  " if shard else ""
         lines.append(f"  {st.job_dir:<{width}}  {where}{st.final_total:>10,} lines  {state}")
     lines.extend(f"missing    {text}" for text in merged.missing_shards)
@@ -404,12 +450,19 @@ def render_several(merged: SeveralStatus) -> str:
     for status, count in merged.by_status.items():
         lines.append(f"  {status:<{status_width}}  {count:>12,}")
     if merged.by_hash_type:
-        lines.append("by type    " + ", ".join(f"{t} {n:,}"
-                                               for t, n in merged.by_hash_type.items()))
+        lines.append(
+            "by type    " + ", ".join(f"{t} {n:,}" for t, n in merged.by_hash_type.items())
+        )
     done = len(merged.jobs) - len(merged.unfinished)
-    verdict = ("all finished" if merged.exit_code != NOT_FINISHED else
-               f"not finished: {done} of {len(merged.jobs)} directories finished"
-               + (f", {counted(len(merged.missing_shards), 'shard')} missing"
-                  if merged.missing_shards else ""))
+    verdict = (
+        "all finished"
+        if merged.exit_code != NOT_FINISHED
+        else f"not finished: {done} of {len(merged.jobs)} directories finished"
+        + (
+            f", {counted(len(merged.missing_shards), 'shard')} missing"
+            if merged.missing_shards
+            else ""
+        )
+    )
     lines.append(f"state      {verdict}")
     return "\n".join(lines)

@@ -92,9 +92,7 @@ class Verdicts(Mapping[str, Verdict]):
         made._in_order = (hashes, verdicts, details)
         return made
 
-    def aligned_with(
-        self, hashes: Sequence[str]
-    ) -> tuple[list[Verdict], InOrderDetails] | None:
+    def aligned_with(self, hashes: Sequence[str]) -> tuple[list[Verdict], InOrderDetails] | None:
         """The verdicts and details of `hashes`, in their order, if kept that way; else None."""
         if self._in_order is None:
             return None

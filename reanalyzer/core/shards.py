@@ -91,12 +91,15 @@ def shard_from_environment(env: Mapping[str, str], count: int | None) -> Shard:
     """The shard a scheduler gave this worker: K from the first index variable set (see
     INDEX_VARIABLES), N from `count` (--shard-count) or COUNT_VARIABLES. ValueError naming the
     variable that is missing, not a number or out of range."""
-    found = next(((name, base) for name, base in INDEX_VARIABLES if env.get(name, "").strip()),
-                 None)
+    found = next(
+        ((name, base) for name, base in INDEX_VARIABLES if env.get(name, "").strip()), None
+    )
     if found is None:
         names = ", ".join(name for name, _ in INDEX_VARIABLES)
-        raise ValueError(f"--shard auto: none of {names} is set; give --shard K/N outside a "
-                         "Kubernetes Indexed Job, a Slurm job array or an AWS Batch array job")
+        raise ValueError(
+            f"--shard auto: none of {names} is set; give --shard K/N outside a "
+            "Kubernetes Indexed Job, a Slurm job array or an AWS Batch array job"
+        )
     name, base = found
     index = _number(env, name, "the shard index")
     source = f"{name} {index}"
@@ -110,12 +113,16 @@ def shard_from_environment(env: Mapping[str, str], count: int | None) -> Shard:
         if named is None:
             raise ValueError(
                 f"--shard auto: {name} gives the shard index but no shard count is given: set "
-                f"--shard-count (REANALYZER_SHARD_COUNT), or {' or '.join(COUNT_VARIABLES)}")
+                f"--shard-count (REANALYZER_SHARD_COUNT), or {' or '.join(COUNT_VARIABLES)}"
+            )
         count, count_source = _number(env, named, "the shard count"), named
     if count < 1:
-        raise ValueError(f"--shard auto: {count_source}={count}: the shard count must be at "
-                         "least 1")
+        raise ValueError(
+            f"--shard auto: {count_source}={count}: the shard count must be at least 1"
+        )
     if not 0 <= index < count:
-        raise ValueError(f"--shard auto: shard {index} ({source}) is out of range: shards are 0 "
-                         f"to {count - 1} ({count_source} {count})")
+        raise ValueError(
+            f"--shard auto: shard {index} ({source}) is out of range: shards are 0 "
+            f"to {count - 1} ({count_source} {count})"
+        )
     return Shard(index, count)

@@ -19,9 +19,11 @@ from datetime import datetime, time, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-EXPECTED = ("a rate in requests per second (e.g. 20), or a timetable of local times and rates, "
-            "e.g. 07:00=5,19:00=50 (HH:MM=rate, comma-separated; a rate may be 'off': no "
-            "ceiling)")
+EXPECTED = (
+    "a rate in requests per second (e.g. 20), or a timetable of local times and rates, "
+    "e.g. 07:00=5,19:00=50 (HH:MM=rate, comma-separated; a rate may be 'off': no "
+    "ceiling)"
+)
 _ENTRY = re.compile(r"(\d{1,2}):(\d{2})=(.+)")
 
 
@@ -41,8 +43,10 @@ class Timetable:
         return rate
 
     def __str__(self) -> str:
-        return ",".join(f"{start:%H:%M}={'off' if rate is None else f'{rate:g}'}"
-                        for start, rate in self.entries)
+        return ",".join(
+            f"{start:%H:%M}={'off' if rate is None else f'{rate:g}'}"
+            for start, rate in self.entries
+        )
 
 
 def parse_rate(text: str) -> float | Timetable:
@@ -66,8 +70,10 @@ def parse_timetable(text: str) -> Timetable:
             raise ValueError(f"{part!r} is not HH:MM=rate; expected {EXPECTED}")
         hour, minute, value = int(match[1]), int(match[2]), match[3].strip().lower()
         if hour > 23 or minute > 59:
-            raise ValueError(f"{part!r}: {match[1]}:{match[2]} is no time of day (00:00 to "
-                             f"23:59); expected {EXPECTED}")
+            raise ValueError(
+                f"{part!r}: {match[1]}:{match[2]} is no time of day (00:00 to "
+                f"23:59); expected {EXPECTED}"
+            )
         at = time(hour, minute)
         if at in entries:
             raise ValueError(f"{at:%H:%M} is given twice; expected {EXPECTED}")
@@ -83,8 +89,9 @@ def _entry_rate(part: str, value: str) -> float | None:
     except ValueError:
         rate = -1.0
     if not rate > 0 or rate == float("inf"):
-        raise ValueError(f"{part!r}: the rate must be a number greater than 0 or 'off'; "
-                         f"expected {EXPECTED}")
+        raise ValueError(
+            f"{part!r}: the rate must be a number greater than 0 or 'off'; expected {EXPECTED}"
+        )
     return rate
 
 
@@ -95,8 +102,9 @@ def zone_named(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is no IANA time zone name, e.g. Europe/Berlin or "
-                         "America/New_York") from None
+        raise ValueError(
+            f"{name!r} is no IANA time zone name, e.g. Europe/Berlin or America/New_York"
+        ) from None
 
 
 def local_zone() -> tzinfo:

@@ -39,8 +39,16 @@ class Watermark:
         """A block the front is about to sort: none of its records is recorded yet."""
         self._start_sources_until(block.source_index)
         first_line = block.line_numbers[0] if block.line_numbers else block.first_line
-        self._push(_OpenBlock(position(block.source_index, first_line), 0, False,
-                              block.end_line, block.end_offset, block.source_index))
+        self._push(
+            _OpenBlock(
+                position(block.source_index, first_line),
+                0,
+                False,
+                block.end_line,
+                block.end_offset,
+                block.source_index,
+            )
+        )
 
     def register(self, pending: int) -> None:
         """The newest block sends this many hashes; its other records are already recorded."""

@@ -73,8 +73,11 @@ class Batcher:
             if len(bucket) - start >= size:
                 end = start + size
                 self._taken[hash_type] = end
-                return Chunk(hash_type, tuple(bucket[start:end]),
-                             tuple(self._positions[hash_type][start:end]))
+                return Chunk(
+                    hash_type,
+                    tuple(bucket[start:end]),
+                    tuple(self._positions[hash_type][start:end]),
+                )
         return None
 
     def flush(self) -> list[Chunk]:

@@ -101,9 +101,9 @@ class SeenSet:
         found = self.repeats({0: hashes}).get(0)
         return [False] * len(hashes) if found is None else [not new for new in found[1]]
 
-    def repeats(self, hashes_by: Mapping[K, list[str]],
-                joined_by: Mapping[K, bytes] | None = None
-                ) -> dict[K, tuple[list[int], list[bool]]]:
+    def repeats(
+        self, hashes_by: Mapping[K, list[str]], joined_by: Mapping[K, bytes] | None = None
+    ) -> dict[K, tuple[list[int], list[bool]]]:
         """Record a block's hashes, one list per type, each in input order; for each type with
         any hash seen before (earlier, or earlier in its list), their indices and, per hash,
         whether it is new. `joined_by`: per type, its hashes as one text (see `keys_of`)."""
@@ -172,8 +172,9 @@ class SeenSet:
         in order, a cache line each), at places in it chosen by two 9-bit fields of its low
         bits."""
         # (top 32 bits x blocks) >> 32: any number of blocks, in the keys' order
-        block = (((keys >> np.uint64(32)) * np.uint64(self._blocks)) >> np.uint64(32)
-                 ).astype(np.intp) << 6
+        block = (((keys >> np.uint64(32)) * np.uint64(self._blocks)) >> np.uint64(32)).astype(
+            np.intp
+        ) << 6
         low = (keys & np.uint64(0x3FFFF)).astype(np.intp)
         first, second = low & 511, low >> 9
         at = np.stack((block + (first >> 3), block + (second >> 3)))

@@ -38,7 +38,6 @@ class InputFormat(enum.StrEnum):
     JSONL = "jsonl"  # one JSON object per line, the hash in a named field
 
 
-
 def _read_some(stream: BinaryIO, size: int) -> bytes:
     """Whatever is available, up to size: a trickle on a pipe is not held back."""
     read1 = getattr(stream, "read1", None)
@@ -73,7 +72,7 @@ def text_blocks(
         if consumed == len(data) and data.startswith(_UTF8_BOM):
             # Windows editors and exports start files with a byte order mark: not part of line
             # 1. (Offsets still count it, so that a resume seeks to the right byte.)
-            data = data[len(_UTF8_BOM):]
+            data = data[len(_UTF8_BOM) :]
         lines = data.split(b"\n")
         lines[0] = tail + lines[0]
         tail = lines.pop()
@@ -98,8 +97,9 @@ def text_blocks(
             # Mid-way through an over-long line there is no line boundary to resume from.
             end_offset = None if skipping_long_line else consumed - len(tail)
             end = next_line + len(lines)
-            yield Block(source_index, lines, next_line, rejects=rejects, end_line=end,
-                        end_offset=end_offset)
+            yield Block(
+                source_index, lines, next_line, rejects=rejects, end_line=end, end_offset=end_offset
+            )
             next_line = end
     if tail and not skipping_long_line:
         yield Block(source_index, [tail], next_line, end_line=next_line + 1, end_offset=consumed)
@@ -152,7 +152,11 @@ def csv_blocks(stream: BinaryIO, source_index: int, source: str, column: str) ->
 
 
 def jsonl_blocks(
-    stream: BinaryIO, source_index: int, source: str, name: str, first_line: int = 1,
+    stream: BinaryIO,
+    source_index: int,
+    source: str,
+    name: str,
+    first_line: int = 1,
     offset: int = 0,
 ) -> Iterator[Block]:
     """The named field of each JSON object, one object per line."""
@@ -211,8 +215,15 @@ class _RecordBatch:
     def take(self, end_line: int = 0, end_offset: int | None = None) -> Block:
         """The records so far; the end is known only at a boundary of the underlying text."""
         end_line = end_line or (self.numbers[-1] + 1 if self.numbers else 0)
-        block = Block(self.source_index, self.lines, 0, self.numbers, self.rejects,
-                      end_line=end_line, end_offset=end_offset)
+        block = Block(
+            self.source_index,
+            self.lines,
+            0,
+            self.numbers,
+            self.rejects,
+            end_line=end_line,
+            end_offset=end_offset,
+        )
         self.lines, self.numbers, self.rejects = [], [], {}
         return block
 

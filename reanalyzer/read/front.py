@@ -4,6 +4,10 @@ Reading, sorting and dedupe run ahead of the loop, in a child process or a threa
 `readahead`: files and pipes block, and a trickle on stdin must not stall the loop's idle
 flush); batching runs on the loop, block by block. What the front decides
 on its own (invalid lines, duplicates) and the chunks to send both go to a ``FrontSink``.
+
+A little over 300 lines for one concern: the child's half (shard, dedupe within its budget, the
+resumed job's recorded hashes) and the loop's half (batching, idle flush, the watermark) hand
+each other one value, and read best side by side.
 """
 
 from __future__ import annotations
@@ -124,16 +128,25 @@ def _prepare(block: Block, seen: SeenSet | None, shard: Shard | None = None) -> 
             sorted_block.positions[hash_type] = list(compress(positions, keep))
         unremembered = seen.unremembered - before
     # Only where the block sits goes on to the loop (from a child process, pickled).
-    where = Block(block.source_index, [], block.first_line,
-                  block.line_numbers[:1] if block.line_numbers else None,
-                  end_line=block.end_line, end_offset=block.end_offset)
-    return _Prepared(where, len(block.lines), sorted_block, duplicates, other_shards,
-                     unremembered)
+    where = Block(
+        block.source_index,
+        [],
+        block.first_line,
+        block.line_numbers[:1] if block.line_numbers else None,
+        end_line=block.end_line,
+        end_offset=block.end_offset,
+    )
+    return _Prepared(where, len(block.lines), sorted_block, duplicates, other_shards, unremembered)
 
 
-def _prepared(blocks: Iterator[Block], dedupe: bool, memory: int | None,
-              seen_from: Callable[[], Iterator[list[str]]] | None,
-              shard: Shard | None, input_bytes: int | None = None) -> Iterator[_Prepared]:
+def _prepared(
+    blocks: Iterator[Block],
+    dedupe: bool,
+    memory: int | None,
+    seen_from: Callable[[], Iterator[list[str]]] | None,
+    shard: Shard | None,
+    input_bytes: int | None = None,
+) -> Iterator[_Prepared]:
     """The blocks prepared, in input order, by the reader alone: the dedupe set is made, and
     a resumed job's recorded hashes read into it, where this runs (the reading child), so
     that it is held in one process only. numpy, too, is imported there only: it starts
@@ -185,10 +198,18 @@ async def run_front(
     read before each block, is the batch size the sending side takes now (smaller after a 413).
     ``input_bytes``, the inputs' size if known, sizes the dedupe set ahead.
     """
-    front = _Front(sink, Batcher(batch_size), stats if stats is not None else FrontStats(),
-                   watermark, skip_below, batch_size_now, dedupe_memory)
-    reader = readahead.start(_prepared(blocks, dedupe, dedupe_memory, seen_from, shard,
-                                       input_bytes))
+    front = _Front(
+        sink,
+        Batcher(batch_size),
+        stats if stats is not None else FrontStats(),
+        watermark,
+        skip_below,
+        batch_size_now,
+        dedupe_memory,
+    )
+    reader = readahead.start(
+        _prepared(blocks, dedupe, dedupe_memory, seen_from, shard, input_bytes)
+    )
     getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
     try:
         while True:
@@ -239,10 +260,13 @@ class _Front:
         stats.other_shards += prepared.other_shards
         if prepared.unremembered:
             if not stats.unremembered:
-                log.warning("front.dedupe_full", dedupe_memory=self.dedupe_memory,
-                            message="the dedupe set has reached --dedupe-memory: new hashes "
-                            "are no longer remembered; a later repeat of one is sent again "
-                            "(the appliance answers already_queued)")
+                log.warning(
+                    "front.dedupe_full",
+                    dedupe_memory=self.dedupe_memory,
+                    message="the dedupe set has reached --dedupe-memory: new hashes "
+                    "are no longer remembered; a later repeat of one is sent again "
+                    "(the appliance answers already_queued)",
+                )
             stats.unremembered += prepared.unremembered
         invalid, duplicates = sorted_block.invalid, prepared.duplicates
         # A resumed job rereads lines it already recorded only where it had no byte offset.

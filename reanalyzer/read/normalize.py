@@ -72,8 +72,10 @@ def explain_invalid(raw: bytes) -> str:
         # The cause is the first character that is not hex, named whole; only the line quoted
         # around it is cut, so that a long line cannot hide it ("<sha256>,file.exe").
         at = next(i for i, char in enumerate(text) if char not in _HEX_TEXT)
-        return (f"not a hash (not hexadecimal): {text[at]!r} at character {at + 1} of "
-                f"{_excerpt(text, at)!r}")
+        return (
+            f"not a hash (not hexadecimal): {text[at]!r} at character {at + 1} of "
+            f"{_excerpt(text, at)!r}"
+        )
     excerpt = _excerpt(text, 0)
     lengths = ", ".join(f"{t.value} {n}" for n, t in TYPE_BY_LENGTH.items())
     return f"not a hash ({len(raw)} hex digits; expected {lengths}): {excerpt!r}"

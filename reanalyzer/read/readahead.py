@@ -185,8 +185,12 @@ class ForkedReader(Generic[T]):
             self._reap(block=True)
 
     def _resume(self) -> None:
-        if (not self._reading and not self._ended and self._fd is not None
-                and self.queue.qsize() < self._depth):
+        if (
+            not self._reading
+            and not self._ended
+            and self._fd is not None
+            and self.queue.qsize() < self._depth
+        ):
             self._loop.add_reader(self._fd, self._readable)
             self._reading = True
 

@@ -195,8 +195,10 @@ def open_binary(path: str, spool: Path | None = None) -> BinaryIO:
         peekable.close()
         name, command = unread
         shown = "FILE" if path == STDIN else path
-        raise InputError(f"input {source_name(path)} is {name}; decompress it first "
-                         f"({command} {shown} | reanalyzer run -)")
+        raise InputError(
+            f"input {source_name(path)} is {name}; decompress it first "
+            f"({command} {shown} | reanalyzer run -)"
+        )
     if is_gzip(magic):
         return cast(BinaryIO, _GzipInput(fileobj=peekable, mode="rb"))
     return cast(BinaryIO, peekable)

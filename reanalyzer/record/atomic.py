@@ -19,8 +19,9 @@ from reanalyzer.core.private import PRIVATE_FILE
 
 
 @contextlib.contextmanager
-def replacing(path: Path, *, tmp: Path | None = None, failpoint: str | None = None,
-              mode: int = 0o666) -> Iterator[TextIO]:
+def replacing(
+    path: Path, *, tmp: Path | None = None, failpoint: str | None = None, mode: int = 0o666
+) -> Iterator[TextIO]:
     """A text file to write; once the block ends without error it replaces ``path`` durably.
 
     ``tmp`` is the temporary file (by default a hidden one beside ``path``); ``failpoint`` names
@@ -45,8 +46,9 @@ def replacing(path: Path, *, tmp: Path | None = None, failpoint: str | None = No
         raise
 
 
-def write_atomically(path: Path, text: str, *, tmp: Path | None = None,
-                     failpoint: str | None = None) -> None:
+def write_atomically(
+    path: Path, text: str, *, tmp: Path | None = None, failpoint: str | None = None
+) -> None:
     """Replace the job file ``path`` with ``text`` whole (see ``replacing``), or raise OSError
     and leave it as it was, with no temporary file behind. Like every job file, it is its
     owner's only (core/private.py)."""

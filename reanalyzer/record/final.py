@@ -47,8 +47,11 @@ def scan_log(path: Path, on_segment: SegmentRead | None = None) -> LogScan:
     """Count the log's records and find the last record of every line that ever failed."""
     last_index: dict[Key, int] = {}
     count = 0
-    for line, _ in stored_lines(path, damaged=_ignore,  # pass two tells of damaged lines
-                                on_segment=on_segment):
+    for line, _ in stored_lines(
+        path,
+        damaged=_ignore,  # pass two tells of damaged lines
+        on_segment=on_segment,
+    ):
         if last_index or line.status in SUPERSEDABLE:
             source = line.source
             failed = line.status in SUPERSEDABLE
@@ -64,9 +67,13 @@ def _ignore(_path: str, _line: int) -> None:
     return None
 
 
-def final_lines(path: Path, scan: LogScan, damaged: Damaged | None = None,
-                details: bool = False, on_segment: SegmentRead | None = None,
-                ) -> Iterator[tuple[Stored, Entries, list[bool] | None]]:
+def final_lines(
+    path: Path,
+    scan: LogScan,
+    damaged: Damaged | None = None,
+    details: bool = False,
+    on_segment: SegmentRead | None = None,
+) -> Iterator[tuple[Stored, Entries, list[bool] | None]]:
     """Pass two: every stored line of the log up to the records `scan` counted, with which of
     its records are final (None: all of them)."""
     last_index = scan.last_index
@@ -81,9 +88,10 @@ def final_lines(path: Path, scan: LogScan, damaged: Damaged | None = None,
             keep = None
         if last_index:
             source = line.source
-            keep = [(keep is None or keep[i])
-                    and last_index.get((source, n), index + i) == index + i
-                    for i, n in enumerate(line.line_list())]
+            keep = [
+                (keep is None or keep[i]) and last_index.get((source, n), index + i) == index + i
+                for i, n in enumerate(line.line_list())
+            ]
         if keep is None or any(keep):
             yield line, entries, keep
         index += count
@@ -91,8 +99,9 @@ def final_lines(path: Path, scan: LogScan, damaged: Damaged | None = None,
             return
 
 
-def final_records(path: Path, scan: LogScan | None = None, damaged: Damaged | None = None,
-                  details: bool = True) -> Iterator[dict[str, Any]]:
+def final_records(
+    path: Path, scan: LogScan | None = None, damaged: Damaged | None = None, details: bool = True
+) -> Iterator[dict[str, Any]]:
     """The final record of every input line, in log order (pass two; runs pass one if needed).
     A line that is not a record raises JobError naming it, or is told to `damaged` and read
     past (see `outcome_log.numbered_records`). Without `details`, each detail is left empty."""
@@ -142,8 +151,12 @@ class Finals:
             yield records[index - starts[at]]
 
 
-def load_finals(path: Path, damaged: Damaged | None = None, details: bool = False,
-                statuses: frozenset[str] | None = None) -> Finals:
+def load_finals(
+    path: Path,
+    damaged: Damaged | None = None,
+    details: bool = False,
+    statuses: frozenset[str] | None = None,
+) -> Finals:
     """Every final record of a log (of `statuses` only, if given), in input order: by input
     (in the order they first appear in the log, which is the job's), then line."""
     finals = Finals()
@@ -163,8 +176,11 @@ def load_finals(path: Path, damaged: Damaged | None = None, details: bool = Fals
     wanted = statuses
     if any(line.status in SUPERSEDABLE for line in lines):
         # Which records a later one supersedes: only lines once failed (or not_configured).
-        ever = {(source_of[line_of[r]], numbers[r]) for r in range(len(numbers))
-                if lines[line_of[r]].status in SUPERSEDABLE}
+        ever = {
+            (source_of[line_of[r]], numbers[r])
+            for r in range(len(numbers))
+            if lines[line_of[r]].status in SUPERSEDABLE
+        }
         last: dict[tuple[int, int], int] = {}
         for r, n in enumerate(numbers):
             key = (source_of[line_of[r]], n)

@@ -76,8 +76,9 @@ def job_identity(inputs: Sequence[str], outcome_settings: dict[str, Any]) -> dic
             raise InputError(f"cannot open input {path}: {exc.strerror}") from exc
         if Path(path).is_dir():
             raise InputError(f"input {path} is a directory; give the files in it")
-        described.append({"path": str(Path(path).resolve()), "size": stat.st_size,
-                          "mtime_ns": stat.st_mtime_ns})
+        described.append(
+            {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        )
     return {"inputs": described, "settings": outcome_settings}
 
 
@@ -94,15 +95,18 @@ def _comparable(recorded: dict[str, Any]) -> dict[str, Any]:
     if isinstance(settings.get("url"), str):
         parts = urllib.parse.urlsplit(settings["url"])
         settings["url"] = urllib.parse.urlunsplit(
-            parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
+            parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
+        )
     return {**recorded, "settings": settings}
 
 
 def _difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
     """What differs between a job's identity and this run's, in words."""
     if recorded.get("inputs") != identity["inputs"]:
-        return ("its inputs differ (an input file changed since the job began, or other files "
-                "were given)")
+        return (
+            "its inputs differ (an input file changed since the job began, or other files "
+            "were given)"
+        )
     before, now = recorded.get("settings") or {}, identity["settings"]
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
     return "its settings differ: " + ", ".join(
@@ -155,8 +159,9 @@ class JobLock:
             self._fd = -1
 
 
-def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
-            run_settings: dict[str, Any] | None = None) -> bool:
+def prepare(
+    job_dir: Path, identity: dict[str, Any], fresh: bool, run_settings: dict[str, Any] | None = None
+) -> bool:
     """Check (or start) the job in its directory, which exists and whose lock this run holds,
     and record this run's settings in job.json; True when an earlier run's outcomes are
     continued."""
@@ -179,13 +184,23 @@ def prepare(job_dir: Path, identity: dict[str, Any], fresh: bool,
     if fresh:
         for path in segments.all_files(job_dir / "outcomes.jsonl"):
             path.unlink(missing_ok=True)
-        for name in ("outcomes.jsonl", SUMMARY_FILE, "checkpoint.json", COUNTS_FILE,
-                     "stdin.spool", "stdin.spool.complete", LEARNED_FILE):
+        for name in (
+            "outcomes.jsonl",
+            SUMMARY_FILE,
+            "checkpoint.json",
+            COUNTS_FILE,
+            "stdin.spool",
+            "stdin.spool.complete",
+            LEARNED_FILE,
+        ):
             (job_dir / name).unlink(missing_ok=True)
     job = {**identity, RUN_SETTINGS: run_settings} if run_settings is not None else identity
     try:
-        write_atomically(job_file, json.dumps(job, indent=2, sort_keys=True) + "\n",
-                         tmp=job_file.with_suffix(".tmp"))
+        write_atomically(
+            job_file,
+            json.dumps(job, indent=2, sort_keys=True) + "\n",
+            tmp=job_file.with_suffix(".tmp"),
+        )
     except OSError as exc:
         raise JobError(f"cannot write {job_file}: {exc.strerror}") from exc
     return resuming

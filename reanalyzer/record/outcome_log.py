@@ -149,26 +149,47 @@ def _detail_entries(texts: Sequence[str], hash_type: str, hashes: Sequence[str])
         key = len(hash_type) + 4  # "type":"
         end = at + key + len(hashes[0]) + 1  # after the value's closing quote
         before, after = first[at - 1], first[end : end + 1]
-        cut = ((at - 1, end) if before == "," and after in (",", "}") else
-               (at, end + 1) if before == "{" and after == "," else None)
-        if (cut is not None and [t[at + key : end - 1] for t in texts] == list(hashes)
-                and {t[at - 1 : at + key] + t[end : end + 1] for t in texts} == {
-                    first[at - 1 : at + key] + after}
-                and "".join(texts).count("{") == count):
+        cut = (
+            (at - 1, end)
+            if before == "," and after in (",", "}")
+            else (at, end + 1)
+            if before == "{" and after == ","
+            else None
+        )
+        if (
+            cut is not None
+            and [t[at + key : end - 1] for t in texts] == list(hashes)
+            and {t[at - 1 : at + key] + t[end : end + 1] for t in texts}
+            == {first[at - 1 : at + key] + after}
+            and "".join(texts).count("{") == count
+        ):
             a, b = cut
             return [t[:a] + t[b:] for t in texts]
-    return [_detail_entry(text, hash_type, value)
-            for text, value in zip(texts, hashes, strict=True)]
+    return [
+        _detail_entry(text, hash_type, value) for text, value in zip(texts, hashes, strict=True)
+    ]
 
 
-def _line_text(hash_type: str | None, status: Status, source: str, reason: str | None,
-               http_status: int | None, attempts: int, analyses: tuple[AnalysisResult, ...],
-               ts: str, hashes: str, lines: str, details: list[str]) -> str:
-    return (_head(hash_type, status, source)
-            + _tail_of(reason, http_status, attempts, analyses)
-            + f'"ts":"{ts}","hashes":[{hashes}],"lines":[{lines}]'
-            + ("" if details.count(_NO_DETAIL) == len(details)
-               else f',"details":[{",".join(details)}]') + "}\n")
+def _line_text(
+    hash_type: str | None,
+    status: Status,
+    source: str,
+    reason: str | None,
+    http_status: int | None,
+    attempts: int,
+    analyses: tuple[AnalysisResult, ...],
+    ts: str,
+    hashes: str,
+    lines: str,
+    details: list[str],
+) -> str:
+    return (
+        _head(hash_type, status, source)
+        + _tail_of(reason, http_status, attempts, analyses)
+        + f'"ts":"{ts}","hashes":[{hashes}],"lines":[{lines}]'
+        + ("" if details.count(_NO_DETAIL) == len(details) else f',"details":[{",".join(details)}]')
+        + "}\n"
+    )
 
 
 def encode_record(
@@ -189,8 +210,19 @@ def encode_record(
     ``record(...)`` builds. The hash and its type are lowercase hex and a constant: they need
     no escaping."""
     entry = _detail_entry(_json_detail(detail) if detail else "{}", hash_type, hash_value)
-    return _line_text(hash_type, status, source, reason, http_status, attempts, analyses, ts,
-                      "null" if hash_value is None else f'"{hash_value}"', str(line), [entry])
+    return _line_text(
+        hash_type,
+        status,
+        source,
+        reason,
+        http_status,
+        attempts,
+        analyses,
+        ts,
+        "null" if hash_value is None else f'"{hash_value}"',
+        str(line),
+        [entry],
+    )
 
 
 def encode_verdicts(
@@ -221,11 +253,21 @@ def encode_verdicts(
         # Identity first (C speed): hashes judged alike share one Verdict object.
         while end < count and verdicts[end] is verdict and sources[end] is source:
             end += 1
-        out.append(_line_text(
-            hash_type, verdict.status, source, verdict.reason, verdict.http_status,
-            verdict.attempts, verdict.analyses, ts,
-            '"' + '","'.join(hashes[start:end]) + '"', ",".join(map(str, lines[start:end])),
-            entries[start:end]))
+        out.append(
+            _line_text(
+                hash_type,
+                verdict.status,
+                source,
+                verdict.reason,
+                verdict.http_status,
+                verdict.attempts,
+                verdict.analyses,
+                ts,
+                '"' + '","'.join(hashes[start:end]) + '"',
+                ",".join(map(str, lines[start:end])),
+                entries[start:end],
+            )
+        )
         start = end
     return out
 
@@ -238,13 +280,16 @@ def _head(hash_type: str | None, status: Status, source: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _tail_of(reason: str | None, http_status: int | None, attempts: int,
-             analyses: tuple[AnalysisResult, ...]) -> str:
+def _tail_of(
+    reason: str | None, http_status: int | None, attempts: int, analyses: tuple[AnalysisResult, ...]
+) -> str:
     """A line's text from its reason to its timestamp: the fields not at their default."""
-    return (("" if reason is None else f'"reason":{_json_text(reason)},')
-            + ("" if http_status is None else f'"http_status":{http_status},')
-            + (f'"attempts":{attempts},' if attempts else "")
-            + (f'"analyses":{_json_analyses(analyses)},' if analyses else ""))
+    return (
+        ("" if reason is None else f'"reason":{_json_text(reason)},')
+        + ("" if http_status is None else f'"http_status":{http_status},')
+        + (f'"attempts":{attempts},' if attempts else "")
+        + (f'"analyses":{_json_analyses(analyses)},' if analyses else "")
+    )
 
 
 def _storage_error(path: Path, exc: OSError) -> JobError:
@@ -258,8 +303,9 @@ class OutcomeLog:
     """Appends outcome records to the job's log, durably enough to resume from; closes its
     open segment once it is large, and when the run ends (record/segments.py)."""
 
-    def __init__(self, path: Path, fsync_interval: float = 1.0,
-                 segment_bytes: int = segments.SEGMENT_BYTES) -> None:
+    def __init__(
+        self, path: Path, fsync_interval: float = 1.0, segment_bytes: int = segments.SEGMENT_BYTES
+    ) -> None:
         self.path = path
         self.fsync_interval = fsync_interval
         self.segment_bytes = segment_bytes
@@ -283,13 +329,27 @@ class OutcomeLog:
             raise _storage_error(self.path, exc) from exc
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        self.write_lines([encode_record(
-            hash_value=r["hash"], hash_type=r["hash_type"], status=Status(r["status"]),
-            source=r["source"], line=r["line"], ts=r["ts"], reason=r.get("reason"),
-            http_status=r.get("http_status"), attempts=r.get("attempts") or 0,
-            analyses=tuple(AnalysisResult(a["name"], a.get("code"), a.get("message"))
-                           for a in r.get("analyses") or ()),
-            detail=r.get("detail")) for r in records])
+        self.write_lines(
+            [
+                encode_record(
+                    hash_value=r["hash"],
+                    hash_type=r["hash_type"],
+                    status=Status(r["status"]),
+                    source=r["source"],
+                    line=r["line"],
+                    ts=r["ts"],
+                    reason=r.get("reason"),
+                    http_status=r.get("http_status"),
+                    attempts=r.get("attempts") or 0,
+                    analyses=tuple(
+                        AnalysisResult(a["name"], a.get("code"), a.get("message"))
+                        for a in r.get("analyses") or ()
+                    ),
+                    detail=r.get("detail"),
+                )
+                for r in records
+            ]
+        )
 
     def write_lines(self, lines: list[str]) -> None:
         """Append encoded lines (encode_record, encode_verdicts) in one write."""
@@ -439,9 +499,11 @@ Entries = list[Any] | bytes | None
 def _valid(line: Stored, entries: Entries) -> bool:
     if line.lines is None:
         return line.line is not None
-    return (line.hashes is not None and len(line.hashes) == len(line.lines)
-            and (entries is None or isinstance(entries, bytes)
-                 or len(entries) == len(line.lines)))
+    return (
+        line.hashes is not None
+        and len(line.hashes) == len(line.lines)
+        and (entries is None or isinstance(entries, bytes) or len(entries) == len(line.lines))
+    )
 
 
 def _lenient(raw: bytes, with_details: bool) -> Stored | None:
@@ -465,7 +527,11 @@ def _entries_of(line: Stored) -> Entries:
 
 
 def _decode_segment(
-    data: bytes, details: bytes | None, path: Path, damaged: Damaged | None, with_details: bool,
+    data: bytes,
+    details: bytes | None,
+    path: Path,
+    damaged: Damaged | None,
+    with_details: bool,
 ) -> Iterator[tuple[Stored, Entries]]:
     """The lines of one segment, each with its details when asked (`details`: the separate
     details of a compressed segment); a damaged one raises JobError or is told to `damaged`."""
@@ -483,8 +549,10 @@ def _decode_segment(
             except (msgspec.DecodeError, msgspec.ValidationError):
                 decoded.append(_lenient(raw, decoder is _full))
     if detail_lines is not None and len(detail_lines) != len(decoded):
-        raise JobError(f"outcome log {path}: its details do not match its lines (the files "
-                       "were damaged or edited)")
+        raise JobError(
+            f"outcome log {path}: its details do not match its lines (the files "
+            "were damaged or edited)"
+        )
     for number, line in enumerate(decoded):
         entries = detail_lines[number] if detail_lines is not None else None
         if entries is None and line is not None:
@@ -514,8 +582,12 @@ SegmentRead = Callable[[int, int], None]  # told (segments read, segments in all
 _READERS = 2  # segments decompressed at once, in threads, ahead of the decoding
 
 
-def stored_lines(path: Path, damaged: Damaged | None = None, details: bool = False,
-                 on_segment: SegmentRead | None = None) -> Iterator[tuple[Stored, Entries]]:
+def stored_lines(
+    path: Path,
+    damaged: Damaged | None = None,
+    details: bool = False,
+    on_segment: SegmentRead | None = None,
+) -> Iterator[tuple[Stored, Entries]]:
     """Every whole line of a log (`path`: its open segment), closed segments first, each with
     its details if asked; a torn last line is skipped, a damaged one as `_decode_segment`."""
     found = segments.segments(path)
@@ -562,15 +634,23 @@ def line_records(line: Stored, entries: Entries) -> list[dict[str, Any]]:
     analyses = [{"name": a.name, "code": a.code, "message": a.message} for a in line.analyses]
     out = []
     for i, (value, number) in enumerate(zip(line.hash_list(), line.line_list(), strict=True)):
-        out.append({
-            "hash": value, "hash_type": line.hash_type, "status": line.status,
-            "source": line.source, "line": number, "reason": line.reason,
-            "http_status": line.http_status, "attempts": line.attempts,
-            "analyses": [dict(a) for a in analyses] if i else analyses,
-            "detail": restore_detail(None if entries is None else entries[i], line.hash_type,
-                                     value),
-            "ts": line.ts,
-        })
+        out.append(
+            {
+                "hash": value,
+                "hash_type": line.hash_type,
+                "status": line.status,
+                "source": line.source,
+                "line": number,
+                "reason": line.reason,
+                "http_status": line.http_status,
+                "attempts": line.attempts,
+                "analyses": [dict(a) for a in analyses] if i else analyses,
+                "detail": restore_detail(
+                    None if entries is None else entries[i], line.hash_type, value
+                ),
+                "ts": line.ts,
+            }
+        )
     return out
 
 
@@ -582,8 +662,9 @@ def damaged_log(path: Path, line: int) -> JobError:
     )
 
 
-def numbered_records(path: Path, damaged: Damaged | None = None, stop: int | None = None,
-                     details: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+def numbered_records(
+    path: Path, damaged: Damaged | None = None, stop: int | None = None, details: bool = True
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(index, record) for every record of a log (of its first `stop` records), the index
     counting records from 0; a torn last line is skipped. A line that is not a log line raises
     JobError naming the file and the line, or, with `damaged`, is told to it and skipped."""

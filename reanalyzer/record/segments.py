@@ -75,8 +75,9 @@ def segments(open_path: Path) -> list[Segment]:
     found = []
     for number, compressed in sorted(closed_numbers(directory).items()):
         if compressed:
-            found.append(Segment(closed_path(directory, number, True),
-                                 details_path(directory, number)))
+            found.append(
+                Segment(closed_path(directory, number, True), details_path(directory, number))
+            )
         else:
             found.append(Segment(closed_path(directory, number, False), None))
     if open_path.exists():
@@ -105,8 +106,9 @@ def read_segment(segment: Segment) -> tuple[bytes, bytes | None]:
         except FileNotFoundError:  # compressed since it was listed
             number = int(_CLOSED.match(segment.path.name).group(1))  # type: ignore[union-attr]
             directory = segment.path.parent
-            return read_segment(Segment(closed_path(directory, number, True),
-                                        details_path(directory, number)))
+            return read_segment(
+                Segment(closed_path(directory, number, True), details_path(directory, number))
+            )
         return data, None
     return _gunzip(segment.path), None
 
@@ -201,8 +203,9 @@ class Closer:
     def compress_in_background(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return  # it takes the next pending segment when it is done with this one
-        self._thread = threading.Thread(target=self._compress_pending, daemon=True,
-                                        name="outcome-log-compress")
+        self._thread = threading.Thread(
+            target=self._compress_pending, daemon=True, name="outcome-log-compress"
+        )
         self._thread.start()
 
     def _compress_pending(self) -> None:
@@ -221,4 +224,3 @@ class Closer:
             self._thread.join()
             self._thread = None
         self._compress_pending()
-

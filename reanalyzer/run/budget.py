@@ -28,7 +28,9 @@ class Budget:
             sample = max(answered, self.failure_sample)
             rate = 100.0 * failed / sample
             if rate > self.max_failure_rate:
-                return (f"max-failure-rate: {failed:,} of the first {sample:,} hashes sent "
-                        f"failed ({rate:.1f}%, limit {self.max_failure_rate:g}%); check the "
-                        "appliance and the logs")
+                return (
+                    f"max-failure-rate: {failed:,} of the first {sample:,} hashes sent "
+                    f"failed ({rate:.1f}%, limit {self.max_failure_rate:g}%); check the "
+                    "appliance and the logs"
+                )
         return None

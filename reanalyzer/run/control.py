@@ -54,8 +54,10 @@ def parse_control(text: str) -> Control:
     unknown = sorted(set(data) - set(_KEYS))
     if unknown:
         raise ValueError(f"unknown key {', '.join(unknown)}; allowed: {', '.join(_KEYS)}")
-    return Control(rate_limit=check_rate(data.get("rate_limit")),
-                   concurrency=check_concurrency(data.get("concurrency")))
+    return Control(
+        rate_limit=check_rate(data.get("rate_limit")),
+        concurrency=check_concurrency(data.get("concurrency")),
+    )
 
 
 def check_rate(value: object) -> float | Timetable | None:
@@ -74,7 +76,6 @@ def check_concurrency(value: object) -> int | None:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not (
-            1 <= value <= MAX_CONCURRENCY):
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= MAX_CONCURRENCY):
         raise ValueError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}")
     return value

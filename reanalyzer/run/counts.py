@@ -22,10 +22,15 @@ class CountsKeeper:
     """The job's final outcomes as counted before this run (None: not known), the run's
     progress figures (a callable), and the records of this run that superseded a failed one."""
 
-    def __init__(self, records: int, by_status: Counter[str] | None,
-                 by_type: Counter[str] | None, last_record_at: str | None,
-                 figures: Callable[[], dict[str, Any]],
-                 failed_above: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        records: int,
+        by_status: Counter[str] | None,
+        by_type: Counter[str] | None,
+        last_record_at: str | None,
+        figures: Callable[[], dict[str, Any]],
+        failed_above: set[int] | None = None,
+    ) -> None:
         self.records = records
         self.by_status = by_status
         self.by_type = by_type
@@ -39,8 +44,14 @@ class CountsKeeper:
     @classmethod
     def of(cls, state: ResumeState, figures: Callable[[], dict[str, Any]]) -> CountsKeeper:
         """The keeper of a run that starts from `state`."""
-        return cls(state.records, state.by_status, state.by_type, state.last_record_at,
-                   figures, state.failed_above)
+        return cls(
+            state.records,
+            state.by_status,
+            state.by_type,
+            state.last_record_at,
+            figures,
+            state.failed_above,
+        )
 
     def recorded(self, positions: Sequence[int], hash_type: str, tracked: bool) -> None:
         """Records written for `positions`: sent again (`tracked` False: all were failed), or
@@ -60,8 +71,13 @@ class CountsKeeper:
             self.resent += len(again)
             self.resent_by_type[hash_type] += len(again)
 
-    def counts(self, recorded: Counter[Status], recorded_by_type: Counter[str],
-               last_ts: str | None, final: bool) -> Counts | None:
+    def counts(
+        self,
+        recorded: Counter[Status],
+        recorded_by_type: Counter[str],
+        last_ts: str | None,
+        final: bool,
+    ) -> Counts | None:
         """The job's counts now, given this run's records by status and by hash type (of a
         hash: invalid lines are counted as type "none" here)."""
         if self.by_status is None or self.by_type is None:
@@ -81,4 +97,7 @@ class CountsKeeper:
             | {s: n for s, n in by_status.items() if s not in order and n > 0},
             by_hash_type={t: n for t, n in sorted(by_type.items()) if n > 0},
             last_record_at=last_ts if written else self.last_record_at,
-            written_at=utc_now(), final=final, run=self.figures())
+            written_at=utc_now(),
+            final=final,
+            run=self.figures(),
+        )

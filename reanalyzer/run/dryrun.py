@@ -36,8 +36,9 @@ class DryRunSink:
         self.chunks[chunk.hash_type] += 1
 
 
-def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float,
-                 shard: Shard | None = None) -> dict[str, Any]:
+def build_report(
+    sink: DryRunSink, stats: FrontStats, elapsed: float, shard: Shard | None = None
+) -> dict[str, Any]:
     return {
         "inputs": sink.sources,
         "shard": None if shard is None else str(shard),
@@ -61,9 +62,12 @@ def build_report(sink: DryRunSink, stats: FrontStats, elapsed: float,
         "elapsed_s": round(elapsed, 3),
         "lines_per_s": round(stats.lines / elapsed) if elapsed > 0 else None,
         # Peak resident memory of this process and of the read-ahead child (None: a thread).
-        "peak_rss_mib": {"process": _own_peak_rss_mib(),
-                         "reader": None if stats.reader_peak_rss_kib is None
-                         else stats.reader_peak_rss_kib // 1024},
+        "peak_rss_mib": {
+            "process": _own_peak_rss_mib(),
+            "reader": None
+            if stats.reader_peak_rss_kib is None
+            else stats.reader_peak_rss_kib // 1024,
+        },
     }
 
 
@@ -79,8 +83,11 @@ def format_report(report: dict[str, Any], as_json: bool) -> str:
         f"  records           {report['records']:>12,}",
         f"    to send         {report['to_send_total']:>12,}" + _by_type(report["to_send"]),
         f"    duplicates      {report['duplicates']:>12,}",
-        *([f"    (unremembered)  {report['unremembered']:>12,}  sent past --dedupe-memory"]
-          if report["unremembered"] else []),
+        *(
+            [f"    (unremembered)  {report['unremembered']:>12,}  sent past --dedupe-memory"]
+            if report["unremembered"]
+            else []
+        ),
         f"    invalid         {report['invalid']:>12,}",
         f"  requests          {report['requests_total']:>12,}" + _by_type(report["requests"]),
     ]

@@ -35,6 +35,7 @@ from reanalyzer.settings import Settings
 
 log = structlog.get_logger("reanalyzer.run.job")
 
+
 async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str) -> int:
     sink = dryrun.DryRunSink([source_name(path) for path in inputs])
     started = time.perf_counter()
@@ -53,9 +54,15 @@ async def _dry_run(settings: Settings, inputs: Sequence[str], report_format: str
     print(dryrun.format_report(report, as_json=report_format == "json"), flush=True)
     # As a run of it would: no hash is not success (a shard whose slice holds none is).
     if not report["to_send_total"] and not stats.other_shards:
-        say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines read: "
-            f"{stats.invalid:,} invalid, {stats.skipped:,} blank or comment)", "job.no_input",
-            "warning", lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
+        say(
+            f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines read: "
+            f"{stats.invalid:,} invalid, {stats.skipped:,} blank or comment)",
+            "job.no_input",
+            "warning",
+            lines=stats.lines,
+            invalid=stats.invalid,
+            skipped=stats.skipped,
+        )
         return int(ExitCode.NO_INPUT)
     return int(ExitCode.OK)
 
@@ -64,19 +71,28 @@ def warn_unknown_analyses(settings: Settings) -> None:
     """One line about analysis names this version does not know: they are sent all the same."""
     warning = settings.analysis_names.warning()
     if warning is not None:
-        say(f"reanalyzer: warning: {warning}", "job.unknown_analysis", "warning",
-            names=list(settings.analysis_names.unknown))
+        say(
+            f"reanalyzer: warning: {warning}",
+            "job.unknown_analysis",
+            "warning",
+            names=list(settings.analysis_names.unknown),
+        )
 
 
-def _identity(settings: Settings, inputs: Sequence[str], *,
-              as_given: bool = False) -> dict[str, Any]:
+def _identity(
+    settings: Settings, inputs: Sequence[str], *, as_given: bool = False
+) -> dict[str, Any]:
     """What identifies the job; the analyses in their one spelling (`cloud,core` for
     `core,cloud`), or `as_given`: as earlier versions spelled them, to find their job again."""
     analysis = settings.analysis if as_given else ",".join(settings.analyses)
     outcome_settings = {
-        "url": settings.url, "analysis": analysis, "api": settings.api,
-        "endpoint": settings.endpoint, "format": settings.resolved_format,
-        "column": settings.csv_column or settings.json_field, "dedupe": settings.dedupe,
+        "url": settings.url,
+        "analysis": analysis,
+        "api": settings.api,
+        "endpoint": settings.endpoint,
+        "format": settings.resolved_format,
+        "column": settings.csv_column or settings.json_field,
+        "dedupe": settings.dedupe,
     }
     if "rl_cloud_sandbox" in settings.analyses:  # (only then: other jobs keep their identity)
         outcome_settings["sandbox_platform"] = settings.sandbox_platform
@@ -89,19 +105,40 @@ def _identity(settings: Settings, inputs: Sequence[str], *,
 # Settings of one invocation rather than of the job: not recorded in job.json, so that `retry`
 # takes them from its own command line and environment. The budgets bound one run's window; the
 # token (and any other secret) is never written anywhere.
-_NOT_RECORDED = frozenset({
-    "token", "token_file", "job_dir", "fresh", "dry_run", "progress", "progress_interval",
-    "log_format", "log_level", "max_duration", "max_requests", "max_failure_rate",
-    "failure_sample", "shard", "shard_count",
-    # Where this run reports (a ping URL is a capability): each command is told its own.
-    "metrics_file", "pushgateway", "ping_url", "notify_url", "notify_on",
-})
+_NOT_RECORDED = frozenset(
+    {
+        "token",
+        "token_file",
+        "job_dir",
+        "fresh",
+        "dry_run",
+        "progress",
+        "progress_interval",
+        "log_format",
+        "log_level",
+        "max_duration",
+        "max_requests",
+        "max_failure_rate",
+        "failure_sample",
+        "shard",
+        "shard_count",
+        # Where this run reports (a ping URL is a capability): each command is told its own.
+        "metrics_file",
+        "pushgateway",
+        "ping_url",
+        "notify_url",
+        "notify_on",
+    }
+)
 
 
 def recorded_settings(settings: Settings) -> dict[str, Any]:
     """The settings job.json keeps for the job's later commands (``retry`` sends with them)."""
-    secret = {name for name in type(settings).model_fields
-              if isinstance(getattr(settings, name), SecretStr)}
+    secret = {
+        name
+        for name in type(settings).model_fields
+        if isinstance(getattr(settings, name), SecretStr)
+    }
     return settings.model_dump(mode="json", exclude=set(_NOT_RECORDED | secret))
 
 
@@ -112,8 +149,10 @@ def _job_dir(settings: Settings, identity: dict[str, Any], inputs: Sequence[str]
     if shard is not None:
         # The shards of one job share the id of the job, and each names its own:
         # jobs/hashes-<id>-shard-2of8, so that jobs/hashes-<id>-shard-* are all of them.
-        unsharded = {**identity, "settings": {k: v for k, v in identity["settings"].items()
-                                              if k != "shard"}}
+        unsharded = {
+            **identity,
+            "settings": {k: v for k, v in identity["settings"].items() if k != "shard"},
+        }
         base = jobdir.default_job_dir(unsharded)
         base = base.with_name(f"{base.name}-{shard.label}")
     else:
@@ -163,26 +202,41 @@ async def send_job(settings: Settings, inputs: Sequence[str], watch: Watch | Non
     lock = jobdir.JobLock(job_dir)
     lock.acquire()
     try:
-        resuming = jobdir.prepare(job_dir, identity, settings.fresh,
-                                  recorded_settings(settings))
+        resuming = jobdir.prepare(job_dir, identity, settings.fresh, recorded_settings(settings))
         structlog.contextvars.bind_contextvars(job_id=job_dir.name)
         sources = [source_name(path) for path in inputs]
-        state = (load_resume_state(job_dir, sources, settings.dedupe) if resuming
-                 else ResumeState())
+        state = load_resume_state(job_dir, sources, settings.dedupe) if resuming else ResumeState()
         if state.nothing_to_do:
-            say(f"reanalyzer: job {job_dir} is already done: every input line has its final "
-                f"outcome in {job_dir / OUTCOMES_FILE}", "job.already_done", job_dir=str(job_dir))
+            say(
+                f"reanalyzer: job {job_dir} is already done: every input line has its final "
+                f"outcome in {job_dir / OUTCOMES_FILE}",
+                "job.already_done",
+                job_dir=str(job_dir),
+            )
             return int(ExitCode.OK)
-        log.info("job.started", job_dir=str(job_dir), inputs=list(inputs), resuming=resuming,
-                 resume_from=f"{state.start.source_index}:{state.start.line}",
-                 retrying=state.retrying, url=settings.url)
+        log.info(
+            "job.started",
+            job_dir=str(job_dir),
+            inputs=list(inputs),
+            resuming=resuming,
+            resume_from=f"{state.start.source_index}:{state.start.line}",
+            retrying=state.retrying,
+            url=settings.url,
+        )
         _log_shard_pace(settings)
         # The sending stack (aiohttp, the sender) is imported only now: a finished job is
         # recognised, and a usage error reported, without paying for it.
         from reanalyzer.run.run import Run
 
-        run = Run(settings, config, job_dir, sources,
-                  _reading_paths(inputs, job_dir, resuming), state, watch=watch)
+        run = Run(
+            settings,
+            config,
+            job_dir,
+            sources,
+            _reading_paths(inputs, job_dir, resuming),
+            state,
+            watch=watch,
+        )
         return await run.execute()
     except ReanalyzerError as exc:
         exc.job_id = job_dir.name  # the CLI's error event names the job, like every other
@@ -200,21 +254,40 @@ def _log_shard_pace(settings: Settings) -> None:
         return
     rate = settings.rate_limit
     if isinstance(rate, str):  # a timetable: each rate in it is this worker's own
-        say(f"reanalyzer: shard {shard}: the --rate-limit timetable {rate} is this worker's "
+        say(
+            f"reanalyzer: shard {shard}: the --rate-limit timetable {rate} is this worker's "
             f"own; {shard.count} shards at once ask the appliance for {shard.count} times each "
-            "rate in it", "job.shard", "info", shard=str(shard), shard_index=shard.index,
-            shard_count=shard.count, rate_limit=rate, all_shards_rate=None)
+            "rate in it",
+            "job.shard",
+            "info",
+            shard=str(shard),
+            shard_index=shard.index,
+            shard_count=shard.count,
+            rate_limit=rate,
+            all_shards_rate=None,
+        )
         return
     if rate is None:
-        text = (f"reanalyzer: shard {shard}: no --rate-limit: this worker adapts to the "
-                "appliance's 429 answers on its own, as each other shard does")
+        text = (
+            f"reanalyzer: shard {shard}: no --rate-limit: this worker adapts to the "
+            "appliance's 429 answers on its own, as each other shard does"
+        )
     else:
-        text = (f"reanalyzer: shard {shard}: --rate-limit {rate:g}/s is this worker's own; "
-                f"{shard.count} shards at once ask the appliance for up to "
-                f"{rate * shard.count:g}/s")
-    say(text, "job.shard", "info", shard=str(shard), shard_index=shard.index,
-        shard_count=shard.count, rate_limit=rate,
-        all_shards_rate=None if rate is None else rate * shard.count)
+        text = (
+            f"reanalyzer: shard {shard}: --rate-limit {rate:g}/s is this worker's own; "
+            f"{shard.count} shards at once ask the appliance for up to "
+            f"{rate * shard.count:g}/s"
+        )
+    say(
+        text,
+        "job.shard",
+        "info",
+        shard=str(shard),
+        shard_index=shard.index,
+        shard_count=shard.count,
+        rate_limit=rate,
+        all_shards_rate=None if rate is None else rate * shard.count,
+    )
 
 
 def run_job(settings: Settings, inputs: Sequence[str], report_format: str = "text") -> int:

@@ -79,7 +79,8 @@ def say(text: str, event: str, level: str = "info", /, **fields: object) -> None
     if _json_logs:
         # Meant for the person, so never filtered out by --log-level.
         logger = structlog.wrap_logger(
-            _StderrLogger(sys.stderr), processors=_JSON_PROCESSORS,
+            _StderrLogger(sys.stderr),
+            processors=_JSON_PROCESSORS,
             wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
         )
         getattr(logger, level)(event, message=text, **fields)

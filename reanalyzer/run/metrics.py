@@ -60,8 +60,11 @@ class Figures:
     succeeded: bool = False  # ended with exit code 0
 
 
-def families(figures: Figures, labels: Mapping[str, str],
-             last_success: tuple[Mapping[str, str], float] | None = None) -> list[Metric]:
+def families(
+    figures: Figures,
+    labels: Mapping[str, str],
+    last_success: tuple[Mapping[str, str], float] | None = None,
+) -> list[Metric]:
     """The metric families of `figures`, each sample with `labels`; `last_success` (labels,
     time) is an earlier success to carry when this run has not succeeded."""
     names, values = list(labels), list(labels.values())
@@ -76,46 +79,70 @@ def families(figures: Figures, labels: Mapping[str, str],
         family.add_metric(values, value)
         return family
 
-    build = GaugeMetricFamily("reanalyzer_build_info", "reanalyzer's version, always 1",
-                              labels=[*names, "version", "python_version"])
+    build = GaugeMetricFamily(
+        "reanalyzer_build_info",
+        "reanalyzer's version, always 1",
+        labels=[*names, "version", "python_version"],
+    )
     build.add_metric([*values, __version__, platform.python_version()], 1)
-    records = CounterMetricFamily("reanalyzer_records", "outcome records this run wrote, by "
-                                  "status", labels=[*names, "status"])
+    records = CounterMetricFamily(
+        "reanalyzer_records", "outcome records this run wrote, by status", labels=[*names, "status"]
+    )
     for status, count in sorted(figures.by_status.items()):
         records.add_metric([*values, status], count)
-    answers = CounterMetricFamily("reanalyzer_requests", "requests answered, by HTTP status "
-                                  "(code none: no HTTP answer)", labels=[*names, "code"])
+    answers = CounterMetricFamily(
+        "reanalyzer_requests",
+        "requests answered, by HTTP status (code none: no HTTP answer)",
+        labels=[*names, "code"],
+    )
     for code, count in sorted(figures.by_http_status.items()):
         answers.add_metric([*values, str(code) if code else "none"], count)
     result: list[Metric] = [
         build,
-        gauge("reanalyzer_run_start_timestamp_seconds", "when the run started",
-              figures.started),
-        gauge("reanalyzer_run_duration_seconds", "how long the run has run (or ran)",
-              max(0.0, figures.now - figures.started)),
-        records, answers,
-        counter("reanalyzer_retries", "requests sent again after a transient failure",
-                figures.retries),
+        gauge("reanalyzer_run_start_timestamp_seconds", "when the run started", figures.started),
+        gauge(
+            "reanalyzer_run_duration_seconds",
+            "how long the run has run (or ran)",
+            max(0.0, figures.now - figures.started),
+        ),
+        records,
+        answers,
+        counter(
+            "reanalyzer_retries", "requests sent again after a transient failure", figures.retries
+        ),
         counter("reanalyzer_throttled_responses", "429 answers", figures.throttled),
-        gauge("reanalyzer_pace_requests_per_second", "the rate allowed now (+Inf: no limit)",
-              math.inf if figures.pace is None else figures.pace),
-        gauge("reanalyzer_requests_in_flight", "requests sent, not yet answered",
-              figures.in_flight),
-        gauge("reanalyzer_exit_code", "the run's exit code (-1 while it runs)",
-              -1 if figures.exit_code is None else figures.exit_code),
+        gauge(
+            "reanalyzer_pace_requests_per_second",
+            "the rate allowed now (+Inf: no limit)",
+            math.inf if figures.pace is None else figures.pace,
+        ),
+        gauge(
+            "reanalyzer_requests_in_flight", "requests sent, not yet answered", figures.in_flight
+        ),
+        gauge(
+            "reanalyzer_exit_code",
+            "the run's exit code (-1 while it runs)",
+            -1 if figures.exit_code is None else figures.exit_code,
+        ),
     ]
     if figures.lines_left is not None:
-        result.append(gauge("reanalyzer_lines_left", "lines left to record (estimated)",
-                            figures.lines_left))
+        result.append(
+            gauge("reanalyzer_lines_left", "lines left to record (estimated)", figures.lines_left)
+        )
     if figures.exit_code is not None:
-        result.append(gauge("reanalyzer_last_completion_timestamp_seconds",
-                            "when a run last ended, whatever its exit code", figures.now))
+        result.append(
+            gauge(
+                "reanalyzer_last_completion_timestamp_seconds",
+                "when a run last ended, whatever its exit code",
+                figures.now,
+            )
+        )
     if figures.succeeded:
-        result.append(gauge(LAST_SUCCESS, "when a run last ended with exit code 0",
-                            figures.now))
+        result.append(gauge(LAST_SUCCESS, "when a run last ended with exit code 0", figures.now))
     elif last_success is not None:
-        family = GaugeMetricFamily(LAST_SUCCESS, "when a run last ended with exit code 0",
-                                   labels=list(last_success[0]))
+        family = GaugeMetricFamily(
+            LAST_SUCCESS, "when a run last ended with exit code 0", labels=list(last_success[0])
+        )
         family.add_metric(list(last_success[0].values()), last_success[1])
         result.append(family)
     return result
@@ -148,15 +175,22 @@ class MetricsExporter:
     """Writes `metrics_file` and pushes to `pushgateway` (either may be None); blocking: the
     watch calls it in a thread of its own."""
 
-    def __init__(self, metrics_file: Path | None, pushgateway: str | None,
-                 labels: Mapping[str, str], grouping_key: Mapping[str, str],
-                 environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self,
+        metrics_file: Path | None,
+        pushgateway: str | None,
+        labels: Mapping[str, str],
+        grouping_key: Mapping[str, str],
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
         self.metrics_file = metrics_file
         self.pushgateway = pushgateway
         self.labels = dict(labels)
         self.grouping_key = dict(grouping_key)
-        self._handler = _push_handler(environ.get("REANALYZER_PUSHGATEWAY_USER"),
-                                      environ.get("REANALYZER_PUSHGATEWAY_PASSWORD"))
+        self._handler = _push_handler(
+            environ.get("REANALYZER_PUSHGATEWAY_USER"),
+            environ.get("REANALYZER_PUSHGATEWAY_PASSWORD"),
+        )
 
     @property
     def wanted(self) -> bool:
@@ -185,9 +219,14 @@ class MetricsExporter:
     def _push(self, figures: Figures) -> None:
         assert self.pushgateway is not None
         try:
-            pushadd_to_gateway(self.pushgateway, PUSH_JOB, _Families(families(figures, {})),
-                               grouping_key=self.grouping_key, timeout=PUSH_TIMEOUT,
-                               handler=self._handler)
+            pushadd_to_gateway(
+                self.pushgateway,
+                PUSH_JOB,
+                _Families(families(figures, {})),
+                grouping_key=self.grouping_key,
+                timeout=PUSH_TIMEOUT,
+                handler=self._handler,
+            )
         except Exception as exc:  # whatever the library raises: never fatal
             log.warning("metrics.push_failed", error=str(exc) or type(exc).__name__)
 
@@ -196,8 +235,9 @@ def _push_handler(user: str | None, password: str | None) -> Callable[..., Any]:
     if not user and not password:
         return default_handler
 
-    def handler(url: str, method: str, timeout: float | None,
-                headers: list[tuple[str, str]], data: bytes) -> Callable[[], None]:
+    def handler(
+        url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
         return basic_auth_handler(url, method, timeout, headers, data, user, password)
 
     return handler

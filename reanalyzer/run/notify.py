@@ -64,19 +64,22 @@ def should_notify(notify_on: str, exit_code: int) -> bool:
     return notify_on == "always" or exit_code != 0
 
 
-def notify_body(summary: Mapping[str, Any] | None, job_dir: str | None, exit_code: int,
-                error: str | None) -> dict[str, Any]:
+def notify_body(
+    summary: Mapping[str, Any] | None, job_dir: str | None, exit_code: int, error: str | None
+) -> dict[str, Any]:
     """The webhook's JSON: the summary, or what is known when the run ended before one."""
-    body: dict[str, Any] = dict(summary) if summary else {
-        "state": "aborted" if exit_code else "done", "error": error}
+    body: dict[str, Any] = (
+        dict(summary) if summary else {"state": "aborted" if exit_code else "done", "error": error}
+    )
     body["job_dir"] = job_dir if job_dir is not None else body.get("job_dir")
     body["exit_code"] = exit_code
     return body
 
 
 def _post(url: str, data: bytes, content_type: str, timeout: float) -> int:
-    request = urllib.request.Request(url, data=data, method="POST", headers={
-        "Content-Type": content_type, "User-Agent": _AGENT})
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": content_type, "User-Agent": _AGENT}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         return int(answer.status)
 
@@ -96,19 +99,27 @@ async def ping(url: str, exit_code: int | None, body: str = "") -> bool:
     reason = ""
     for attempt in range(1, PING_ATTEMPTS + 1):
         try:
-            status = await in_own_thread(lambda: _post(
-                target, body.encode("utf-8")[:10_000], "text/plain; charset=utf-8",
-                PING_TIMEOUT))
+            status = await in_own_thread(
+                lambda: _post(
+                    target, body.encode("utf-8")[:10_000], "text/plain; charset=utf-8", PING_TIMEOUT
+                )
+            )
         except Exception as exc:  # a ping never fails the job
             reason = _failure(exc)
         else:
-            log.info("watch.pinged", moment=moment, exit_code=exit_code, host=host_of(url),
-                     http_status=status)
+            log.info(
+                "watch.pinged",
+                moment=moment,
+                exit_code=exit_code,
+                host=host_of(url),
+                http_status=status,
+            )
             return True
         if attempt < PING_ATTEMPTS:
             await asyncio.sleep(0.5)
-    log.warning("watch.ping_failed", moment=moment, exit_code=exit_code, host=host_of(url),
-                error=reason)
+    log.warning(
+        "watch.ping_failed", moment=moment, exit_code=exit_code, host=host_of(url), error=reason
+    )
     return False
 
 
@@ -119,8 +130,9 @@ async def notify(url: str, body: Mapping[str, Any]) -> bool:
     delay = NOTIFY_BACKOFF
     for attempt in range(1, NOTIFY_ATTEMPTS + 1):
         try:
-            status = await in_own_thread(lambda: _post(url, data, "application/json",
-                                                       NOTIFY_TIMEOUT))
+            status = await in_own_thread(
+                lambda: _post(url, data, "application/json", NOTIFY_TIMEOUT)
+            )
         except Exception as exc:  # a webhook never fails the job
             reason = _failure(exc)
         else:
@@ -129,6 +141,5 @@ async def notify(url: str, body: Mapping[str, Any]) -> bool:
         if attempt < NOTIFY_ATTEMPTS:
             await asyncio.sleep(delay)
             delay *= 2
-    log.warning("watch.notify_failed", host=host_of(url), attempts=NOTIFY_ATTEMPTS,
-                error=reason)
+    log.warning("watch.notify_failed", host=host_of(url), attempts=NOTIFY_ATTEMPTS, error=reason)
     return False

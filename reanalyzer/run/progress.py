@@ -88,12 +88,14 @@ def figures(now: Snapshot, started: float) -> dict[str, object]:
     recent = now.recent_rate if now.recent_rate else rate
     eta = (total - now.recorded) / recent if total and recent > 0 else None
     return {
-        "recorded": now.recorded, "estimated_total": total,
+        "recorded": now.recorded,
+        "estimated_total": total,
         "total_is_estimate": now.total_is_estimate if total else False,
         "percent": round(100 * now.recorded / total, 1) if total else None,
         "records_per_s": round(rate, 1),
         "recent_records_per_s": None if now.recent_rate is None else round(now.recent_rate, 1),
-        "eta_s": round(eta) if eta is not None else None, "elapsed_s": round(elapsed, 1),
+        "eta_s": round(eta) if eta is not None else None,
+        "elapsed_s": round(elapsed, 1),
     }
 
 
@@ -130,8 +132,9 @@ class ProgressReporter:
         return self._on_terminal
 
     @classmethod
-    def for_mode(cls, mode: str, snapshot: Callable[[], Snapshot],
-                 log_interval: float) -> ProgressReporter:
+    def for_mode(
+        cls, mode: str, snapshot: Callable[[], Snapshot], log_interval: float
+    ) -> ProgressReporter:
         """The reporter --progress asks for: `bar` on a terminal (auto, when stderr is one),
         `log` events every `log_interval` seconds, or `off`."""
         if mode == "auto":
@@ -150,8 +153,15 @@ class ProgressReporter:
             # front from reading ahead in a forked child (see `readahead`).
             tqdm.monitor_interval = 0
             bar = tqdm(  # no iterable: stubs call that tqdm[Never]; we only set n and total
-                total=None, unit=" lines", unit_scale=False, dynamic_ncols=True, file=sys.stderr,
-                desc="reanalyzing", leave=True, smoothing=0.1, mininterval=0.2,
+                total=None,
+                unit=" lines",
+                unit_scale=False,
+                dynamic_ncols=True,
+                file=sys.stderr,
+                desc="reanalyzing",
+                leave=True,
+                smoothing=0.1,
+                mininterval=0.2,
                 bar_format=BAR_FORMAT_NO_TOTAL,
             )
             self._bar = _active_bar = cast("tqdm[object]", bar)
@@ -186,7 +196,9 @@ class ProgressReporter:
             estimate = " · total ~estimated" if shown["total_is_estimate"] else ""
             self._bar.set_postfix_str(
                 f"requests {now.requests:,}{status} · retries {now.retries:,} · 429s "
-                f"{now.throttled:,} · pace {pace}{estimate}", refresh=False)
+                f"{now.throttled:,} · pace {pace}{estimate}",
+                refresh=False,
+            )
             self._bar.refresh()
             return
         self._log(now, shown)
@@ -202,14 +214,20 @@ class ProgressReporter:
 
     def _log(self, now: Snapshot, shown: dict[str, object]) -> None:
         log.info(
-            "job.progress", **shown,
-            requests=now.requests, status_requests=now.status_requests, retries=now.retries,
-            throttled=now.throttled, pace=now.pace, in_flight=now.in_flight,
+            "job.progress",
+            **shown,
+            requests=now.requests,
+            status_requests=now.status_requests,
+            retries=now.retries,
+            throttled=now.throttled,
+            pace=now.pace,
+            in_flight=now.in_flight,
         )
 
 
-def share_read(sizes: Sequence[int] | None, start: ResumePoint, source_index: int,
-               offset: int | None) -> float | None:
+def share_read(
+    sizes: Sequence[int] | None, start: ResumePoint, source_index: int, offset: int | None
+) -> float | None:
     """How much of what this run has to read is read (0..1), reading at (source_index, offset)
     having started at `start`; None when the inputs' sizes are not known."""
     if sizes is None or offset is None:

@@ -103,8 +103,9 @@ class _Talker:
     def __init__(self, path: Path, interval: float = 1.0) -> None:
         found = segments.segments(path)
         self.sizes = [_size(seg.path) for seg in found]
-        self.compressed = sum(size for size, seg in zip(self.sizes, found, strict=True)
-                              if seg.compressed)
+        self.compressed = sum(
+            size for size, seg in zip(self.sizes, found, strict=True) if seg.compressed
+        )
         self.total = sum(self.sizes)
         self.interval = interval
         self.started = time.monotonic()
@@ -112,12 +113,19 @@ class _Talker:
         self.passes = 1
 
     def start(self) -> None:
-        expected = (self.compressed / _COMPRESSED_BYTES_PER_S
-                    + (self.total - self.compressed) / _PLAIN_BYTES_PER_S)
-        say(f"reanalyzer: resuming: reading the outcome log ({self.total / 1e6:,.1f} MB in "
+        expected = (
+            self.compressed / _COMPRESSED_BYTES_PER_S
+            + (self.total - self.compressed) / _PLAIN_BYTES_PER_S
+        )
+        say(
+            f"reanalyzer: resuming: reading the outcome log ({self.total / 1e6:,.1f} MB in "
             f"{len(self.sizes)} segment{'s' if len(self.sizes) != 1 else ''}) to see what is "
-            f"done; about {max(expected, 0.1):,.1f} s", "job.resume_reading",
-            bytes=self.total, segments=len(self.sizes), expected_s=round(expected, 1))
+            f"done; about {max(expected, 0.1):,.1f} s",
+            "job.resume_reading",
+            bytes=self.total,
+            segments=len(self.sizes),
+            expected_s=round(expected, 1),
+        )
 
     def segment_read(self, done: int, count: int) -> None:
         now = time.monotonic()
@@ -128,10 +136,14 @@ class _Talker:
         share = ((self.passes - 1) * self.total + sum(self.sizes[:done])) / (2 * self.total)
         elapsed = now - self.started
         eta = elapsed * (1 - share) / share if share > 0 else None
-        say(f"reanalyzer: resuming: {share:.0%} of the outcome log read in {elapsed:,.1f} s"
+        say(
+            f"reanalyzer: resuming: {share:.0%} of the outcome log read in {elapsed:,.1f} s"
             + (f", about {eta:,.1f} s to go" if eta is not None else ""),
-            "job.resume_progress", percent=round(100 * share, 1), elapsed_s=round(elapsed, 1),
-            eta_s=None if eta is None else round(eta, 1))
+            "job.resume_progress",
+            percent=round(100 * share, 1),
+            elapsed_s=round(elapsed, 1),
+            eta_s=None if eta is None else round(eta, 1),
+        )
 
     def second_pass(self) -> None:
         self.passes = 2
@@ -194,8 +206,9 @@ def _scan_log(
     return state
 
 
-def recorded_hashes(path: Path, sources: Sequence[str], mark: int,
-                    records: int) -> Iterator[list[str]]:
+def recorded_hashes(
+    path: Path, sources: Sequence[str], mark: int, records: int
+) -> Iterator[list[str]]:
     """The hashes the log's first `records` records hold below the mark (those a resumed run
     does not read again), a list of one length at a time, for the dedupe set. A superseded
     record holds the same line, so the same hash; a duplicate's hash is another line's."""

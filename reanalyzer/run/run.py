@@ -64,9 +64,17 @@ class Run:
     ``command`` is ``run`` (read ``paths``, send what they hold and ``state.failed_below``) or
     ``retry`` (read nothing, send ``state.failed_below`` only)."""
 
-    def __init__(self, settings: Settings, config: SendConfig, job_dir: Path,
-                 sources: list[str], paths: list[str], state: ResumeState,
-                 command: Command = "run", watch: Watch | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: SendConfig,
+        job_dir: Path,
+        sources: list[str],
+        paths: list[str],
+        state: ResumeState,
+        command: Command = "run",
+        watch: Watch | None = None,
+    ) -> None:
         self.command, self.watch = command, watch  # watch: pings, metrics, live control
         self.reads_input = command != "retry"
         self.settings = settings
@@ -76,8 +84,9 @@ class Run:
         self.paths = paths
         self.state = state
         self.stats = FrontStats()
-        self.budget = Budget(settings.max_requests, settings.max_failure_rate,
-                             settings.failure_sample)
+        self.budget = Budget(
+            settings.max_requests, settings.max_failure_rate, settings.failure_sample
+        )
         self.stopped_by: str | None = None  # why the run stopped before the end of its input
         self.started = time.monotonic()
         self._front_task: asyncio.Task[None] | None = None
@@ -105,11 +114,19 @@ class Run:
                 # A retry never checkpoints as it goes: the mark belongs to the job's runs.
                 interval = CHECKPOINT_INTERVAL if self.reads_input else math.inf
                 sink = SendingSink(
-                    sender, journal, self.sources, window=self.config.concurrency * 2,
-                    job_dir=self.job_dir, watermark=watermark, done_above=self.state.done_above,
-                    checkpoint_interval=interval, failure_sample=self.settings.failure_sample,
-                    on_recorded=self._check_budget, precheck=self.settings.precheck,
-                    counts=CountsKeeper.of(self.state, self._figures))
+                    sender,
+                    journal,
+                    self.sources,
+                    window=self.config.concurrency * 2,
+                    job_dir=self.job_dir,
+                    watermark=watermark,
+                    done_above=self.state.done_above,
+                    checkpoint_interval=interval,
+                    failure_sample=self.settings.failure_sample,
+                    on_recorded=self._check_budget,
+                    precheck=self.settings.precheck,
+                    counts=CountsKeeper.of(self.state, self._figures),
+                )
                 self._sink, self._sender = sink, sender
                 sink.write_counts(final=False)  # (final once the run ends: see record/counts.py)
                 async with self._progress() as progress, watching(self.watch, sink, progress):
@@ -154,27 +171,40 @@ class Run:
         if error is not None:
             raise error
         if self.stopped_by:
-            how = ("run the same command again to resume"
-                   if self.command == "retry" and self.stopped_by != UNFINISHED_RETRY
-                   else resume_hint(self._ending(True, None), self.job_dir))
-            say(f"reanalyzer: stopped ({self.stopped_by}); {how}", "job.resumable",
-                reason=self.stopped_by)
+            how = (
+                "run the same command again to resume"
+                if self.command == "retry" and self.stopped_by != UNFINISHED_RETRY
+                else resume_hint(self._ending(True, None), self.job_dir)
+            )
+            say(
+                f"reanalyzer: stopped ({self.stopped_by}); {how}",
+                "job.resumable",
+                reason=self.stopped_by,
+            )
             return int(ExitCode.INTERRUPTED)
-        if (not sum(sink.by_type.values()) and not self.state.hashed
-                and not self.stats.other_shards):  # (a shard whose slice holds none: done)
+        if (
+            not sum(sink.by_type.values()) and not self.state.hashed and not self.stats.other_shards
+        ):  # (a shard whose slice holds none: done)
             # An empty nightly export must not pass for a job done: no hash, nothing sent.
             stats = self.stats
-            say(f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines "
+            say(
+                f"reanalyzer: warning: the input held no hash to send ({stats.lines:,} lines "
                 f"read: {stats.invalid:,} invalid, {stats.skipped:,} blank or comment); nothing "
-                f"was sent (exit {int(ExitCode.NO_INPUT)})", "job.no_input", "warning",
-                lines=stats.lines, invalid=stats.invalid, skipped=stats.skipped)
+                f"was sent (exit {int(ExitCode.NO_INPUT)})",
+                "job.no_input",
+                "warning",
+                lines=stats.lines,
+                invalid=stats.invalid,
+                skipped=stats.skipped,
+            )
             return int(ExitCode.NO_INPUT)
         unsettled = sink.counts[Status.FAILED] + sink.counts[Status.NOT_CONFIGURED]
         return int(ExitCode.SOME_FAILED if unsettled else ExitCode.OK)
 
     def _progress(self) -> ProgressReporter:
-        reporter = ProgressReporter.for_mode(self.settings.progress, self._snapshot,
-                                             self.settings.progress_interval)
+        reporter = ProgressReporter.for_mode(
+            self.settings.progress, self._snapshot, self.settings.progress_interval
+        )
         fold_into_progress_line(reporter.on_terminal)
         return reporter
 
@@ -184,13 +214,17 @@ class Run:
         stats = self._sender.stats
         recorded = sum(self._sink.counts.values())
         return Snapshot(
-            recorded=recorded, estimated_total=self._estimated_total(),
-            requests=stats.requests - stats.status_requests, retries=stats.retries,
-            throttled=stats.throttled, pace=stats.rate,
+            recorded=recorded,
+            estimated_total=self._estimated_total(),
+            requests=stats.requests - stats.status_requests,
+            retries=stats.retries,
+            throttled=stats.throttled,
+            pace=stats.rate,
             in_flight=stats.in_flight,  # requests sent, not yet answered
             status_requests=stats.status_requests,
             total_is_estimate=self._sizes_estimated and self.reads_input,
-            recent_rate=self._meter.update(time.monotonic(), recorded))
+            recent_rate=self._meter.update(time.monotonic(), recorded),
+        )
 
     def _figures(self) -> dict[str, object]:  # for counts.json, and so for `status`
         return {"command": self.command, **figures(self._snapshot(), self.started)}
@@ -200,8 +234,9 @@ class Run:
         bytes read (the reader is ahead of the records, so both are taken from it)."""
         if not self.reads_input:
             return len(self.state.failed_below)
-        fraction = share_read(self._sizes, self.state.start, self.stats.source_index,
-                              self.stats.offset)
+        fraction = share_read(
+            self._sizes, self.state.start, self.stats.source_index, self.stats.offset
+        )
         if fraction is None or fraction < 0.001:
             return None
         return round((self.stats.records + len(self.state.failed_below)) / fraction)
@@ -214,8 +249,13 @@ class Run:
         self._stopping.set()
         if self._sender is not None:  # what has not gone out by now stays for the resume
             self._sender.stop_new_requests()
-        say(f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
-            f"to finish{hint}", "job.stopping", "warning", reason=reason)
+        say(
+            f"reanalyzer: {reason}: stopping; requests in flight get {STOP_DEADLINE:.0f} s "
+            f"to finish{hint}",
+            "job.stopping",
+            "warning",
+            reason=reason,
+        )
         if self._front_task is not None:
             self._front_task.cancel()
 
@@ -226,8 +266,12 @@ class Run:
         if meaning is OnSignal.NOW:
             # A second signal: out at once. Each record and checkpoint is written whole, so
             # nothing is corrupted; what was in flight is sent again by the resume.
-            say(f"reanalyzer: {signame} again: exiting now; the same command resumes",
-                "job.exiting_now", "warning", signal=signame)
+            say(
+                f"reanalyzer: {signame} again: exiting now; the same command resumes",
+                "job.exiting_now",
+                "warning",
+                signal=signame,
+            )
             os._exit(int(ExitCode.INTERRUPTED))
         self.request_stop(signame, hint=" (again, a moment later, to exit at once)")
 
@@ -235,8 +279,9 @@ class Run:
         sink, sender = self._sink, self._sender
         if sink is None or sender is None or self.stopped_by is not None:
             return
-        reason = self.budget.exceeded(sender.stats.requests, sink.sample_answered,
-                                      sink.sample_failed)
+        reason = self.budget.exceeded(
+            sender.stats.requests, sink.sample_answered, sink.sample_failed
+        )
         if reason is not None:
             self.request_stop(reason)
 
@@ -246,7 +291,8 @@ class Run:
             return None
         window = self.settings.max_duration
         return asyncio.get_running_loop().call_later(
-            window, self.request_stop, f"max-duration: {window:g} s")
+            window, self.request_stop, f"max-duration: {window:g} s"
+        )
 
     async def _drain(self, sink: SendingSink, error: BaseException | None) -> bool:
         """Wait for the chunks the sink holds; a stop (now, or one that comes while waiting)
@@ -303,12 +349,20 @@ class Run:
         retries = asyncio.create_task(self._send_failed(sink))
         try:
             await run_front(
-                blocks, sink, self.settings.batch_size, dedupe=self.settings.dedupe,
-                idle_flush=self.settings.idle_flush, stats=self.stats,
-                seen_from=self.state.seen_from, dedupe_memory=self.settings.dedupe_memory_bytes,
-                watermark=watermark, skip_below=start.position if start.offset is None else 0,
-                shard=self.settings.resolved_shard, batch_size_now=self._batch_size_now,
-                input_bytes=sum(self._sizes) if self._sizes else None)
+                blocks,
+                sink,
+                self.settings.batch_size,
+                dedupe=self.settings.dedupe,
+                idle_flush=self.settings.idle_flush,
+                stats=self.stats,
+                seen_from=self.state.seen_from,
+                dedupe_memory=self.settings.dedupe_memory_bytes,
+                watermark=watermark,
+                skip_below=start.position if start.offset is None else 0,
+                shard=self.settings.resolved_shard,
+                batch_size_now=self._batch_size_now,
+                input_bytes=sum(self._sizes) if self._sizes else None,
+            )
             await retries
         finally:
             if not retries.done():
@@ -343,21 +397,39 @@ class Run:
     def _ending(self, finished: bool, error: BaseException | None) -> Ending:
         # A job reading stdin has its spool: the same command would start another job.
         stdin = (self.job_dir / jobdir.STDIN_SPOOL).exists()
-        return Ending(self.command, finished, self.stopped_by, error, self._input_left,
-                      stdin=stdin, url=self.settings.url)
+        return Ending(
+            self.command,
+            finished,
+            self.stopped_by,
+            error,
+            self._input_left,
+            stdin=stdin,
+            url=self.settings.url,
+        )
 
-    def _summarize(self, sink: SendingSink, sender_stats: SenderStats, finished: bool,
-                   error: BaseException | None) -> None:
+    def _summarize(
+        self,
+        sink: SendingSink,
+        sender_stats: SenderStats,
+        finished: bool,
+        error: BaseException | None,
+    ) -> None:
         ending = self._ending(finished, error)
         summary = build_summary(
-            ending=ending, job_dir=self.job_dir, elapsed=time.monotonic() - self.started,
-            counts=sink.counts, by_type=sink.by_type,
+            ending=ending,
+            job_dir=self.job_dir,
+            elapsed=time.monotonic() - self.started,
+            counts=sink.counts,
+            by_type=sink.by_type,
             # Lines an earlier run gave a final outcome, not sent again (a line, not a record:
             # a failed record another one superseded is not counted).
             already_recorded=self.state.done_below + sink.skipped_done,
-            requests=sender_stats.requests, retries=sender_stats.retries,
-            throttled=sender_stats.throttled, status_requests=sender_stats.status_requests,
-            unremembered=self.stats.unremembered)
+            requests=sender_stats.requests,
+            retries=sender_stats.retries,
+            throttled=sender_stats.throttled,
+            status_requests=sender_stats.status_requests,
+            unremembered=self.stats.unremembered,
+        )
         try:
             jobdir.write_summary(self.job_dir, summary)
         except OSError as exc:

@@ -112,9 +112,17 @@ class SendingSink:
         for pos, reason in outcomes.invalid:
             if self._fresh(pos):
                 source, line = self._ref(pos)
-                lines.append(encode_record(hash_value=None, hash_type=None,
-                                          status=Status.INVALID, source=source, line=line,
-                                          ts=ts, reason=reason))
+                lines.append(
+                    encode_record(
+                        hash_value=None,
+                        hash_type=None,
+                        status=Status.INVALID,
+                        source=source,
+                        line=line,
+                        ts=ts,
+                        reason=reason,
+                    )
+                )
         invalid = len(lines)
         by_type: Counter[str] = Counter()
         for hash_type, value, pos in outcomes.duplicates:
@@ -122,9 +130,17 @@ class SendingSink:
                 if self.keeper is not None:
                     self.keeper.superseding([pos], hash_type.value)
                 source, line = self._ref(pos)
-                lines.append(encode_record(hash_value=value, hash_type=hash_type.value,
-                                          status=Status.DUPLICATE, source=source, line=line,
-                                          ts=ts, reason="seen earlier in this job"))
+                lines.append(
+                    encode_record(
+                        hash_value=value,
+                        hash_type=hash_type.value,
+                        status=Status.DUPLICATE,
+                        source=source,
+                        line=line,
+                        ts=ts,
+                        reason="seen earlier in this job",
+                    )
+                )
                 by_type[hash_type.value] += 1
         self.journal.write_lines(lines)
         self.counts[Status.INVALID] += invalid  # counted once written, as below
@@ -141,8 +157,11 @@ class SendingSink:
                 keep = [i for i, pos in enumerate(chunk.positions) if pos not in self.done_above]
                 if not keep:
                     return
-                chunk = Chunk(chunk.hash_type, tuple(chunk.hashes[i] for i in keep),
-                              tuple(chunk.positions[i] for i in keep))
+                chunk = Chunk(
+                    chunk.hash_type,
+                    tuple(chunk.hashes[i] for i in keep),
+                    tuple(chunk.positions[i] for i in keep),
+                )
         await self._start(chunk, tracked=True)
 
     async def retry(self, chunk: Chunk) -> None:
@@ -184,8 +203,11 @@ class SendingSink:
             lines, counted = self._chunk_lines(chunk, verdicts)
             if in_sample:
                 self.sample_answered += in_sample
-                self.sample_failed += (counted[Status.FAILED] if in_sample == len(chunk.hashes)
-                                       else _failed_among(verdicts, chunk.hashes[:in_sample]))
+                self.sample_failed += (
+                    counted[Status.FAILED]
+                    if in_sample == len(chunk.hashes)
+                    else _failed_among(verdicts, chunk.hashes[:in_sample])
+                )
             self.journal.write_lines(lines)
             # Counted once written: a summary after a full disk claims only what the log holds.
             self.counts.update(counted)
@@ -219,12 +241,18 @@ class SendingSink:
         """Once a run: the appliance refuses an analysis for its configuration, not a sample's;
         every hash sent will be refused alike until it is set up."""
         self._told_not_configured = True
-        reason = next((v.reason for v in verdicts.values()
-                       if v.status is Status.NOT_CONFIGURED), None)
-        say(f"reanalyzer: the appliance refuses the analyses asked for its configuration, not "
+        reason = next(
+            (v.reason for v in verdicts.values() if v.status is Status.NOT_CONFIGURED), None
+        )
+        say(
+            f"reanalyzer: the appliance refuses the analyses asked for its configuration, not "
             f"the samples ({reason}): they are recorded not_configured; set the appliance up "
             f"(or change --analysis), then `reanalyzer retry {self.job_dir} --status "
-            "not_configured`", "job.not_configured", "warning", reason=reason)
+            "not_configured`",
+            "job.not_configured",
+            "warning",
+            reason=reason,
+        )
 
     def _chunk_lines(
         self, chunk: Chunk, verdicts: Mapping[str, Verdict]
@@ -254,10 +282,8 @@ class SendingSink:
         else:
             counted = Counter(map(_status_of, ordered))
         self.last_ts = ts = utc_now()
-        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered, ts,
-                                  own)
+        encoded = encode_verdicts(chunk.hash_type.value, hashes, sources, lines, ordered, ts, own)
         return encoded, counted
-
 
     def _ref(self, pos: int) -> tuple[str, int]:
         source_index, line = unpack_position(pos)
@@ -279,11 +305,16 @@ class SendingSink:
     def checkpoint(self, final: bool = False) -> None:
         self.journal.sync()
         mark = self.watermark.mark
-        write_checkpoint(self.job_dir, Checkpoint(
-            source_index=mark.source_index, line=mark.line, offset=mark.offset,
-            complete=self.watermark.complete and not self._tasks,
-            failed=self.counts[Status.FAILED],
-        ))
+        write_checkpoint(
+            self.job_dir,
+            Checkpoint(
+                source_index=mark.source_index,
+                line=mark.line,
+                offset=mark.offset,
+                complete=self.watermark.complete and not self._tasks,
+                failed=self.counts[Status.FAILED],
+            ),
+        )
         self.write_counts(final)
         self._last_checkpoint = time.monotonic()
         learned = self.sender.health.learned("reanalyze")
@@ -297,8 +328,11 @@ class SendingSink:
 
     def write_counts(self, final: bool) -> None:
         """Replace counts.json (after the log's fsync); a failure only costs `status` speed."""
-        counts = None if self.keeper is None else self.keeper.counts(
-            self.counts, self.by_type, self.last_ts, final)
+        counts = (
+            None
+            if self.keeper is None
+            else self.keeper.counts(self.counts, self.by_type, self.last_ts, final)
+        )
         if counts is None:
             return
         try:

@@ -40,11 +40,20 @@ class Ending:
         return self.finished and not self.input_left
 
 
-def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
-                  counts: Mapping[Status, int], by_type: Mapping[str, int],
-                  already_recorded: int, requests: int, retries: int,
-                  throttled: int, status_requests: int = 0,
-                  unremembered: int = 0) -> dict[str, Any]:
+def build_summary(
+    *,
+    ending: Ending,
+    job_dir: Path,
+    elapsed: float,
+    counts: Mapping[Status, int],
+    by_type: Mapping[str, int],
+    already_recorded: int,
+    requests: int,
+    retries: int,
+    throttled: int,
+    status_requests: int = 0,
+    unremembered: int = 0,
+) -> dict[str, Any]:
     """The summary's fields; ``already_recorded`` counts lines an earlier run gave a final
     outcome, which this one did not send again; ``unremembered``, hashes sent while the dedupe
     set was full (--dedupe-memory): a repeat of one was sent again. ``requests`` counts every
@@ -56,18 +65,22 @@ def build_summary(*, ending: Ending, job_dir: Path, elapsed: float,
         "command": ending.command,
         "job_dir": str(job_dir),
         "state": "done" if ending.done else ("aborted" if error else "stopped"),
-        "stopped_by": ending.stopped_by, "error": str(error) if error else None,
+        "stopped_by": ending.stopped_by,
+        "error": str(error) if error else None,
         "elapsed_s": round(elapsed, 2),
         "recorded": {s.value: counts[s] for s in Status if counts.get(s)},
         "recorded_by_type": {t: n for t, n in sorted(by_type.items()) if n},  # hash types only
         "recorded_total": recorded,
         "already_recorded": already_recorded,
         "unremembered": unremembered,
-        "requests": requests - status_requests, "status_requests": status_requests,
-        "retries": retries, "throttled": throttled,
+        "requests": requests - status_requests,
+        "status_requests": status_requests,
+        "retries": retries,
+        "throttled": throttled,
         "hashes_per_s": round(recorded / elapsed, 1) if elapsed > 0 else None,
-        "left_to_do": left_to_do(ending, counts.get(Status.FAILED, 0),
-                                 counts.get(Status.NOT_CONFIGURED, 0), job_dir),
+        "left_to_do": left_to_do(
+            ending, counts.get(Status.FAILED, 0), counts.get(Status.NOT_CONFIGURED, 0), job_dir
+        ),
     }
 
 
@@ -77,31 +90,43 @@ def resume_hint(ending: Ending, job_dir: Path | None = None) -> str:
     not)."""
     where = job_dir or "JOB_DIR"
     if ending.stdin:
-        return (f"`reanalyzer run --url {ending.url or 'URL'} --job-dir {where} < /dev/null` "
-                "resumes it (pipe the same input in instead of /dev/null if its end was not "
-                "read yet)")
+        return (
+            f"`reanalyzer run --url {ending.url or 'URL'} --job-dir {where} < /dev/null` "
+            "resumes it (pipe the same input in instead of /dev/null if its end was not "
+            "read yet)"
+        )
     if ending.command == "retry":
-        return (f"run the job's own run command again (or `reanalyzer run --url "
-                f"{ending.url or 'URL'} --job-dir {where} INPUT...`) to go on")
+        return (
+            f"run the job's own run command again (or `reanalyzer run --url "
+            f"{ending.url or 'URL'} --job-dir {where} INPUT...`) to go on"
+        )
     return "run the same command again to resume"
 
 
-def left_to_do(ending: Ending, failed: int, not_configured: int = 0,
-               job_dir: Path | None = None) -> str:
+def left_to_do(
+    ending: Ending, failed: int, not_configured: int = 0, job_dir: Path | None = None
+) -> str:
     """What is left of the job after this run, and how to go on, in words."""
     where = job_dir or "JOB_DIR"
     # A stdin job's "same command" would be a new job: `retry` sends its failures again.
-    again = (f"`reanalyzer retry {where}` retries them" if ending.stdin
-             else "run the same command again to retry them")
+    again = (
+        f"`reanalyzer retry {where}` retries them"
+        if ending.stdin
+        else "run the same command again to retry them"
+    )
     if ending.finished and ending.input_left:
         also = f"; {counted(failed, 'hash', 'hashes')} still failed" if failed else ""
-        return (f"the rest of the input, which the job's run has not all read: "
-                f"{resume_hint(ending, job_dir)}{also}")
+        return (
+            f"the rest of the input, which the job's run has not all read: "
+            f"{resume_hint(ending, job_dir)}{also}"
+        )
     if ending.finished and not_configured:
         also = f"; {failed:,} hashes failed: {again}" if failed else ""
-        return (f"{not_configured:,} hashes refused for the appliance's configuration "
-                "(not_configured): set it up (or change --analysis), then `reanalyzer retry "
-                f"{where} --status not_configured`{also}")
+        return (
+            f"{not_configured:,} hashes refused for the appliance's configuration "
+            "(not_configured): set it up (or change --analysis), then `reanalyzer retry "
+            f"{where} --status not_configured`{also}"
+        )
     if ending.finished and failed:
         return f"{counted(failed, 'hash', 'hashes')} failed: {again}"
     if ending.finished:
@@ -120,22 +145,29 @@ def left_to_do(ending: Ending, failed: int, not_configured: int = 0,
 def summary_text(summary: Mapping[str, Any]) -> str:
     """The summary as printed at the end of a run."""
     what = "retry " if summary["command"] == "retry" else ""
-    lines = [f"reanalyzer: {what}{summary['state']} in {summary['elapsed_s']} s "
-             f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
-             f"{summary['job_dir']}/{OUTCOMES_FILE}"]
+    lines = [
+        f"reanalyzer: {what}{summary['state']} in {summary['elapsed_s']} s "
+        f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
+        f"{summary['job_dir']}/{OUTCOMES_FILE}"
+    ]
     for status, count in summary["recorded"].items():
         lines.append(f"  {status:<15} {count:>12,}")
     if summary["already_recorded"]:
         lines.append(f"  {'(earlier runs)':<15} {summary['already_recorded']:>12,}")
     if summary.get("unremembered"):  # (absent from a summary.json of an earlier version)
-        lines.append(f"  unremembered {summary['unremembered']:>15,} (sent with the dedupe set "
-                     "full, past --dedupe-memory: a later repeat went again)")
+        lines.append(
+            f"  unremembered {summary['unremembered']:>15,} (sent with the dedupe set "
+            "full, past --dedupe-memory: a later repeat went again)"
+        )
     if summary["recorded_by_type"]:
-        lines.append("  by type: " + ", ".join(
-            f"{t} {n:,}" for t, n in summary["recorded_by_type"].items()))
+        lines.append(
+            "  by type: " + ", ".join(f"{t} {n:,}" for t, n in summary["recorded_by_type"].items())
+        )
     status = summary.get("status_requests") or 0  # (a summary.json of an earlier version)
-    lines.append(f"  requests {summary['requests']:,}"
-                 + (f", status requests {status:,}" if status else "")
-                 + f", retries {summary['retries']:,}, 429s {summary['throttled']:,}")
+    lines.append(
+        f"  requests {summary['requests']:,}"
+        + (f", status requests {status:,}" if status else "")
+        + f", retries {summary['retries']:,}, 429s {summary['throttled']:,}"
+    )
     lines.append(f"  left to do: {summary['left_to_do']}")
     return "\n".join(lines)

@@ -7,7 +7,9 @@ pace timetable and the control file (``control.py``), each change of pace applie
 and logged. SIGUSR1 logs a progress snapshot at once, for as long as the command runs.
 
 Nothing here fails the job: pings, the webhook, the metrics and the control file log what goes
-wrong and the run goes on (notify.py, metrics.py).
+wrong and the run goes on (notify.py, metrics.py). A little over 300 lines for that one concern:
+each way of watching and steering is a few lines here, beside the one place it is started and
+stopped.
 """
 
 from __future__ import annotations
@@ -96,11 +98,12 @@ class Watch:
         if self.settings.ping_url:
             text = summary_text(self.summary) if self.summary else (error or "")
             await notify.ping(self.settings.ping_url, exit_code, text)
-        if self.settings.notify_url and notify.should_notify(self.settings.notify_on,
-                                                             exit_code):
+        if self.settings.notify_url and notify.should_notify(self.settings.notify_on, exit_code):
             job_dir = str(self.job_dir) if self.job_dir is not None else None
-            await notify.notify(self.settings.notify_url,
-                                notify.notify_body(self.summary, job_dir, exit_code, error))
+            await notify.notify(
+                self.settings.notify_url,
+                notify.notify_body(self.summary, job_dir, exit_code, error),
+            )
 
     def report_now(self) -> None:
         """SIGUSR1: a progress snapshot, logged at once (on a terminal, printed)."""
@@ -113,9 +116,14 @@ class Watch:
     # --- the sending part of a run ------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def running(self, *, sender: Sender, sink: SendingSink,
-                      snapshot: Callable[[], Snapshot],
-                      reporter: ProgressReporter) -> AsyncIterator[None]:
+    async def running(
+        self,
+        *,
+        sender: Sender,
+        sink: SendingSink,
+        snapshot: Callable[[], Snapshot],
+        reporter: ProgressReporter,
+    ) -> AsyncIterator[None]:
         self._sender, self._sink, self._snapshot = sender, sink, snapshot
         self._reporter = reporter
         self._pace = (sender.stats.rate, self.settings.concurrency)
@@ -160,10 +168,14 @@ class Watch:
         self._pace = wanted
         self._sender.set_pace(rate, concurrency)
         self._sink.resize_window(concurrency * 2)  # as the run sizes it: twice the requests
-        cause = "control" if self._control != Control() else (
-            "timetable" if self.settings.timetable is not None else "settings")
-        log.info("pace.changed", rate_limit=rate, concurrency=concurrency, before=before,
-                 cause=cause)
+        cause = (
+            "control"
+            if self._control != Control()
+            else ("timetable" if self.settings.timetable is not None else "settings")
+        )
+        log.info(
+            "pace.changed", rate_limit=rate, concurrency=concurrency, before=before, cause=cause
+        )
 
     def _wanted_pace(self) -> tuple[float | None, int]:
         rate = self._control.rate_limit
@@ -199,8 +211,9 @@ class Watch:
         try:
             control = parse_control(text)
         except ValueError as exc:
-            log.warning("control.ignored", file=str(path), reason=str(exc),
-                        kept=self._control.to_json())
+            log.warning(
+                "control.ignored", file=str(path), reason=str(exc), kept=self._control.to_json()
+            )
             return
         if control != self._control:
             self._control = control
@@ -221,9 +234,11 @@ class Watch:
             shard = getattr(self.settings, "shard", None)  # where the job is one of shards
             extra = {"shard": str(shard)} if shard is not None else {}
             self._exporter = MetricsExporter(
-                self.settings.metrics_file, self.settings.pushgateway,
+                self.settings.metrics_file,
+                self.settings.pushgateway,
                 labels={"job_id": job_id, "appliance": host, **extra},
-                grouping_key={"job_id": job_id, "instance": host, **extra})
+                grouping_key={"job_id": job_id, "instance": host, **extra},
+            )
         return self._exporter
 
     def _figures(self, exit_code: int | None) -> Figures:
@@ -231,34 +246,59 @@ class Watch:
 
         sender, sink, snapshot = self._sender, self._sink, self._snapshot
         now = self._wall().timestamp()
-        common: dict[str, Any] = {"started": self._started, "now": now, "exit_code": exit_code,
-                                  "succeeded": exit_code == 0}
+        common: dict[str, Any] = {
+            "started": self._started,
+            "now": now,
+            "exit_code": exit_code,
+            "succeeded": exit_code == 0,
+        }
         if sender is None or sink is None or snapshot is None:
-            return Figures(by_status={}, by_http_status={}, requests=0, retries=0, throttled=0,
-                           pace=self.settings.rate_limit_at(self._wall()), in_flight=0,
-                           lines_left=None, **common)
+            return Figures(
+                by_status={},
+                by_http_status={},
+                requests=0,
+                retries=0,
+                throttled=0,
+                pace=self.settings.rate_limit_at(self._wall()),
+                in_flight=0,
+                lines_left=None,
+                **common,
+            )
         stats, shot = sender.stats, snapshot()
         left = None
         if shot.estimated_total is not None:
             left = 0 if exit_code == 0 else max(0, shot.estimated_total - shot.recorded)
         return Figures(
             by_status={s.value: n for s, n in sink.counts.items() if n},
-            by_http_status=stats.by_http_status, requests=stats.requests,
-            retries=stats.retries, throttled=stats.throttled, pace=stats.rate,
-            in_flight=stats.in_flight, lines_left=left, **common)
+            by_http_status=stats.by_http_status,
+            requests=stats.requests,
+            retries=stats.retries,
+            throttled=stats.throttled,
+            pace=stats.rate,
+            in_flight=stats.in_flight,
+            lines_left=left,
+            **common,
+        )
 
 
-def watching(watch: Watch | None, sink: SendingSink,
-             reporter: ProgressReporter) -> contextlib.AbstractAsyncContextManager[None]:
+def watching(
+    watch: Watch | None, sink: SendingSink, reporter: ProgressReporter
+) -> contextlib.AbstractAsyncContextManager[None]:
     """`watch.running` for the sending part of a run (its sink, its progress), if watched."""
     if watch is None:
         return contextlib.nullcontext()
-    return watch.running(sender=sink.sender, sink=sink, snapshot=reporter.snapshot,
-                         reporter=reporter)
+    return watch.running(
+        sender=sink.sender, sink=sink, snapshot=reporter.snapshot, reporter=reporter
+    )
 
 
-async def watched(settings: Settings, command: Command,
-                  body: Callable[[Watch], Awaitable[int]], *, wall: Wall = _utc_now) -> int:
+async def watched(
+    settings: Settings,
+    command: Command,
+    body: Callable[[Watch], Awaitable[int]],
+    *,
+    wall: Wall = _utc_now,
+) -> int:
     """Run `body` (a command, given its Watch) between the start ping and the end's reports."""
     watch = Watch(settings, command, wall=wall)
     await watch.start()

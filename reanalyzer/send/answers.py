@@ -135,8 +135,12 @@ def decide_bulk(
     if status == 405 and about_configuration(_message_of(body)):
         # About the appliance, not one sample: splitting would only ask again for each.
         verdict = _verdict_from_code(status, _message_of(body), status, attempts)
-        return Decision(Action.DONE, status, verdict.reason or status_text(status),
-                        Verdicts(dict.fromkeys(hashes, verdict)))
+        return Decision(
+            Action.DONE,
+            status,
+            verdict.reason or status_text(status),
+            Verdicts(dict.fromkeys(hashes, verdict)),
+        )
     if status in (400, 405):
         return Decision(Action.SPLIT, status, f"whole request refused ({status})")
     return Decision(Action.RETRY, status, f"unexpected HTTP {status}")
@@ -383,8 +387,7 @@ def _refused_setting(status: int, body: object | None) -> str | None:
     detail = body.get("detail") if status == 400 and isinstance(body, Mapping) else None
     if not isinstance(detail, Mapping) or not detail or not set(detail) <= set(_SETTING_FIELDS):
         return None
-    said = "; ".join(f"{field}: {printable_start(_joined(detail[field]), 200)}"
-                     for field in detail)
+    said = "; ".join(f"{field}: {printable_start(_joined(detail[field]), 200)}" for field in detail)
     flags = " and ".join(_SETTING_FIELDS[field] for field in detail)
     return f"the appliance refused the request's {said} (HTTP 400): check {flags}"
 
@@ -432,7 +435,8 @@ def read_results(
         detail = item.get("detail") if isinstance(item, dict) else None
         if not isinstance(detail, dict):
             why = why or (
-                "a result without a detail" if isinstance(item, dict)
+                "a result without a detail"
+                if isinstance(item, dict)
                 else "a result that is not an object"
             )
             continue

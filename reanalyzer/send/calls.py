@@ -52,25 +52,49 @@ class Call:
     gave_up_event: str  # the log event of a give-up
 
 
-def reanalysis(client: ReanalyzeClient, single: bool, hash_type: HashType,
-               answered: Callable[[], bool] = lambda: False) -> Call:
+def reanalysis(
+    client: ReanalyzeClient,
+    single: bool,
+    hash_type: HashType,
+    answered: Callable[[], bool] = lambda: False,
+) -> Call:
     """Reanalysis of hashes of `hash_type`, one per request when `single`. `answered` tells
     whether this run has had an answer in the API's shape (see `Decision.in_api_shape`)."""
 
     def decide(reply: Reply, batch: Sequence[str], attempts: int) -> Decision:
         if single:
             body, text = _read(reply)
-            return decide_single(reply.status, body, batch[0], text, attempts=attempts,
-                                 answered_before=answered(), content_type=reply.content_type)
+            return decide_single(
+                reply.status,
+                body,
+                batch[0],
+                text,
+                attempts=attempts,
+                answered_before=answered(),
+                content_type=reply.content_type,
+            )
         verdicts = read_bulk_answer(reply.status, reply.body, hash_type, batch, attempts)
         if verdicts is not None:  # the usual answer, read fast; decide_bulk reads any other
             return Decision(Action.DONE, reply.status, "answered", verdicts, in_api_shape=True)
         body, text = _read(reply)
-        return decide_bulk(reply.status, body, hash_type, batch, text, attempts=attempts,
-                           answered_before=answered(), content_type=reply.content_type)
+        return decide_bulk(
+            reply.status,
+            body,
+            hash_type,
+            batch,
+            text,
+            attempts=attempts,
+            answered_before=answered(),
+            content_type=reply.content_type,
+        )
 
-    return Call("reanalyze", lambda batch: client.reanalyze(hash_type, batch), decide,
-                _failed, "sender.gave_up")
+    return Call(
+        "reanalyze",
+        lambda batch: client.reanalyze(hash_type, batch),
+        decide,
+        _failed,
+        "sender.gave_up",
+    )
 
 
 def status(client: ReanalyzeClient, answered: Callable[[], bool] = lambda: False) -> Call:
@@ -79,8 +103,12 @@ def status(client: ReanalyzeClient, answered: Callable[[], bool] = lambda: False
         "status",
         lambda batch: client.sample_status(batch),
         lambda reply, batch, attempts: decide_status(
-            reply.status, *_read(reply), batch, answered_before=answered(),
-            content_type=reply.content_type),
+            reply.status,
+            *_read(reply),
+            batch,
+            answered_before=answered(),
+            content_type=reply.content_type,
+        ),
         _held_anyway,
         "sender.precheck_gave_up",
     )
@@ -94,8 +122,14 @@ def merged(earlier: Decision | None, later: Decision) -> Decision:
     verdicts = Verdicts()
     verdicts.update(earlier.verdicts)
     verdicts.update(later.verdicts)
-    return Decision(Action.DONE, later.http_status, later.reason, verdicts,
-                    earlier.held | later.held, in_api_shape=later.in_api_shape)
+    return Decision(
+        Action.DONE,
+        later.http_status,
+        later.reason,
+        verdicts,
+        earlier.held | later.held,
+        in_api_shape=later.in_api_shape,
+    )
 
 
 def _failed(batch: Sequence[str], attempts: int, decision: Decision) -> Decision:
@@ -126,13 +160,16 @@ async def gather(coros: Iterable[Coroutine[Any, Any, Decision]]) -> Decision:
     failure to a stop."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(c, context=_part_context(number))
-                     for number, c in enumerate(coros, 1)]
+            tasks = [
+                group.create_task(c, context=_part_context(number))
+                for number, c in enumerate(coros, 1)
+            ]
     except BaseExceptionGroup as failures:
         leaves = list(_leaves(failures))
         # A stop (ControlFlow) is no failure: it is raised only if nothing else was.
-        ours = [e for e in leaves if isinstance(e, ReanalyzerError)
-                and not isinstance(e, ControlFlow)]
+        ours = [
+            e for e in leaves if isinstance(e, ReanalyzerError) and not isinstance(e, ControlFlow)
+        ]
         raise (ours[0] if ours else leaves[0]) from None
     merged = Verdicts()
     held: set[str] = set()
@@ -150,8 +187,7 @@ def _part_context(number: int) -> contextvars.Context:
 
     def name_it() -> None:
         parent = structlog.contextvars.get_contextvars().get("part")
-        structlog.contextvars.bind_contextvars(part=f"{parent}.{number}" if parent else
-                                               str(number))
+        structlog.contextvars.bind_contextvars(part=f"{parent}.{number}" if parent else str(number))
 
     context.run(name_it)
     return context

@@ -112,14 +112,17 @@ class ApplianceClient:
                 form.append(("rl_cloud_sandbox_platform", config.sandbox_platform))
             return await self._post("/api/samples/v2/analyze_bulk/", len(hashes), data=form)
         return await self._post(
-            "/api/samples/analyze_bulk/", len(hashes),
+            "/api/samples/analyze_bulk/",
+            len(hashes),
             json={"hash_value": list(hashes), "analysis": analysis},
         )
 
     async def sample_status(self, hashes: Sequence[str]) -> Reply:
         """POST /api/samples/status/: whether the appliance holds each hash, queuing nothing."""
         return await self._post(
-            "/api/samples/status/", len(hashes), json={"hash_values": list(hashes)},
+            "/api/samples/status/",
+            len(hashes),
+            json={"hash_values": list(hashes)},
         )
 
     async def _post(
@@ -193,8 +196,13 @@ async def _read_bounded(response: aiohttp.ClientResponse, limit: int, sent: int)
 
 
 def _too_large(size: int, limit: int, sent: int, *, announced: bool) -> TransportError:
-    log.warning("client.answer_too_large", size_reached=size, limit=limit, hashes_sent=sent,
-                announced=announced)
+    log.warning(
+        "client.answer_too_large",
+        size_reached=size,
+        limit=limit,
+        hashes_sent=sent,
+        announced=announced,
+    )
     what = "announced" if announced else "reached"
     return TransportError(
         f"an answer of {size:,} bytes {what} (over {limit:,} for {sent} hashes): not read further"

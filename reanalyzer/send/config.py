@@ -48,4 +48,3 @@ class SendConfig:
     @property
     def base_url(self) -> str:
         return self.url.rstrip("/")
-

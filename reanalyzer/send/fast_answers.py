@@ -68,11 +68,15 @@ class _Sha512(msgspec.Struct, gc=False):
 _answer_decoder = msgspec.json.Decoder(_BulkAnswer)
 _analyses_decoder = msgspec.json.Decoder(list[_Analysis] | None)
 _NAMED: dict[HashType, tuple[Callable[[bytes], list[object]], Callable[[object], str | None]]] = {
-    hash_type: (msgspec.json.Decoder(list[struct]).decode,  # type: ignore[valid-type]
-                operator.attrgetter(hash_type.value))
+    hash_type: (
+        msgspec.json.Decoder(list[struct]).decode,  # type: ignore[valid-type]
+        operator.attrgetter(hash_type.value),
+    )
     for hash_type, struct in (
-        (HashType.MD5, _Md5), (HashType.SHA1, _Sha1),
-        (HashType.SHA256, _Sha256), (HashType.SHA512, _Sha512),
+        (HashType.MD5, _Md5),
+        (HashType.SHA1, _Sha1),
+        (HashType.SHA256, _Sha256),
+        (HashType.SHA512, _Sha512),
     )
 }
 
@@ -121,8 +125,9 @@ def _judged(analysis: bytes, code: int | None, message: str | None, attempts: in
     item: dict[str, object] = {"code": code, "message": message}
     analyses = _analyses_decoder.decode(analysis)
     if analyses is not None:
-        item["analysis"] = [{"name": a.name, "code": a.code, "message": a.message}
-                            for a in analyses]
+        item["analysis"] = [
+            {"name": a.name, "code": a.code, "message": a.message} for a in analyses
+        ]
     if unreadable(item) is not None:
         raise _Unreadable
     return shared_verdict(item, attempts)

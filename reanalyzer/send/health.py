@@ -97,17 +97,31 @@ class Health:
         self.last_answer = self.last_heard = self.clock.now()
 
     @classmethod
-    def of(cls, config: SendConfig, clock: Clock, max_batch: int | None, *,
-           rand: Callable[[], float], wall_now: Callable[[], datetime]) -> Health:
+    def of(
+        cls,
+        config: SendConfig,
+        clock: Clock,
+        max_batch: int | None,
+        *,
+        rand: Callable[[], float],
+        wall_now: Callable[[], datetime],
+    ) -> Health:
         """The health of a job sent with `config`, in batches of at most `max_batch`."""
         return cls(
-            clock=clock, appliance=config.base_url, rand=rand, wall_now=wall_now,
+            clock=clock,
+            appliance=config.base_url,
+            rand=rand,
+            wall_now=wall_now,
             policy=RetryPolicy(config.max_retries, config.backoff_base, config.backoff_cap),
-            unreachable_after=config.unreachable_after, window=config.unreachable_window,
+            unreachable_after=config.unreachable_after,
+            window=config.unreachable_window,
             window_at_start=config.unreachable_window_at_start,
             max_throttled=config.max_throttled,
-            max_batch={"reanalyze": 1 if config.endpoint == "single" else max_batch,
-                       "status": max_batch})
+            max_batch={
+                "reanalyze": 1 if config.endpoint == "single" else max_batch,
+                "status": max_batch,
+            },
+        )
 
     def start(self) -> None:
         """The job starts sending now: silence counts from here."""
@@ -125,8 +139,10 @@ class Health:
         silent = self.clock.now() - max(self.last_heard, waiting_since)
         if silent < self.outage_window():
             return None
-        return (f"the appliance at {self.appliance} has not answered for {silent:.0f} s "
-                "(requests in flight, no answer; the connection was accepted)")
+        return (
+            f"the appliance at {self.appliance} has not answered for {silent:.0f} s "
+            "(requests in flight, no answer; the connection was accepted)"
+        )
 
     def answered(self, kind: str | None = None, size: int = 0) -> None:
         """A usable answer (a verdict, or a whole-request refusal): the appliance is up. With
@@ -147,9 +163,14 @@ class Health:
         silent = self.clock.now() - self.last_answer
         window = self.outage_window()
         if silent >= window:
-            return AfterFailure(Next.UNREACHABLE, outage=True, reason=(
-                f"the appliance at {self.appliance} gave no usable answer for {silent:.0f} s "
-                f"({self.streak} failures in a row, last: {reason})"))
+            return AfterFailure(
+                Next.UNREACHABLE,
+                outage=True,
+                reason=(
+                    f"the appliance at {self.appliance} gave no usable answer for {silent:.0f} s "
+                    f"({self.streak} failures in a row, last: {reason})"
+                ),
+            )
         # Try again when the window ends at the latest: its failure then stops the job on time.
         delay = self.policy.delay(self.streak, rand=self.rand)
         delay = min(delay, max(window - silent, 0.0) + 0.01)
@@ -161,8 +182,10 @@ class Health:
         retried as any failure without an answer."""
         if self.answered_once:
             return None
-        return (f"{reason}: no appliance at {self.appliance}; check the host name in --url "
-                "(and the DNS of this machine)")
+        return (
+            f"{reason}: no appliance at {self.appliance}; check the host name in --url "
+            "(and the DNS of this machine)"
+        )
 
     def outage_window(self) -> float:
         """Seconds without a usable answer that mean the appliance is unreachable. One that
@@ -250,8 +273,10 @@ class Health:
         return Split(chunked(batch, largest), learned)
 
     def __repr__(self) -> str:
-        return (f"<Health streak={self.streak} throttle_streak={self.throttle_streak} "
-                f"answered_once={self.answered_once} max_batch={self.max_batch}>")
+        return (
+            f"<Health streak={self.streak} throttle_streak={self.throttle_streak} "
+            f"answered_once={self.answered_once} max_batch={self.max_batch}>"
+        )
 
 
 def chunked(hashes: Sequence[str], size: int) -> list[Sequence[str]]:
@@ -264,5 +289,3 @@ def halves(hashes: Sequence[str]) -> list[Sequence[str]]:
     """Two non-empty halves of a request of two or more hashes (the first the larger)."""
     mid = (len(hashes) + 1) // 2
     return [hashes[:mid], hashes[mid:]]
-
-

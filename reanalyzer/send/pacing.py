@@ -211,8 +211,6 @@ class PacedGate:
         )
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Pace:
     """Where the adaptive pace stands; `Settle` gives the next one after each 429."""
@@ -285,8 +283,11 @@ class Settle:
         job pauses `pause` seconds unless the 429 was a probe's."""
         ceiling = max(accepted, self.minimum)
         probing = self.probing(pace, now)
-        confirmed = (probing and pace.ceiling is not None
-                     and abs(ceiling - pace.ceiling) <= self.same * pace.ceiling)
+        confirmed = (
+            probing
+            and pace.ceiling is not None
+            and abs(ceiling - pace.ceiling) <= self.same * pace.ceiling
+        )
         hold = min(2 * pace.hold, self.max_hold) if confirmed else self.hold
         if confirmed and pace.ceiling is not None:
             # The same limit read again: a reading falls one short when the oldest request of
@@ -324,7 +325,8 @@ class AdaptiveGate:
         self._wholesale = True  # the last signal paused the whole job (else: only its request)
         self._signalled = -math.inf  # when the pace last moved on a 429
         self._held: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = (
-            weakref.WeakKeyDictionary())  # a probe's 429: its request waits until then
+            weakref.WeakKeyDictionary()
+        )  # a probe's 429: its request waits until then
 
     @property
     def epoch(self) -> int:

@@ -95,11 +95,17 @@ class Sender:
     tests; `client` and `gate` may be replaced by fakes.
     """
 
-    def __init__(self, config: SendConfig, *, client: ReanalyzeClient | None = None,
-                 gate: RateGate | None = None, clock: Clock | None = None,
-                 rand: Callable[[], float] = random.random,
-                 wall_now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 max_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        config: SendConfig,
+        *,
+        client: ReanalyzeClient | None = None,
+        gate: RateGate | None = None,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+        wall_now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_batch: int | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock or SystemClock()
         self._own_client: ApplianceClient | None = None
@@ -108,8 +114,9 @@ class Sender:
         self._client: ReanalyzeClient = client
         self._gate: RateGate = gate or AdaptiveGate(config.rate_limit, self._clock)
         # Public too: the run cuts its batches at the sizes the job learned (health.batch_to_cut).
-        self.health = self._health = Health.of(config, self._clock, max_batch, rand=rand,
-                                               wall_now=wall_now)
+        self.health = self._health = Health.of(
+            config, self._clock, max_batch, rand=rand, wall_now=wall_now
+        )
         self._slots = Slots(config.concurrency)  # resizable: the operator may change it live
         # The job's first request goes alone: it pays for the first connection and the first use
         # of every code path (measured: ~20 ms late at the appliance), and requests granted
@@ -133,8 +140,12 @@ class Sender:
         self._watching = asyncio.create_task(self._watchdog.run(self._on_silence))
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._watching is not None:
             self._watching.cancel()
         if self._own_client is not None:
@@ -143,11 +154,17 @@ class Sender:
     @property
     def stats(self) -> SenderStats:
         return SenderStats(
-            requests=self._requests, status_requests=self._status_requests,
-            retries=self._retries, throttled=self._throttled, splits=self._splits,
-            failed_hashes=self._failed_hashes, in_flight=self._in_flight,
-            rate=self._gate.rate, max_batch=self._health.largest("reanalyze"),
-            by_http_status=dict(self._by_http_status))
+            requests=self._requests,
+            status_requests=self._status_requests,
+            retries=self._retries,
+            throttled=self._throttled,
+            splits=self._splits,
+            failed_hashes=self._failed_hashes,
+            in_flight=self._in_flight,
+            rate=self._gate.rate,
+            max_batch=self._health.largest("reanalyze"),
+            by_http_status=dict(self._by_http_status),
+        )
 
     def set_pace(self, rate_limit: float | None, concurrency: int) -> None:
         """A new rate ceiling (the 429 adaptation goes on under it) and requests in flight at
@@ -165,8 +182,9 @@ class Sender:
         self._raise_if_stopped()
         if not hashes:
             return Verdicts()
-        call = calls.reanalysis(self._client, self._config.endpoint == "single", hash_type,
-                                self._answered_in_shape)
+        call = calls.reanalysis(
+            self._client, self._config.endpoint == "single", hash_type, self._answered_in_shape
+        )
         return (await self._send_parts(call, hashes)).verdicts
 
     async def precheck(self, hash_type: HashType, hashes: Sequence[str]) -> set[str]:
@@ -199,17 +217,29 @@ class Sender:
             reply, failure, epoch = await self._attempt(call, batch)
             attempts += 1
             self._by_http_status[reply.status if reply is not None else 0] += 1
-            decision = (Decision(Action.RETRY, None, failure) if reply is None
-                        else call.decide(reply, batch, attempts))
+            decision = (
+                Decision(Action.RETRY, None, failure)
+                if reply is None
+                else call.decide(reply, batch, attempts)
+            )
             self._api_answered |= decision.in_api_shape
             action = decision.action
             if action is Action.DONE:
                 self._health.answered(call.kind, len(batch))
-                log.debug("sender.answered", batch_size=len(batch), attempt=attempts,
-                          http_status=decision.http_status)
+                log.debug(
+                    "sender.answered",
+                    batch_size=len(batch),
+                    attempt=attempts,
+                    http_status=decision.http_status,
+                )
                 return calls.merged(settled, decision)
-            bound = log.bind(request=call.kind, batch_size=len(batch), attempt=attempts,
-                             http_status=decision.http_status, reason=decision.reason)
+            bound = log.bind(
+                request=call.kind,
+                batch_size=len(batch),
+                attempt=attempts,
+                http_status=decision.http_status,
+                reason=decision.reason,
+            )
             if action in (Action.SPLIT, Action.SHRINK):
                 self._health.answered()
                 parts = self._split(call.kind, batch, decision, bound)
@@ -227,8 +257,12 @@ class Sender:
                 batch = decision.unsettled
             after = self._health.failed(decision.reason, retries)
             if after.next is Next.UNREACHABLE:
-                self._stop(UnreachableError(
-                    f"{after.reason}; the same command resumes once it answers again"), log)
+                self._stop(
+                    UnreachableError(
+                        f"{after.reason}; the same command resumes once it answers again"
+                    ),
+                    log,
+                )
             if after.next is Next.GIVE_UP:
                 return calls.merged(settled, self._give_up(call, batch, attempts, decision))
             retries += not after.outage  # an outage spends no request's retries
@@ -260,8 +294,11 @@ class Sender:
                 result: tuple[Reply | None, str, int] = (await call.send(batch), "", epoch)
                 self._health.heard()
             except TransportError as exc:
-                why = (self._health.name_unresolved(str(exc))
-                       if isinstance(exc, NameNotResolved) else None)
+                why = (
+                    self._health.name_unresolved(str(exc))
+                    if isinstance(exc, NameNotResolved)
+                    else None
+                )
                 if why is not None:
                     self._stop(MisconfiguredError(why), log)
                 result = (None, str(exc), epoch)
@@ -284,8 +321,9 @@ class Sender:
         await asyncio.sleep(0)
         return result
 
-    def _split(self, kind: str, batch: Sequence[str], decision: Decision,
-               bound: Any) -> list[Sequence[str]]:
+    def _split(
+        self, kind: str, batch: Sequence[str], decision: Decision, bound: Any
+    ) -> list[Sequence[str]]:
         self._splits += 1
         too_large = decision.action is Action.SHRINK
         split = self._health.split(kind, batch, too_large=too_large)
@@ -295,8 +333,9 @@ class Sender:
             bound.info("sender.split")
         return split.parts
 
-    async def _send_all(self, call: Call, parts: Sequence[Sequence[str]],
-                        attempts: int) -> Decision:
+    async def _send_all(
+        self, call: Call, parts: Sequence[Sequence[str]], attempts: int
+    ) -> Decision:
         if len(parts) == 1:
             return await self._send_request(call, parts[0], attempts)
         return await calls.gather(self._send_request(call, p, attempts) for p in parts)
@@ -308,17 +347,27 @@ class Sender:
             return False
         self._throttled += 1
         if self._gate.throttled(epoch, pause.seconds):
-            bound.warning("sender.rate_lowered", rate=_rounded(self._gate.rate),
-                          pause=round(pause.seconds, 3), retry_after=pause.retry_after)
+            bound.warning(
+                "sender.rate_lowered",
+                rate=_rounded(self._gate.rate),
+                pause=round(pause.seconds, 3),
+                retry_after=pause.retry_after,
+            )
         else:
             bound.info("sender.throttled", pause=round(pause.seconds, 3))
         return True
 
-    def _give_up(self, call: Call, batch: Sequence[str], attempts: int,
-                 decision: Decision) -> Decision:
+    def _give_up(
+        self, call: Call, batch: Sequence[str], attempts: int, decision: Decision
+    ) -> Decision:
         """A request out of retries: the job goes on without its answer."""
-        log.warning(call.gave_up_event, batch_size=len(batch), attempt=attempts,
-                    http_status=decision.http_status, reason=decision.reason)
+        log.warning(
+            call.gave_up_event,
+            batch_size=len(batch),
+            attempt=attempts,
+            http_status=decision.http_status,
+            reason=decision.reason,
+        )
         settled = call.give_up(batch, attempts, decision)
         self._failed_hashes += len(settled.verdicts)
         return settled

@@ -91,8 +91,11 @@ class Appliance:
         self._clock = clock
         self._sleep = sleep or asyncio.sleep
         self._dice = dice or Dice(config)
-        self._rate = (RateWindow(config.rate_limit, clock, config.rate_limit_schedule)
-                      if config.rate_limit else None)
+        self._rate = (
+            RateWindow(config.rate_limit, clock, config.rate_limit_schedule)
+            if config.rate_limit
+            else None
+        )
         self._tokens = {f"Token {config.token}": True}
         if config.readonly_token:
             self._tokens[f"Token {config.readonly_token}"] = False
@@ -194,8 +197,11 @@ class Appliance:
                 reply = self._authorize(request, reanalysis) or fields.refusal or work()
                 reply, fault = self._after_work(endpoint, reply, fields.sent())
         sent = fields.sent()
-        self.log.add(RequestRecord(arrived, wall, endpoint, len(sent), sent, reply.status, fault,
-                                   dict(fields.values)))
+        self.log.add(
+            RequestRecord(
+                arrived, wall, endpoint, len(sent), sent, reply.status, fault, dict(fields.values)
+            )
+        )
         if fault is Fault.DROPPED and request.transport is not None:
             # The work is done and the state changed; the client only sees the line go dead.
             request.transport.abort()

@@ -274,8 +274,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(replace(config, world_file=None), world))
     except OSError as exc:  # the port is taken, or the address is not ours
-        print(f"reanalyzer simulate: cannot listen on {config.host}:{config.port}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"reanalyzer simulate: cannot listen on {config.host}:{config.port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -89,8 +89,16 @@ class SimulatorConfig:
         object.__setattr__(self, "extracted_mode", ExtractedMode(self.extracted_mode))
         object.__setattr__(self, "wrong_shape", WrongShape(self.wrong_shape))
         object.__setattr__(self, "sandboxes", frozenset(self.sandboxes))
-        for name in ("share_absent", "share_extracted", "share_queued", "error_rate", "drop_rate",
-                     "wrong_shape_rate", "proxy_page_rate", "big_body_rate"):
+        for name in (
+            "share_absent",
+            "share_extracted",
+            "share_queued",
+            "error_rate",
+            "drop_rate",
+            "wrong_shape_rate",
+            "proxy_page_rate",
+            "big_body_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.samples < 0:

@@ -41,11 +41,11 @@ def html_error(status: int) -> Reply:
 
 # What a reverse proxy or an SSO gateway before the appliance answers in its place: 200, HTML.
 PROXY_PAGE = (
-    b"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
     b"<title>Sign in - Corporate Access Gateway</title>\n</head>\n<body>\n"
     b"<h1>Your session has expired</h1>\n<p>Please sign in again to continue.</p>\n"
-    b"<form method=\"post\" action=\"/gateway/login\"><input name=\"username\">"
-    b"<input name=\"password\" type=\"password\"><button>Sign in</button></form>\n"
+    b'<form method="post" action="/gateway/login"><input name="username">'
+    b'<input name="password" type="password"><button>Sign in</button></form>\n'
     b"</body>\n</html>\n"
 )
 
@@ -56,7 +56,10 @@ def proxy_page() -> Reply:
 
 
 _SHAPES = (
-    WrongShape.NOT_OBJECTS, WrongShape.NO_DETAIL, WrongShape.OTHER_TYPE, WrongShape.STRING_CODES
+    WrongShape.NOT_OBJECTS,
+    WrongShape.NO_DETAIL,
+    WrongShape.OTHER_TYPE,
+    WrongShape.STRING_CODES,
 )
 
 
