@@ -150,7 +150,8 @@ async def _demo(args: argparse.Namespace) -> int:
     verdict = "every input line accounted for" if records == expected else "MISMATCH"
     print(
         f"demo: {records:,} outcome records for {expected:,} non-blank, non-comment lines: "
-        f"{verdict}\ndemo: outcome log {outcomes}",
+        f"{verdict}\ndemo: the outcome log is in {outcomes.parent} (its closed segments are "
+        f"gzip): read it with `reanalyzer report {outcomes.parent} --format json`",
         file=sys.stderr,
     )
     return code if records == expected else 70

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.words import counted
-from reanalyzer.record.outcome_log import OUTCOMES_FILE
 
 Command = Literal["run", "retry"]
 
@@ -148,7 +147,7 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     lines = [
         f"reanalyzer: {what}{summary['state']} in {summary['elapsed_s']} s "
         f"({summary['hashes_per_s'] or 0:,} records/s); outcomes in "
-        f"{summary['job_dir']}/{OUTCOMES_FILE}"
+        f"{summary['job_dir']} (reanalyzer report {summary['job_dir']})"
     ]
     for status, count in summary["recorded"].items():
         lines.append(f"  {status:<15} {count:>12,}")
