@@ -231,3 +231,19 @@ def test_a_closed_pipe_ends_the_report_quietly(tmp_path: Path) -> None:
 def final_outcomes(path: Path) -> dict[tuple[str, int], dict[str, object]]:
     """The rule read plainly, all in memory: a line's final record is its last one."""
     return {(r["source"], r["line"]): r for r in read_records(path)}
+
+
+@given(st.lists(st.tuples(st.integers(1, 30), st.sampled_from([None, "a" * 32, "b" * 40, "c" * 64]),
+                          st.sampled_from([Status.QUEUED, Status.FAILED, Status.INVALID])),
+                max_size=60))
+def test_list_from_columns_is_the_list_from_records(
+        rows: list[tuple[int, str | None, Status]]) -> None:
+    """The column writer of `--format list` prints what the record writer does, repeats too."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_log(Path(tmp), [rec(line, status, value or None) if status is Status.INVALID
+                                     else rec(line, status, value) for line, value, status in rows])
+        finals = final.load_finals(path)
+        from_columns, from_records = io.StringIO(), io.StringIO()
+        count = report.write_finals(finals, "list", from_columns)
+        assert count == report.write_report(finals.records(), "list", from_records)
+        assert from_columns.getvalue() == from_records.getvalue()

@@ -17,11 +17,12 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 from typing import Any, TextIO
 
 import msgspec
+import numpy as np
 
 from reanalyzer.core.outcomes import Status
 from reanalyzer.core.words import counted
@@ -184,12 +185,38 @@ def write_table(records: Iterable[dict[str, Any]], out: TextIO, err: TextIO) -> 
 
 def _finals_list(finals: Finals, out: TextIO) -> int:
     """`write_list` over final records in columns: the same text, at C speed."""
-    ordered = dict.fromkeys(map(finals.hashes.__getitem__, finals.order))
-    ordered.pop(None, None)
-    keys = iter(ordered)
-    while part := list(islice(keys, 65536)):
-        out.write("\n".join(part) + "\n")  # type: ignore[arg-type]  # (None is gone)
-    return len(ordered)
+    hashes = finals.hashes
+    keep = _first_of_each(hashes, finals.order)
+    for start in range(0, len(keep), 65536):
+        part = map(hashes.__getitem__, keep[start : start + 65536])
+        out.write("\n".join(part) + "\n")  # type: ignore[arg-type]  # (no None is left)
+    return len(keep)
+
+
+def _first_of_each(hashes: list[str | None], order: list[int]) -> list[int]:
+    """`order` without the records that have no hash or one an earlier record has."""
+    if not order:
+        return []
+    # Equal hashes have equal hash(): only records whose hash() another record's matches (or
+    # that of None) can be repeats, and they are few; they are looked at one by one. Sorting
+    # numbers is several times faster than a dict of two million strings.
+    keys = np.fromiter(map(hash, hashes), np.int64, len(hashes))
+    ranked = np.sort(keys)
+    shared = ranked[1:][ranked[1:] == ranked[:-1]]
+    doubtful = np.isin(keys, np.unique(np.append(shared, hash(None))))
+    if not doubtful.any():
+        return order
+    in_order = np.array(order, dtype=np.int64)
+    at = np.flatnonzero(doubtful[in_order])
+    seen: set[str] = set()
+    drop = []
+    for k, r in zip(at.tolist(), in_order[at].tolist(), strict=True):
+        value = hashes[r]
+        if not value or value in seen:
+            drop.append(k)
+        else:
+            seen.add(value)
+    return order if not drop else np.delete(in_order, drop).tolist()
 
 
 def _csv_text(cells: Iterable[Any]) -> str:

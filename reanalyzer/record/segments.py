@@ -20,6 +20,7 @@ import contextlib
 import gzip
 import os
 import re
+import struct
 import threading
 import zlib
 from dataclasses import dataclass
@@ -125,11 +126,21 @@ def _read_plain(path: Path) -> bytes:
 def _gunzip(path: Path) -> bytes:
     data = path.read_bytes()
     try:
-        inflater = zlib.decompressobj(wbits=31)
-        out = inflater.decompress(data)
-        if inflater.eof and not inflater.unused_data:
-            return out
-        return gzip.decompress(data)  # several members (recompressed by hand), or torn
+        # Inflated into one buffer of the size the gzip trailer gives, zlib lets go of the GIL
+        # once for the whole file: a growing buffer takes it back at each step, and the threads
+        # reading ahead then wait for the decoding thread, as slow as one. (A torn trailer asks
+        # for too much: the buffer is bounded, beyond which it grows.)
+        size = int.from_bytes(data[-4:], "little")
+        try:
+            out = zlib.decompress(data, 31, max(1, min(size, 16 * len(data) + (1 << 20))))
+            # zlib reads the first member only, which ends with this trailer: if the trailer
+            # is nowhere in the file before its last 8 bytes, that member is the whole file.
+            trailer = struct.pack("<II", zlib.crc32(out), len(out) & 0xFFFFFFFF)
+            if data.find(trailer) == len(data) - 8:
+                return out
+        except zlib.error:
+            pass  # torn, or empty: gzip tells which
+        return gzip.decompress(data)  # or several members (recompressed by hand)
     except (EOFError, gzip.BadGzipFile, ValueError, zlib.error) as exc:
         raise OSError(f"{path}: not a whole gzip file ({exc})") from exc
 
