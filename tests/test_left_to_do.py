@@ -92,7 +92,9 @@ async def test_a_stdin_jobs_failures_are_retried_as_its_summary_says(tmp_path: P
 async def test_a_stopped_stdin_job_resumes_as_its_summary_says(tmp_path: Path) -> None:
     """A stdin job stopped by a budget is told `reanalyzer run --url U --job-dir DIR <
     /dev/null`; that command, as given, finishes the same job."""
-    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=300, seed=6))
+    # The first answer comes after the reader has read all of standard input (a stop before
+    # that is told to pipe the input again instead, a case of its own).
+    sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=300, seed=6, latency_ms=400))
     try:
         write_input(tmp_path / "mixed.txt", sim.world, 600, seed=6)
         code, err = await cli("run", "--url", sim.url, "--max-requests", "1", "--batch-size",
