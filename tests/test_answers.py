@@ -17,8 +17,8 @@ from reanalyzer.send.answers import (
     decide_bulk,
     decide_single,
     decide_status,
-    match_results,
     parse_body,
+    read_results,
 )
 
 H1 = "a" * 40
@@ -120,7 +120,8 @@ def test_a_refusal_for_the_appliances_configuration_is_told_apart(message: str) 
 
 def test_hash_absent_from_results_is_not_found_and_strangers_are_ignored() -> None:
     """An omitted hash is not_found; a result for a hash never sent is ignored."""
-    verdicts = match_results([item(H1, *QUEUED), item(H3, *QUEUED)], HashType.SHA1, [H1, H2])
+    items = [item(H1, *QUEUED), item(H3, *QUEUED)]
+    verdicts = read_results(items, HashType.SHA1, [H1, H2]).verdicts
     assert set(verdicts) == {H1, H2}
     assert verdicts[H2].status is Status.NOT_FOUND
 
@@ -128,7 +129,7 @@ def test_hash_absent_from_results_is_not_found_and_strangers_are_ignored() -> No
 def test_detail_without_the_type_key_still_matches_by_any_value() -> None:
     """A detail keyed in upper case is matched through its values."""
     it = {"analysis": [{"name": "core", "code": 201}], "detail": {"SHA1": H1.upper()}}
-    assert match_results([it], HashType.SHA1, [H1])[H1].status is Status.QUEUED
+    assert read_results([it], HashType.SHA1, [H1]).verdicts[H1].status is Status.QUEUED
 
 
 def test_item_without_codes_at_all_is_failed_not_guessed() -> None:
@@ -296,7 +297,7 @@ hash_lists = st.lists(st.text("0123456789abcdef", min_size=40, max_size=40), uni
 def test_every_hash_sent_gets_exactly_one_verdict(hashes: list[str], answered: set[int]) -> None:
     """Whatever subset the appliance answers, every hash sent gets one verdict."""
     items = [item(h, *QUEUED) for i, h in enumerate(hashes) if i in answered]
-    verdicts = match_results(items, HashType.SHA1, hashes)
+    verdicts = read_results(items, HashType.SHA1, hashes).verdicts
     assert list(verdicts) == hashes
 
 
@@ -318,10 +319,10 @@ def test_results_in_the_order_sent_read_as_results_in_any_order(
     """The shortcut for results in the order sent gives each hash the verdict and detail that
     matching by value gives the same results shuffled."""
     items = [lower_item(h, SAYINGS[sayings[i % len(sayings)]]) for i, h in enumerate(hashes)]
-    in_order = match_results(items, HashType.SHA1, hashes, attempts=2)
+    in_order = read_results(items, HashType.SHA1, hashes, attempts=2).verdicts
     shuffled = items[:]
     rand.shuffle(shuffled)
-    by_value = match_results(shuffled, HashType.SHA1, hashes, attempts=2)
+    by_value = read_results(shuffled, HashType.SHA1, hashes, attempts=2).verdicts
     assert dict(in_order) == dict(by_value)
     aligned = in_order.aligned_with(hashes)
     assert aligned is not None

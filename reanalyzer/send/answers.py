@@ -471,20 +471,6 @@ def read_results(
     return ReadResults(Verdicts(found, details))
 
 
-def match_results(
-    items: Sequence[object],
-    hash_type: HashType,
-    hashes: Sequence[str],
-    *,
-    attempts: int = 0,
-    http_status: int | None = None,
-) -> Verdicts:
-    """The verdicts `read_results` settles (for every hash sent when every item was read)."""
-    return read_results(
-        items, hash_type, hashes, attempts=attempts, http_status=http_status
-    ).verdicts
-
-
 def unreadable(item: object) -> str | None:
     """Why a result item (or a single-sample answer) cannot be read into a status, or None.
 
