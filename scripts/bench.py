@@ -115,14 +115,18 @@ def run_measured(
 
 
 def _tree_pss_kib(pid: int, hwm: dict[int, int] | None = None) -> int:
-    """PSS of a process and its children (Linux), in KiB; 0 once it is gone. Each one's VmHWM
+    """PSS of a process and its descendants (Linux), in KiB; 0 once it is gone. Each one's VmHWM
     (its own peak RSS, KiB) goes into `hwm`."""
     total = 0
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return 0
-    for each in [pid, *map(int, children)]:
+    tree, at = [pid], 0
+    while at < len(tree):  # the read-ahead child's own child (the reader) included
+        try:
+            tree += map(int, Path(f"/proc/{tree[at]}/task/{tree[at]}/children").read_text().split())
+        except OSError:
+            if at == 0:
+                return 0
+        at += 1
+    for each in tree:
         try:
             for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):

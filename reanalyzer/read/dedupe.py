@@ -8,8 +8,9 @@ cost per hash is a few vectorised passes in C rather than Python bytecode:
   multiplication by an odd constant, starting from a value of the hash's length: every digit
   counts (patterned inputs, counters or repeated digits, still differ), and the four types
   start apart (they share a key only by the chance below);
-- the keys of a block are sorted (``argsort``) once; equal neighbours are the block's own
-  repeats, and of each the first in input order is the one kept as new;
+- the keys of a block are sorted once (with their indices in their low 16 bits: a plain sort);
+  equal neighbours are the block's own repeats, and of each the first in input order is the
+  one kept as new;
 - a bit array (two bits a key in one 64-bit word, 7 bits a key when the input's size is
   known, else 4-8) tells most new keys at once, with one read a key: only its false alarms
   (about 7% at 7 bits a key, 5-16% at 8-4) and the true repeats are looked up in the runs;
@@ -47,6 +48,7 @@ _MIN_BITS_PER_KEY = 4  # the bit array doubles below this: 4-8 bits per key, 0.5
 _EXPECTED_BITS_PER_KEY = 7  # sized from an estimate of the hashes to come: 0.9 byte a key
 _MIN_CAP = 1 << 20  # keys a merged run may reach whatever the set's size
 _DIRECTORY_FROM = 1 << 16  # a run this large is looked up through a directory
+_INDEX_MASK = np.uint64(0xFFFF)  # a block's keys have their indices in 16 bits (1 MiB)
 _Array = np.ndarray[Any, Any]
 
 
@@ -65,6 +67,26 @@ def keys_of(hashes: list[str], joined: bytes | None = None) -> _Array:
         keys *= _MULTIPLIER
     keys ^= keys >> np.uint64(29)  # the top bits order the runs, the low ones place the bits
     return keys
+
+
+def _sorted(keys: _Array) -> tuple[_Array, _Array, _Array]:
+    """Keys sorted, where each was, and where a key equals the one before it; equal keys in
+    input order."""
+    count = len(keys)
+    if count <= _INDEX_MASK:
+        # A key's top 48 bits and its index in one word: a plain sort (about twice as fast as
+        # argsort, which moves the indices beside the keys) orders both. Exact when equal top
+        # bits mean equal keys, as about always (else argsort).
+        packed = (keys & ~_INDEX_MASK) | np.arange(count, dtype=np.uint64)
+        packed.sort()
+        order = (packed & _INDEX_MASK).astype(np.intp)
+        ordered = keys[order]
+        same = ordered[1:] == ordered[:-1]
+        if np.array_equal(same, (packed[1:] ^ packed[:-1]) <= _INDEX_MASK):
+            return ordered, order, same
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    return ordered, order, ordered[1:] == ordered[:-1]
 
 
 class SeenSet:
@@ -99,43 +121,41 @@ class SeenSet:
     def mark_repeats(self, hashes: list[str]) -> list[bool]:
         """Record hashes of one type in order; True where seen before (earlier, or in the list)."""
         found = self.repeats({0: hashes}).get(0)
-        return [False] * len(hashes) if found is None else [not new for new in found[1]]
+        return [False] * len(hashes) if found is None else (~found[1]).tolist()
 
     def repeats(
         self, hashes_by: Mapping[K, list[str]], joined_by: Mapping[K, bytes] | None = None
-    ) -> dict[K, tuple[list[int], list[bool]]]:
+    ) -> dict[K, tuple[_Array, _Array]]:
         """Record a block's hashes, one list per type, each in input order; for each type with
         any hash seen before (earlier, or earlier in its list), their indices and, per hash,
-        whether it is new. `joined_by`: per type, its hashes as one text (see `keys_of`)."""
+        whether it is new (a bool array). `joined_by`: per type, its hashes as one text (see
+        `keys_of`)."""
         parts = [(k, hashes) for k, hashes in hashes_by.items() if hashes]
         if not parts:
             return {}
         joined = joined_by or {}
         keys = np.concatenate([keys_of(hashes, joined.get(k)) for k, hashes in parts])
         repeat = self._repeat_mask(keys)
-        found: dict[K, tuple[list[int], list[bool]]] = {}
+        found: dict[K, tuple[_Array, _Array]] = {}
         start = 0
         for k, hashes in parts:
             mine = repeat[start : start + len(hashes)]
             where = np.flatnonzero(mine)
             if len(where):
-                found[k] = where.tolist(), (~mine).tolist()
+                found[k] = where, ~mine
             start += len(hashes)
         return found
 
     def _repeat_mask(self, keys: _Array) -> _Array:
-        order = np.argsort(keys)
-        ordered = keys[order]
+        ordered, order, same = _sorted(keys)
         repeat = np.zeros(len(keys), dtype=bool)
-        same = ordered[1:] == ordered[:-1]
         if same.any():
-            # Equal keys sit side by side; of each group the first in input order is new,
-            # the others repeats, whatever order the (unstable) sort left them in.
+            # Equal keys sit side by side, the first in input order first: the others are
+            # repeats.
             starts = np.flatnonzero(np.concatenate(([True], ~same)))
-            firsts = np.minimum.reduceat(order, starts)
             repeat[order] = True
-            repeat[firsts] = False
-            ordered, order = ordered[starts], firsts
+            repeat[order[starts]] = False
+            ordered, order = ordered[starts], order[starts]
         # The keys' places in the bit array serve twice: to look, then to set those of new keys.
         at, bit = self._slots(ordered)
         known = self._known(ordered, at, bit)

@@ -1,13 +1,9 @@
 """The front of the pipeline: inputs → normalize → dedupe → batching, as one async stream.
 
-Reading, sorting and dedupe run ahead of the loop, in a child process or a thread (see
-`readahead`: files and pipes block, and a trickle on stdin must not stall the loop's idle
-flush); batching runs on the loop, block by block. What the front decides
-on its own (invalid lines, duplicates) and the chunks to send both go to a ``FrontSink``.
-
-A little over 300 lines for one concern: the child's half (shard, dedupe within its budget, the
-resumed job's recorded hashes) and the loop's half (batching, idle flush, the watermark) hand
-each other one value, and read best side by side.
+Reading, sorting and dedupe (`prepare`) run ahead of the loop, in a child process or a
+thread (see `readahead`: files and pipes block, and a trickle on stdin must not stall the loop's
+idle flush); batching runs on the loop, block by block. What the front decides on its own
+(invalid lines, duplicates) and the chunks to send both go to a ``FrontSink``.
 """
 
 from __future__ import annotations
@@ -16,22 +12,18 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import structlog
 
 from reanalyzer.core.hashes import HashType
 from reanalyzer.core.positions import Block, position
-from reanalyzer.core.shards import Shard, shards_of
+from reanalyzer.core.shards import Shard
 from reanalyzer.core.watermark import Watermark
 from reanalyzer.errors import InputError
 from reanalyzer.read import readahead
 from reanalyzer.read.batching import Batcher, Chunk
-from reanalyzer.read.normalize import SortedBlock, sort_block
-
-if TYPE_CHECKING:
-    from reanalyzer.read.dedupe import SeenSet
+from reanalyzer.read.prepare import Prepared, deduped, sorted_blocks
 
 log = structlog.get_logger("reanalyzer.read.front")
 
@@ -76,100 +68,6 @@ class FrontSink(Protocol):
     async def chunk(self, chunk: Chunk) -> None: ...
 
 
-@dataclass(slots=True)
-class _Prepared:
-    """A block sorted and deduplicated: the CPU-heavy part, done ahead of the loop (see
-    `readahead`) so that the loop stays free to read answers and send requests on time."""
-
-    block: Block  # where the block sits (its lines are dropped: they are sorted already)
-    lines: int  # how many lines it had
-    sorted_block: SortedBlock  # its hashes and positions without the repeats
-    duplicates: list[tuple[HashType, str, int]]
-    other_shards: int = 0  # its records that another shard records
-    unremembered: int = 0  # its new hashes the dedupe set had no room left for
-
-
-def _keep_shard(sorted_block: SortedBlock, shard: Shard) -> int:
-    """Drop the records of other shards from a sorted block; how many were dropped."""
-    if shard.count == 1:
-        return 0
-    dropped = 0
-    for hash_type, hashes in sorted_block.hashes.items():
-        mine = shard.index
-        owners = shards_of(hashes, shard.count)
-        positions = sorted_block.positions[hash_type]
-        kept = [i for i, owner in enumerate(owners) if owner == mine]
-        if len(kept) < len(hashes):
-            dropped += len(hashes) - len(kept)
-            sorted_block.joined.pop(hash_type, None)
-            sorted_block.hashes[hash_type] = [hashes[i] for i in kept]
-            sorted_block.positions[hash_type] = [positions[i] for i in kept]
-    if not shard.records_invalid:
-        dropped += len(sorted_block.invalid)
-        sorted_block.invalid = []
-    return dropped
-
-
-def _prepare(block: Block, seen: SeenSet | None, shard: Shard | None = None) -> _Prepared:
-    sorted_block = sort_block(block)
-    # Before dedupe: a hash and its repeats are in one shard, and the set holds this one's only.
-    other_shards = _keep_shard(sorted_block, shard) if shard is not None else 0
-    duplicates: list[tuple[HashType, str, int]] = []
-    unremembered = 0
-    if seen is not None:
-        before = seen.unremembered
-        found = seen.repeats(sorted_block.hashes, sorted_block.joined)
-        sorted_block.joined = {}  # read: the hashes kept are fewer
-        for hash_type, (repeats, keep) in found.items():
-            hashes = sorted_block.hashes[hash_type]
-            positions = sorted_block.positions[hash_type]
-            duplicates += [(hash_type, hashes[i], positions[i]) for i in repeats]
-            sorted_block.hashes[hash_type] = list(compress(hashes, keep))
-            sorted_block.positions[hash_type] = list(compress(positions, keep))
-        unremembered = seen.unremembered - before
-    # Only where the block sits goes on to the loop (from a child process, pickled).
-    where = Block(
-        block.source_index,
-        [],
-        block.first_line,
-        block.line_numbers[:1] if block.line_numbers else None,
-        end_line=block.end_line,
-        end_offset=block.end_offset,
-    )
-    return _Prepared(where, len(block.lines), sorted_block, duplicates, other_shards, unremembered)
-
-
-def _prepared(
-    blocks: Iterator[Block],
-    dedupe: bool,
-    memory: int | None,
-    seen_from: Callable[[], Iterator[list[str]]] | None,
-    shard: Shard | None,
-    input_bytes: int | None = None,
-) -> Iterator[_Prepared]:
-    """The blocks prepared, in input order, by the reader alone: the dedupe set is made, and
-    a resumed job's recorded hashes read into it, where this runs (the reading child), so
-    that it is held in one process only. numpy, too, is imported there only: it starts
-    threads, and a process with threads must not fork (see readahead)."""
-    seen: SeenSet | None = None
-    if dedupe:
-        from reanalyzer.read.dedupe import SeenSet
-
-        seen = SeenSet(memory)
-    if seen is not None and seen_from is not None:
-        for hashes in seen_from():
-            seen.repeats({0: hashes})
-        seen.unremembered = 0  # only this run's input counts: those hashes went out before
-    for block in blocks:
-        if seen is not None and input_bytes and block.lines:
-            # The set's bit array, sized once for the lines the whole input holds at the
-            # first block's bytes a line, rather than grown (and rebuilt) as it fills.
-            size = sum(map(len, block.lines)) + len(block.lines)
-            seen.expect(max(len(seen), input_bytes * len(block.lines) // size))
-            input_bytes = None
-        yield _prepare(block, seen, shard)
-
-
 async def run_front(
     blocks: Iterator[Block],
     sink: FrontSink,
@@ -207,10 +105,11 @@ async def run_front(
         batch_size_now,
         dedupe_memory,
     )
-    reader = readahead.start(
-        _prepared(blocks, dedupe, dedupe_memory, seen_from, shard, input_bytes)
-    )
-    getter: asyncio.Future[_Prepared | BaseException | readahead.End] | None = None
+    prepared = sorted_blocks(blocks, shard)
+    if dedupe:
+        prepared = deduped(prepared, dedupe_memory, seen_from, input_bytes)
+    reader = readahead.start(prepared)
+    getter: asyncio.Future[Prepared | BaseException | readahead.End] | None = None
     try:
         while True:
             # asyncio.wait, unlike wait_for, never cancels the getter: no block can be lost
@@ -249,8 +148,9 @@ class _Front:
     batch_size_now: Callable[[], int] | None = None
     dedupe_memory: int | None = None
 
-    async def process(self, prepared: _Prepared) -> None:
+    async def process(self, prepared: Prepared) -> None:
         block, sorted_block = prepared.block, prepared.sorted_block
+        sorted_block.unwire()  # a block from a thread: what dedupe left as text, as lists
         if self.watermark is not None:
             self.watermark.open_block(block)
         stats = self.stats

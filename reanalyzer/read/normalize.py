@@ -33,27 +33,41 @@ class SortedBlock:
     # Per type, its hashes as one lowercase ASCII text, a newline after each but the last, as
     # sorted: dedupe reads its keys from it in place. Not pickled; dropped where hashes are.
     joined: dict[HashType, bytes] = field(default_factory=dict)
+    # Per type, its hashes and positions as they cross to the loop (see __getstate__), where
+    # dedupe made them so (from `joined`, without the repeats) in place of the lists: a type
+    # in `wire` has empty lists until `unwire` makes them again.
+    wire: dict[HashType, tuple[str, bytes]] = field(default_factory=dict)
 
     @property
     def hash_count(self) -> int:
-        return sum(len(hashes) for hashes in self.hashes.values())
+        in_wire = sum(text.count("\n") + 1 for text, _ in self.wire.values() if text)
+        return sum(len(hashes) for hashes in self.hashes.values()) + in_wire
+
+    def unwire(self) -> None:
+        """The lists of every type again (a block that crossed no pipe)."""
+        for hash_type, (text, raw) in self.wire.items():
+            self.hashes[hash_type] = text.split("\n") if text else []
+            self.positions[hash_type] = _int64s(raw)
+        self.wire = {}
 
     # A sorted block crosses from the read-ahead child to the loop pickled. Pickled as lists,
     # its hashes and positions cost the loop ~0.5 µs a line to load, about as much as all the
     # rest it does for a line; as one string and one array per type, splitting runs in C.
     def __getstate__(self) -> object:
-        return (
-            {t: "\n".join(hashes) for t, hashes in self.hashes.items()},
-            {t: array("q", positions).tobytes() for t, positions in self.positions.items()},
-            self.invalid,
-            self.skipped,
-        )
+        wire = self.wire
+        hashes = {t: wire[t][0] if t in wire else "\n".join(h) for t, h in self.hashes.items()}
+        positions = {
+            t: wire[t][1] if t in wire else array("q", p).tobytes()
+            for t, p in self.positions.items()
+        }
+        return hashes, positions, self.invalid, self.skipped
 
     def __setstate__(self, state: tuple[Any, Any, list[tuple[int, str]], int]) -> None:
         hashes, positions, self.invalid, self.skipped = state
         self.hashes = {t: joined.split("\n") if joined else [] for t, joined in hashes.items()}
         self.positions = {t: _int64s(raw) for t, raw in positions.items()}
         self.joined = {}
+        self.wire = {}
 
 
 def _int64s(raw: bytes) -> list[int]:
