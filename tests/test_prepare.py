@@ -84,10 +84,11 @@ def test_what_dedupe_hands_on_is_the_block_without_its_repeats(
 
 def test_a_block_whose_hashes_are_all_repeats_hands_on_none() -> None:
     lines = [_line(1, False), _line(5, False)]
-    first, second = deduped(sorted_blocks(iter(_blocks([lines, lines[::-1]])), None), None, None)
+    _, second = deduped(sorted_blocks(iter(_blocks([lines, lines[::-1]])), None), None, None)
     assert second.sorted_block.hash_count == 0
     again = pickle.loads(pickle.dumps(second.sorted_block))
-    assert again.hash_count == 0 and all(h == [] for h in again.hashes.values())
+    assert again.hash_count == 0
+    assert all(h == [] for h in again.hashes.values())
     assert [d[1] for d in second.duplicates] == [lines[1].decode(), lines[0].decode()]
 
 
