@@ -139,9 +139,26 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
             checkpoint.failed,
         )
 
+    def status(notes: list[str], **counted: Any) -> JobStatus:
+        """What both sources of the counts share, and what they counted."""
+        if holder.running and holder.pid is None:
+            notes.insert(0, "the running process has not written its pid yet")
+        return JobStatus(
+            job_dir=str(job_dir),
+            inputs=inputs,
+            settings=dict(job.get("settings", {})),
+            running=holder.running,
+            pid=holder.pid,
+            progress=progress,
+            last_run=_read_json(job_dir / SUMMARY_FILE),
+            notes=notes,
+            **counted,
+        )
+
     counts = read_counts(job_dir)
     if counts is not None:
-        return _from_counts(job_dir, job, inputs, holder, progress, counts)
+        notes, counted = _from_counts(holder, counts)
+        return status(notes, **counted)
 
     now = now or datetime.now(UTC)
     window_start = now - RATE_WINDOW
@@ -165,42 +182,23 @@ def job_status(job_dir: Path, now: datetime | None = None) -> JobStatus:
     span = (now - window_start).total_seconds()
     recent_rate = round(recent / span, 1) if holder.running and span > 0 else None
 
-    notes = []
-    if holder.running and holder.pid is None:
-        notes.append("the running process has not written its pid yet")
     order = [s.value for s in Status]
-    return JobStatus(
-        job_dir=str(job_dir),
-        inputs=inputs,
-        settings=dict(job.get("settings", {})),
-        running=holder.running,
-        pid=holder.pid,
-        progress=progress,
+    return status(
+        [],
         records_written=scan.records,
         final_total=sum(by_status.values()),
         by_status={s: by_status[s] for s in order if by_status[s]}
         | {s: n for s, n in by_status.items() if s not in order},
         by_hash_type=dict(sorted(by_type.items())),
         last_record_at=last_ts,
-        last_run=_read_json(job_dir / SUMMARY_FILE),
         recent_rate=recent_rate,
-        notes=notes,
         counted_from="outcome log",
     )
 
 
-def _from_counts(
-    job_dir: Path,
-    job: dict[str, Any],
-    inputs: list[str],
-    holder: Holder,
-    progress: Progress | None,
-    counts: Counts,
-) -> JobStatus:
-    """A JobStatus from counts.json: no need to read the log."""
+def _from_counts(holder: Holder, counts: Counts) -> tuple[list[str], dict[str, Any]]:
+    """The notes and counts of a JobStatus from counts.json: no need to read the log."""
     notes = []
-    if holder.running and holder.pid is None:
-        notes.append("the running process has not written its pid yet")
     if not holder.running and not counts.final:
         notes.append(
             f"the last run ended without finishing (killed?): counts as of "
@@ -210,23 +208,15 @@ def _from_counts(
     recent = None
     if holder.running and this_run:
         recent = this_run.get("recent_records_per_s") or this_run.get("records_per_s")
-    return JobStatus(
-        job_dir=str(job_dir),
-        inputs=inputs,
-        settings=dict(job.get("settings", {})),
-        running=holder.running,
-        pid=holder.pid,
-        progress=progress,
-        records_written=counts.records,
-        final_total=sum(counts.by_status.values()),
-        by_status=dict(counts.by_status),
-        by_hash_type=dict(counts.by_hash_type),
-        last_record_at=counts.last_record_at,
-        last_run=_read_json(job_dir / SUMMARY_FILE),
-        recent_rate=recent,
-        notes=notes,
-        this_run=this_run,
-    )
+    return notes, {
+        "records_written": counts.records,
+        "final_total": sum(counts.by_status.values()),
+        "by_status": dict(counts.by_status),
+        "by_hash_type": dict(counts.by_hash_type),
+        "last_record_at": counts.last_record_at,
+        "recent_rate": recent,
+        "this_run": this_run,
+    }
 
 
 def render_text(st: JobStatus) -> str:

@@ -37,6 +37,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from reanalyzer.read.runs import SortedRun
+
 K = TypeVar("K")
 
 BYTES_PER_HASH = 9  # what the budget allows each remembered hash: its key, bits, merge room
@@ -47,7 +49,6 @@ _FIRST_FILTER_BITS = 1 << 20
 _MIN_BITS_PER_KEY = 4  # the bit array doubles below this: 4-8 bits per key, 0.5-1 byte
 _EXPECTED_BITS_PER_KEY = 8  # sized from an estimate of the hashes to come: a byte a key
 _MIN_CAP = 1 << 20  # keys a merged run may reach whatever the set's size
-_DIRECTORY_FROM = 1 << 16  # a run this large is looked up through a directory
 _INDEX_MASK = np.uint64(0xFFFF)  # a block's keys have their indices in 16 bits (1 MiB)
 _Array = np.ndarray[Any, Any]
 
@@ -95,7 +96,7 @@ class SeenSet:
     def __init__(self, memory: int | None = None) -> None:
         self.capacity = None if memory is None else max(0, memory // BYTES_PER_HASH)
         self.unremembered = 0  # new hashes not kept: the budget was spent
-        self._runs: list[_Run] = []  # oldest (and largest) first
+        self._runs: list[SortedRun] = []  # oldest (and largest) first
         self._count = 0
         self._blocks = _FIRST_FILTER_BITS // 64  # 64-bit words
         self._bits = np.zeros(self._blocks, dtype=np.uint64)
@@ -223,7 +224,7 @@ class SeenSet:
             at, bit = self._slots(new)  # in the new array
         self._set_bits(at, bit)
         runs = self._runs
-        runs.append(_Run(new))
+        runs.append(SortedRun(new))
         cap = max(_MIN_CAP, self._count // 8)
         merged = True
         while merged:  # neighbours of like size merge, the newest first, up to the cap
@@ -242,7 +243,7 @@ class SeenSet:
                     del newer
                     runs[i : i + 2] = []
                     both.sort(kind="stable")
-                    runs.insert(i, _Run(both))
+                    runs.insert(i, SortedRun(both))
                     merged = True
                     break
 
@@ -267,42 +268,3 @@ class SeenSet:
         for run in self._runs:
             for i in range(0, len(run.keys), 1 << 20):  # bounded temporaries
                 self._set_bits(*self._slots(run.keys[i : i + (1 << 20)]))
-
-
-class _Run:
-    """Sorted keys; a large run also has a directory: where each range of the top bits starts,
-    about one entry per 32 keys (4 bytes: 1/8 byte a key). A lookup then reads two entries and
-    binary-searches one range, all lookups step by step at once: independent reads the memory
-    serves in parallel, where ``searchsorted``'s dependent ones each wait (3x faster at 8M)."""
-
-    def __init__(self, keys: _Array) -> None:
-        self.keys = keys
-        size = len(keys)
-        self._directory: _Array | None = None
-        if size >= _DIRECTORY_FROM:
-            bits = max(1, (size // 32).bit_length() - 1)
-            self._shift = np.uint64(64 - bits)
-            edges = np.arange(1, 1 << bits, dtype=np.uint64) << self._shift
-            directory = np.empty((1 << bits) + 1, dtype=np.uint32)
-            directory[0], directory[-1] = 0, size
-            directory[1:-1] = np.searchsorted(keys, edges)
-            self._directory = directory
-            self._steps = int(np.diff(directory).max()).bit_length()
-
-    def holds(self, keys: _Array) -> _Array:
-        """Which of sorted `keys` this run holds."""
-        last = len(self.keys) - 1
-        if self._directory is None:
-            at = np.searchsorted(self.keys, keys)
-        else:
-            top = (keys >> self._shift).astype(np.intp)
-            at = self._directory[top].astype(np.intp)
-            end = self._directory[top + 1].astype(np.intp)
-            for _ in range(self._steps):
-                mid = (at + end) >> 1
-                below = self.keys[np.minimum(mid, last)] < keys
-                at = np.where(below, mid + 1, at)
-                end = np.where(below, end, mid)
-        np.minimum(at, last, out=at)
-        held: _Array = self.keys[at] == keys
-        return held
