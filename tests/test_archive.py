@@ -5,18 +5,17 @@ simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import io
 import json
-import os
 import shutil
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.read.sizes import gzip_size, input_sizes
@@ -29,15 +28,8 @@ TOKEN = "tok-archive-15-0123456789"
 
 
 async def cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
-    env["REANALYZER_TOKEN"] = TOKEN
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reanalyzer", *args, cwd=cwd, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=TOKEN)
+    return ran.code, ran.out, ran.err
 
 
 def finals(job: Path) -> dict[tuple[str, int], dict[str, Any]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support import isolate
 
 from reanalyzer.cli import build_parser, main
 from reanalyzer.commands import COMMANDS
@@ -21,11 +21,7 @@ TOKEN = "tok-cli-4b1e-SECRET"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("REANALYZER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("REANALYZER_TOKEN", TOKEN)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path, TOKEN)
 
 
 def test_every_command_of_the_table_is_a_module(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,10 +4,10 @@ none: settings are top-level keys)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from support import isolate
 
 from reanalyzer.cli import main
 
@@ -16,11 +16,7 @@ TOKEN = "tok-config-6f1e-SECRET"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("REANALYZER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("REANALYZER_TOKEN", TOKEN)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path, TOKEN)
     Path("in.txt").write_text("ab" * 20 + "\n")
 
 

@@ -4,12 +4,11 @@ warning naming them. The CLI runs in subprocesses, against the simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
-import os
-import sys
 from pathlib import Path
+
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
@@ -19,16 +18,8 @@ TOKEN = "tok-3c8e5a1f7b2d4960-damaged"
 
 
 async def cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
-    env["REANALYZER_TOKEN"] = TOKEN
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reanalyzer", *args, cwd=cwd, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=TOKEN)
+    return ran.code, ran.out, ran.err
 
 
 async def test_a_damaged_line_in_the_outcome_log(tmp_path: Path) -> None:

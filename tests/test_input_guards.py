@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
@@ -41,19 +42,12 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-async def cli(*args: str, cwd: Path, stdin: bytes = b"",
-              code: str | None = None) -> tuple[int, str, str]:
+async def cli(
+    *args: str, cwd: Path, stdin: bytes = b"", code: str | None = None
+) -> tuple[int, str, str]:
     """`python -m reanalyzer ARGS` (or `python -c CODE ARGS`) fed `stdin`: code, out, err."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
-    env["REANALYZER_TOKEN"] = TOKEN
-    head = ["-c", code] if code is not None else ["-m", "reanalyzer"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *head, *args, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=TOKEN, stdin=stdin, code=code)
+    return ran.code, ran.out, ran.err
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ gives is then run, and must finish the job.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
+
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
@@ -24,15 +23,8 @@ TOKEN = "tok-5b2e8c1d0a9f4e37-lefttodo"
 
 async def cli(*args: str, cwd: Path, stdin: Path | None = None) -> tuple[int, str]:
     """Run the CLI (standard input from `stdin`, else /dev/null); its exit code and stderr."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
-    with (stdin or Path(os.devnull)).open("rb") as feed:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "reanalyzer", *args, cwd=cwd,
-            env={**clean, "REANALYZER_TOKEN": TOKEN}, stdin=feed,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=TOKEN, stdin=stdin)
+    return ran.code, ran.err
 
 
 def _summary(job: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import isolate
 
 from reanalyzer.cli import main
 from reanalyzer.errors import ExitCode
@@ -26,11 +27,7 @@ HASH = "ab" * 20
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("REANALYZER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("REANALYZER_TOKEN", TOKEN)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path, TOKEN)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

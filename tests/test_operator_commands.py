@@ -6,14 +6,12 @@ The CLI runs in subprocesses (asyncio's, so that the simulators in this test's l
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
@@ -23,15 +21,8 @@ TOKEN = "tok-5d2a77c0e1f94b3a-operator"
 
 
 async def cli(*args: str, cwd: Path, token: str = TOKEN) -> tuple[int, str, str]:
-    env = {**os.environ, "REANALYZER_TOKEN": token}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reanalyzer", *args, cwd=cwd, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=token)
+    return ran.code, ran.out, ran.err
 
 
 def final_statuses(job_dir: Path) -> dict[tuple[str, int], dict[str, object]]:

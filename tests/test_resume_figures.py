@@ -3,12 +3,11 @@ failed that the run sends again, on either side of the checkpoint's mark."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
-import sys
 from pathlib import Path
+
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.outcome_log import OUTCOMES_FILE, read_records
@@ -18,14 +17,8 @@ TOKEN = "tok-0c7d3e9a1b5f4a28-figures"
 
 
 async def cli(*args: str, cwd: Path, **env: str) -> tuple[int, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reanalyzer", *args, cwd=cwd,
-        env={**clean, "REANALYZER_TOKEN": TOKEN, **env}, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=TOKEN, env=env)
+    return ran.code, ran.err
 
 
 async def test_a_resume_counts_the_failed_lines_it_sends_again(tmp_path: Path) -> None:

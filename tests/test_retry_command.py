@@ -7,14 +7,13 @@ what was really sent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support import run_cli
 
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.jobdir import JOB_FILE, RUN_SETTINGS, SUMMARY_FILE
@@ -35,16 +34,8 @@ SANDBOX_JOB = ("--api", "v2", "--analysis", "rl_cloud_sandbox", "--sandbox-platf
 
 
 async def cli(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REANALYZER_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reanalyzer", *args, cwd=cwd,
-        env={**clean, "REANALYZER_TOKEN": TOKEN, **env},
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    ran = await run_cli(*args, cwd=cwd, token=TOKEN, env=env)
+    return ran.code, ran.out, ran.err
 
 
 def final_statuses(job_dir: Path) -> dict[tuple[str, int], str]:
