@@ -6,10 +6,17 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simulator
+
+StartSim = Callable[..., Awaitable[RunningSimulator]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +77,31 @@ async def run_cli(
     return Ran(proc.returncode, out.decode(), err.decode(), time.monotonic() - started)
 
 
-def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str) -> None:
-    """A test of the CLI in this process: no REANALYZER_ setting but `token`, in `tmp_path`."""
+def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str | None = None) -> None:
+    """A test in this process: no REANALYZER_ setting of the developer's (or .env: it runs in
+    `tmp_path`) but `token`, if given."""
     for name in list(os.environ):
         if name.startswith("REANALYZER_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("REANALYZER_TOKEN", token)
+    if token is not None:
+        monkeypatch.setenv("REANALYZER_TOKEN", token)
     monkeypatch.chdir(tmp_path)
+
+
+@asynccontextmanager
+async def simulators(token: str, **defaults: Any) -> AsyncIterator[StartSim]:
+    """Start simulators in the test's loop, each with SimulatorConfig `defaults` and the fields
+    given (a `world=` goes to start_simulator); all closed at the end."""
+    running: list[RunningSimulator] = []
+
+    async def start(world: Any = None, **fields: Any) -> RunningSimulator:
+        config = SimulatorConfig(token=token, **{**defaults, **fields})
+        sim = await start_simulator(config, world=world)
+        running.append(sim)
+        return sim
+
+    try:
+        yield start
+    finally:
+        for sim in running:
+            await sim.aclose()

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from conftest import ScriptedAppliance, Seen
+from support import StartSim, isolate, simulators
 from test_run_against_simulator import expected_by_line, outcomes
 
 from reanalyzer.core.hashes import HashType
@@ -32,9 +33,6 @@ from reanalyzer.settings import load_settings
 from reanalyzer.simulator import (
     Endpoint,
     Fault,
-    RunningSimulator,
-    SimulatorConfig,
-    start_simulator,
     write_input,
 )
 
@@ -42,34 +40,19 @@ TOKEN = "tok-believed-5e1d7c3a90b2f468"
 COOKIE = "sso-session-8d2f0c71"  # a header of the proxy's page: never in a message
 PAGE = "<html><head><title>Sign in</title></head><body>Please   sign in\n to continue</body>"
 
-StartSim = Callable[..., Awaitable[RunningSimulator]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture
 async def start() -> AsyncIterator[StartSim]:
     """Start simulators in this test's loop with SimulatorConfig fields; closed afterwards."""
-    running: list[RunningSimulator] = []
-
-    async def _start(**fields: Any) -> RunningSimulator:
-        fields.setdefault("samples", 400)
-        fields.setdefault("seed", 3)
-        sim = await start_simulator(SimulatorConfig(token=TOKEN, **fields))
-        running.append(sim)
-        return sim
-
-    yield _start
-    for sim in running:
-        await sim.aclose()
+    async with simulators(TOKEN, samples=400, seed=3) as start:
+        yield start
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No REANALYZER_* variable or .env of the developer's can leak into a test's settings."""
-    for name in list(os.environ):
-        if name.startswith("REANALYZER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path)
 
 
 async def run_job(url: str, inputs: list[Path], **cli: Any) -> int:

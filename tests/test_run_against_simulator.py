@@ -13,11 +13,12 @@ import os
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import StartSim, isolate, simulators
 
 from reanalyzer.errors import ExitCode, MisconfiguredError, UnreachableError
 from reanalyzer.record import jobdir
@@ -33,9 +34,6 @@ from reanalyzer.simulator import (
     RequestRecord,
     RunningSimulator,
     SampleKind,
-    SimulatorConfig,
-    World,
-    start_simulator,
     write_input,
 )
 
@@ -45,33 +43,18 @@ HEX = frozenset("0123456789abcdef")
 HASH_LENGTHS = frozenset({32, 40, 64, 128})
 ACCEPTED = (200, 201)
 
-StartSim = Callable[..., Awaitable[RunningSimulator]]
 
 
 @pytest.fixture
 async def start() -> AsyncIterator[StartSim]:
     """Start simulators in this test's loop with SimulatorConfig fields; closed afterwards."""
-    running: list[RunningSimulator] = []
-
-    async def _start(world: World | None = None, **fields: Any) -> RunningSimulator:
-        fields.setdefault("samples", 400)
-        fields.setdefault("seed", 3)
-        sim = await start_simulator(SimulatorConfig(token=TOKEN, **fields), world=world)
-        running.append(sim)
-        return sim
-
-    yield _start
-    for sim in running:
-        await sim.aclose()
+    async with simulators(TOKEN, samples=400, seed=3) as start:
+        yield start
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No REANALYZER_* variable or .env of the developer's can leak into a test's settings."""
-    for name in list(os.environ):
-        if name.startswith("REANALYZER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path)
 
 
 async def run_in_process(

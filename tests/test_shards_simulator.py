@@ -12,37 +12,29 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import StartSim, simulators
 
 from reanalyzer.core.shards import shard_of
 from reanalyzer.errors import ExitCode
 from reanalyzer.record.outcome_log import OUTCOMES_FILE
-from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simulator, write_input
+from reanalyzer.simulator import RunningSimulator, write_input
 
 TOKEN = "tok-41c09e7d2b8a4f65-shards"
 SHARDS = 4
 LINES = 2400
 
-StartSim = Callable[..., Awaitable[RunningSimulator]]
 
 
 @pytest.fixture
 async def start() -> AsyncIterator[StartSim]:
     """Simulators of one world (same seed), each fresh; closed afterwards."""
-    running: list[RunningSimulator] = []
-
-    async def _start(**fields: Any) -> RunningSimulator:
-        sim = await start_simulator(SimulatorConfig(token=TOKEN, samples=600, seed=11, **fields))
-        running.append(sim)
-        return sim
-
-    yield _start
-    for sim in running:
-        await sim.aclose()
+    async with simulators(TOKEN, samples=600, seed=11) as start:
+        yield start
 
 
 def _env() -> dict[str, str]:

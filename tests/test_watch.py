@@ -10,12 +10,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support import StartSim, simulators
 from watch_support import (
     TOKEN,
     Hook,
@@ -32,9 +32,7 @@ from reanalyzer.errors import ExitCode
 from reanalyzer.run import job
 from reanalyzer.run.watch import watched
 from reanalyzer.settings import load_settings
-from reanalyzer.simulator import RunningSimulator, SimulatorConfig, start_simulator, write_input
-
-StartSim = Callable[..., Awaitable[RunningSimulator]]
+from reanalyzer.simulator import RunningSimulator, write_input
 
 
 @pytest.fixture(autouse=True)
@@ -47,18 +45,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def start() -> AsyncIterator[StartSim]:
-    running: list[RunningSimulator] = []
-
-    async def _start(**fields: Any) -> RunningSimulator:
-        fields.setdefault("samples", 300)
-        fields.setdefault("seed", 4)
-        sim = await start_simulator(SimulatorConfig(token=TOKEN, **fields))
-        running.append(sim)
-        return sim
-
-    yield _start
-    for sim in running:
-        await sim.aclose()
+    async with simulators(TOKEN, samples=300, seed=4) as start:
+        yield start
 
 
 @pytest.fixture
