@@ -335,33 +335,25 @@ class Simulator:
         self.proc.wait(10)
 
 
+def _job_argv(url: str, tmp: str, hashes: list[str], *args: str) -> list[str]:
+    """`reanalyzer run` against `url` over `hashes` (written into `tmp`), its job in `tmp`."""
+    path = Path(tmp) / "hashes.txt"
+    path.write_text("\n".join(hashes) + "\n")
+    run = [sys.executable, "-m", "reanalyzer", "run", "--url", url, "--job-dir", f"{tmp}/job"]
+    return [*run, "--log-level", "warning", *args, str(path)]
+
+
 def run_job(url: str, hashes: list[str], batch: int, concurrency: int, **extra: str) -> dict:
     """One `reanalyzer run` subprocess over `hashes`; its summary.json."""
     import tempfile
 
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        path = Path(tmp) / "hashes.txt"
-        path.write_text("\n".join(hashes) + "\n")
-        argv = [
-            sys.executable,
-            "-m",
-            "reanalyzer",
-            "run",
-            "--url",
-            url,
-            "--job-dir",
-            f"{tmp}/job",
-            "--batch-size",
-            str(batch),
-            "--concurrency",
-            str(concurrency),
-            "--log-level",
-            "warning",
-        ]
+        options = ["--batch-size", str(batch), "--concurrency", str(concurrency)]
         for key, value in extra.items():
-            argv += [f"--{key.replace('_', '-')}", value]
+            options += [f"--{key.replace('_', '-')}", value]
         env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
-        done = subprocess.run([*argv, str(path)], env=env, capture_output=True, text=True)
+        argv = _job_argv(url, tmp, hashes, *options)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"reanalyzer run failed ({done.returncode}): {done.stderr[-2000:]}")
         summary: dict = json.loads((Path(tmp) / "job" / "summary.json").read_text())
@@ -609,22 +601,7 @@ def run_for(url: str, hashes: list[str], seconds: float, *args: str) -> float:
     import tempfile
 
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        path = Path(tmp) / "hashes.txt"
-        path.write_text("\n".join(hashes) + "\n")
-        argv = [
-            sys.executable,
-            "-m",
-            "reanalyzer",
-            "run",
-            "--url",
-            url,
-            "--job-dir",
-            f"{tmp}/job",
-            "--log-level",
-            "warning",
-            *args,
-            str(path),
-        ]
+        argv = _job_argv(url, tmp, hashes, *args)
         env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
         started = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
