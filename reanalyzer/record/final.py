@@ -164,7 +164,7 @@ def load_finals(
     hashes, numbers, line_of = finals.hashes, finals.numbers, finals.line_of
     sources: dict[str, int] = {}
     source_of: list[int] = []  # per stored line
-    for at, (line, extra) in enumerate(stored_lines(path, damaged, details)):
+    for at, (line, extra) in enumerate(stored_lines(path, damaged, details, whole=True)):
         lines.append(line)
         entries.append(extra)
         finals.starts.append(len(numbers))

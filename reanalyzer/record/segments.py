@@ -16,20 +16,18 @@ that closes a segment reads the plain file it opened, or the compressed pair.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import os
 import re
-import struct
 import threading
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reanalyzer.core.private import PRIVATE_FILE
 from reanalyzer.record.atomic import fsync_directory
+from reanalyzer.record.gz import GzWriter, Inflated, gunzip, whole_lines
 
 SEGMENT_BYTES = 64 << 20  # an open segment is closed once it holds this much
+READ_CHUNK = 8 << 20  # what a reader of bounded memory inflates and decodes at once
 _CLOSED = re.compile(r"outcomes\.(\d{6,})\.jsonl(\.gz)?$")
 _DETAILS_KEY = b',"details":'
 _V1_START = b'{"hash":'  # a record of one line, as the log held before v2: kept whole
@@ -111,38 +109,37 @@ def read_segment(segment: Segment) -> tuple[bytes, bytes | None]:
                 Segment(closed_path(directory, number, True), details_path(directory, number))
             )
         return data, None
-    return _gunzip(segment.path), None
+    return gunzip(segment.path), None
+
+
+def segment_chunks(segment: Segment) -> Iterator[bytes]:
+    """A segment's lines in pieces of about ``READ_CHUNK`` bytes, each ending at a newline (a
+    plain segment's torn last line left out): what a reader of bounded memory holds at once.
+    A compressed file that cannot be read raises OSError."""
+    if segment.details is None:
+        try:
+            stream = open(segment.path, "rb")  # noqa: SIM115 (closed below, or handed on)
+        except FileNotFoundError:  # compressed since it was listed
+            number = int(_CLOSED.match(segment.path.name).group(1))  # type: ignore[union-attr]
+            directory = segment.path.parent
+            yield from segment_chunks(
+                Segment(closed_path(directory, number, True), details_path(directory, number))
+            )
+            return
+        with stream:
+            yield from whole_lines(stream.read, READ_CHUNK)
+        return
+    with open(segment.path, "rb") as stream:
+        yield from whole_lines(Inflated(stream, segment.path).read, READ_CHUNK)
 
 
 def read_details(segment: Segment) -> bytes | None:
-    return None if segment.details is None else _gunzip(segment.details)
+    return None if segment.details is None else gunzip(segment.details)
 
 
 def _read_plain(path: Path) -> bytes:
     data = path.read_bytes()
     return data[: data.rfind(b"\n") + 1]
-
-
-def _gunzip(path: Path) -> bytes:
-    data = path.read_bytes()
-    try:
-        # Inflated into one buffer of the size the gzip trailer gives, zlib lets go of the GIL
-        # once for the whole file: a growing buffer takes it back at each step, and the threads
-        # reading ahead then wait for the decoding thread, as slow as one. (A torn trailer asks
-        # for too much: the buffer is bounded, beyond which it grows.)
-        size = int.from_bytes(data[-4:], "little")
-        try:
-            out = zlib.decompress(data, 31, max(1, min(size, 16 * len(data) + (1 << 20))))
-            # zlib reads the first member only, which ends with this trailer: if the trailer
-            # is nowhere in the file before its last 8 bytes, that member is the whole file.
-            trailer = struct.pack("<II", zlib.crc32(out), len(out) & 0xFFFFFFFF)
-            if data.find(trailer) == len(data) - 8:
-                return out
-        except zlib.error:
-            pass  # torn, or empty: gzip tells which
-        return gzip.decompress(data)  # or several members (recompressed by hand)
-    except (EOFError, gzip.BadGzipFile, ValueError, zlib.error) as exc:
-        raise OSError(f"{path}: not a whole gzip file ({exc})") from exc
 
 
 def split_lines(data: bytes) -> tuple[bytes, bytes]:
@@ -167,28 +164,20 @@ def compress_segment(directory: Path, number: int) -> None:
     if main_gz.exists():  # done before a crash: only the plain file was left
         plain.unlink(missing_ok=True)
         return
-    main, details = split_lines(_read_plain(plain))
     details_gz = details_path(directory, number)
-    # Hex digits compress as well at level 1 as at 6, three times faster; the rest is small.
-    _write_gz(details_gz, details, 1)
-    _write_gz(main_gz, main, 6)
+    # A piece at a time (the run's memory does not grow by a segment's size as it closes one);
+    # hex digits compress as well at level 1 as at 6, three times faster; the rest is small.
+    with GzWriter(details_gz, 1) as details_out, GzWriter(main_gz, 6) as main_out:
+        with open(plain, "rb") as stream:
+            for piece in whole_lines(stream.read, READ_CHUNK):
+                main, details = split_lines(piece)
+                details_out.write(details)
+                main_out.write(main)
+        details_out.commit()  # details first: the main file's name says the pair is whole
+        main_out.commit()
     fsync_directory(directory)
     plain.unlink()
     fsync_directory(directory)
-
-
-def _write_gz(path: Path, data: bytes, level: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "wb") as out:
-            out.write(gzip.compress(data, compresslevel=level, mtime=0))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
 
 
 class Closer:

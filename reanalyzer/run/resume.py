@@ -27,7 +27,7 @@ from reanalyzer.record import segments
 from reanalyzer.record.checkpoint import Checkpoint, read_checkpoint
 from reanalyzer.record.counts import read_counts
 from reanalyzer.record.final import final_lines, scan_log
-from reanalyzer.record.outcome_log import OUTCOMES_FILE, numbered_records
+from reanalyzer.record.outcome_log import OUTCOMES_FILE, stored_lines
 from reanalyzer.run.logs import say
 
 _FAILED = Status.FAILED.value
@@ -214,16 +214,39 @@ def recorded_hashes(
     record holds the same line, so the same hash; a duplicate's hash is another line's."""
     index_of = {name: i for i, name in enumerate(sources)}
     pending: defaultdict[int, list[str]] = defaultdict(list)  # by hash length
-    for _, record in numbered_records(path, stop=records, details=False):
-        value = record["hash"]
-        if value is None or record["status"] == Status.DUPLICATE:
-            continue
-        source_index = index_of.get(record["source"])
-        if source_index is None or position(source_index, record["line"]) >= mark:
-            continue
-        bucket = pending[len(value)]
-        bucket.append(value)
-        if len(bucket) >= _SEEN_BATCH:
-            yield bucket
-            pending[len(value)] = []
+    left = records
+    # Stored lines, not records: a line's hashes and line numbers side by side, no dict each.
+    lines = stored_lines(path) if records > 0 else iter(())
+    for line, _ in lines:
+        hashes, numbers = line.hash_list(), line.line_list()
+        if len(hashes) > left:
+            hashes, numbers = hashes[:left], numbers[:left]
+        left -= len(hashes)
+        source_index = index_of.get(line.source)
+        if line.status != Status.DUPLICATE and source_index is not None and hashes:
+            _note(hashes, numbers, position(source_index, 0), mark, pending)
+            for length, bucket in list(pending.items()):
+                if len(bucket) >= _SEEN_BATCH:
+                    yield bucket
+                    pending[length] = []
+        if left <= 0:
+            break  # before reading on: what follows is not this reader's to judge
     yield from (bucket for bucket in pending.values() if bucket)
+
+
+def _note(
+    hashes: list[str | None],
+    numbers: list[int],
+    base: int,
+    mark: int,
+    pending: defaultdict[int, list[str]],
+) -> None:
+    """The hashes of one stored line below the mark, into `pending` by length."""
+    if base + max(numbers) < mark:  # the whole line is below it: most lines
+        for value in hashes:
+            if value is not None:
+                pending[len(value)].append(value)
+        return
+    for value, number in zip(hashes, numbers, strict=True):
+        if value is not None and base + number < mark:
+            pending[len(value)].append(value)
