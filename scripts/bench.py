@@ -364,18 +364,24 @@ def run_job(url: str, hashes: list[str], batch: int, concurrency: int, **extra: 
 def steady_rate(outcomes: Path) -> float:
     """Records per second from the first answer to the last, start-up and teardown left out:
     each answer's records share one timestamp, so this is (records after the first answer) over
-    the time between the first and the last answer."""
+    the time between the first and the last answer. Read with the project's own reader: a run
+    closes and compresses its log as it ends."""
     from datetime import datetime
 
-    stamps: list[str] = []
-    with outcomes.open() as f:
-        for line in f:
-            stamps.append(line[line.rindex('"ts":"') + 6 : -3])
-    first = next((i for i, ts in enumerate(stamps) if ts != stamps[0]), None)
-    if first is None:  # one answer only
+    from reanalyzer.record.outcome_log import stored_lines
+
+    answers = [(line.ts, len(line.hash_list())) for line, _ in stored_lines(outcomes)]
+    if len(answers) < 2:  # one answer only
         return float("nan")
-    span = (datetime.fromisoformat(stamps[-1]) - datetime.fromisoformat(stamps[0])).total_seconds()
-    return (len(stamps) - first) / span if span > 0 else float("nan")
+    first_ts = answers[0][0]
+    first = next((i for i, (ts, _) in enumerate(answers) if ts != first_ts), None)
+    if first is None:
+        return float("nan")
+    span = (
+        datetime.fromisoformat(answers[-1][0]) - datetime.fromisoformat(first_ts)
+    ).total_seconds()
+    after = sum(count for _, count in answers[first:])
+    return after / span if span > 0 else float("nan")
 
 
 async def bare_loop(
