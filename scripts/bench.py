@@ -228,23 +228,8 @@ def front_resume(lines: int) -> None:
             env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
 
             def argv(job: str) -> list[str]:
-                return [
-                    sys.executable,
-                    "-m",
-                    "reanalyzer",
-                    "run",
-                    "--url",
-                    sim.url,
-                    "--job-dir",
-                    f"{tmp}/{job}",
-                    "--concurrency",
-                    "8",
-                    "--log-level",
-                    "warning",
-                    "--progress",
-                    "off",
-                    str(path),
-                ]
+                options = ("--concurrency", "8", "--progress", "off", str(path))
+                return _run_argv(sim.url, f"{tmp}/{job}", *options)
 
             fresh, fresh_wall, fresh_rss = run_measured(argv("fresh"), env, json_out=False)
             stop_at = str(int(lines * 0.9 / 100))  # requests of 100 hashes
@@ -335,12 +320,17 @@ class Simulator:
         self.proc.wait(10)
 
 
+def _run_argv(url: str, job_dir: str, *args: str) -> list[str]:
+    """`reanalyzer run` against `url`, its job in `job_dir`, warnings only, then `args`."""
+    run = [sys.executable, "-m", "reanalyzer", "run", "--url", url, "--job-dir", job_dir]
+    return [*run, "--log-level", "warning", *args]
+
+
 def _job_argv(url: str, tmp: str, hashes: list[str], *args: str) -> list[str]:
     """`reanalyzer run` against `url` over `hashes` (written into `tmp`), its job in `tmp`."""
     path = Path(tmp) / "hashes.txt"
     path.write_text("\n".join(hashes) + "\n")
-    run = [sys.executable, "-m", "reanalyzer", "run", "--url", url, "--job-dir", f"{tmp}/job"]
-    return [*run, "--log-level", "warning", *args, str(path)]
+    return _run_argv(url, f"{tmp}/job", *args, str(path))
 
 
 def run_job(url: str, hashes: list[str], batch: int, concurrency: int, **extra: str) -> dict:
@@ -829,21 +819,7 @@ def bench_resume(lines: int = 1_000_000) -> None:
         try:
             job_dir = Path(tmp) / "job"
             env = {**os.environ, "REANALYZER_TOKEN": SEND_TOKEN}
-            argv = [
-                sys.executable,
-                "-m",
-                "reanalyzer",
-                "run",
-                "--url",
-                sim.url,
-                "--job-dir",
-                str(job_dir),
-                "--concurrency",
-                "8",
-                "--log-level",
-                "warning",
-                str(path),
-            ]
+            argv = _run_argv(sim.url, str(job_dir), "--concurrency", "8", str(path))
             started = time.perf_counter()
             first = subprocess.run(argv, env=env, capture_output=True, text=True)
             took = time.perf_counter() - started
