@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -149,6 +150,10 @@ class ForkedReader(Generic[T]):
         self._depth = depth
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
+        # The objects alive at the fork leave the collector's generations: a collection in
+        # the child would otherwise write to every one of them and so copy the pages both
+        # processes share (a resumed job's parent holds its scan of the log by then).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child: it must never return from here
             try:
@@ -156,6 +161,7 @@ class ForkedReader(Generic[T]):
                 _child(items, write_fd, parent)
             finally:
                 os._exit(0)
+        gc.unfreeze()
         os.close(write_fd)
         self._pid: int | None = pid
         self._fd: int | None = read_fd

@@ -27,7 +27,7 @@ from reanalyzer.record.atomic import fsync_directory
 from reanalyzer.record.gz import GzWriter, Inflated, gunzip, whole_lines
 
 SEGMENT_BYTES = 64 << 20  # an open segment is closed once it holds this much
-READ_CHUNK = 8 << 20  # what a reader of bounded memory inflates and decodes at once
+READ_CHUNK = 1 << 20  # what a bounded reader inflates and decodes at once (larger is slower)
 _CLOSED = re.compile(r"outcomes\.(\d{6,})\.jsonl(\.gz)?$")
 _DETAILS_KEY = b',"details":'
 _V1_START = b'{"hash":'  # a record of one line, as the log held before v2: kept whole
