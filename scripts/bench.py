@@ -167,17 +167,7 @@ def bench_front(line_counts: list[int], resume_lines: int = 1_000_000) -> None:
     for lines in line_counts:
         path = front_input(lines)
         for dedupe in (True, False):
-            argv = [
-                sys.executable,
-                "-m",
-                "reanalyzer",
-                "run",
-                "--dry-run",
-                "--report-format",
-                "json",
-                "--dedupe" if dedupe else "--no-dedupe",
-                str(path),
-            ]
+            argv = _dry_run_argv(path, "--dedupe" if dedupe else "--no-dedupe")
             report, wall, rss = run_measured(argv)
             assert report["accounted"], report
             assert report["lines"] == lines, report
@@ -318,6 +308,12 @@ class Simulator:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def _dry_run_argv(path: Path, *args: str) -> list[str]:
+    """`reanalyzer run --dry-run` of `path`, its report as JSON on stdout."""
+    dry = [sys.executable, "-m", "reanalyzer", "run", "--dry-run", "--report-format", "json"]
+    return [*dry, *args, str(path)]
 
 
 def _run_argv(url: str, job_dir: str, *args: str) -> list[str]:
@@ -826,18 +822,7 @@ def bench_resume(lines: int = 1_000_000) -> None:
             print(f"  the job itself: exit {first.returncode} in {took:.1f} s")
             requests_before = sum(1 for _ in request_log.open())
 
-            dry, dry_wall, _ = run_measured(
-                [
-                    sys.executable,
-                    "-m",
-                    "reanalyzer",
-                    "run",
-                    "--dry-run",
-                    "--report-format",
-                    "json",
-                    str(path),
-                ]
-            )
+            dry, dry_wall, _ = run_measured(_dry_run_argv(path))
             started = time.perf_counter()
             again = subprocess.run(argv, env=env, capture_output=True, text=True)
             resume_wall = time.perf_counter() - started
